@@ -1,0 +1,23 @@
+/* Per-message scratch memory (STYLE.md 6): a bump allocator reset after each
+ * handler returns, so nothing allocated while handling one message can leak
+ * into the next. bw_arena_pb() adapts it to protobuf-c's allocator. */
+#ifndef BW_ARENA_H
+#define BW_ARENA_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+typedef struct bw_arena bw_arena_t;
+
+bw_arena_t *bw_arena_new(void);
+void bw_arena_destroy(bw_arena_t **pa);
+/* Aligned memory that lives until the next reset; NULL when out of memory. */
+void *bw_arena_alloc(bw_arena_t *a, size_t size);
+char *bw_arena_strdup(bw_arena_t *a, const char *s);
+char *bw_arena_printf(bw_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Frees everything allocated since the last reset, keeping one chunk. */
+void bw_arena_reset(bw_arena_t *a);
+/* A protobuf-c allocator backed by the arena (free is a no-op). */
+ProtobufCAllocator *bw_arena_pb(bw_arena_t *a);
+
+#endif

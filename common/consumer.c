@@ -1,0 +1,256 @@
+/* Stream consumer over a DEALER socket. One fetch is in flight at a time; a
+ * reply whose request id is not the current one is a late answer to a fetch
+ * that timed out, and is dropped. ZMQ_IMMEDIATE keeps fetches from queueing
+ * towards a producer that is down: the send fails and is retried. */
+#include "consumer.h"
+#include "db.h"
+#include "errors.h"
+#include "log.h"
+#include "zwatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+struct bw_consumer {
+    struct ev_loop *loop;
+    void *sock;
+    bw_zwatch_t watch;
+    ev_timer timer;
+    bw_db_t *db;
+    char producer[32];
+    char name[160];
+    char spec[64];
+    bw_partset_t parts;
+    unsigned batch_max, wait_ms;
+    bw_consumer_apply_fn apply;
+    void *arg;
+    long long cursor;
+    long long head;
+    bool cursor_loaded;
+    bool inflight;
+    uint64_t req_id;
+    int64_t last_ok_ms;
+    int failures;
+    bw_arena_t *arena;
+};
+
+static const char SQL_CURSOR_GET[] =
+    "SELECT last_seq FROM stream_cursors WHERE producer = $1 AND partitions = $2";
+static const char SQL_CURSOR_PUT[] =
+    "INSERT INTO stream_cursors (producer, partitions, last_seq, updated_at)"
+    " VALUES ($1, $2, $3, now()) ON CONFLICT (producer, partitions)"
+    " DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()";
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void arm(bw_consumer_t *c, double seconds)
+{
+    ev_timer_stop(c->loop, &c->timer);
+    ev_timer_set(&c->timer, seconds, 0.);
+    ev_timer_start(c->loop, &c->timer);
+}
+
+static int load_cursor(bw_consumer_t *c)
+{
+    const char *p[2] = {c->producer, c->spec};
+    PGresult *res = bw_db_query(c->db, SQL_CURSOR_GET, 2, p);
+    if (!res)
+        return BW_EDB;
+    c->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    c->cursor_loaded = true;
+    return 0;
+}
+
+static void send_fetch(bw_consumer_t *c)
+{
+    if (!c->cursor_loaded && load_cursor(c) < 0) {
+        arm(c, 1.0);
+        return;
+    }
+    Billow__Fetch f = BILLOW__FETCH__INIT;
+    f.request_id = ++c->req_id;
+    f.consumer = c->name;
+    f.after_seq = c->cursor;
+    f.max = c->batch_max;
+    f.wait_ms = c->wait_ms;
+    f.partition_count = c->parts.count;
+    f.n_partitions = c->parts.n;
+    f.partitions = c->parts.parts;
+    uint8_t buf[8192];
+    size_t len = billow__fetch__get_packed_size(&f);
+    if (len > sizeof buf)
+        return; /* cannot happen: at most 1024 small varints */
+    billow__fetch__pack(&f, buf);
+    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        /* No producer connected (ZMQ_IMMEDIATE): try again shortly. */
+        c->inflight = false;
+        arm(c, 0.25);
+        return;
+    }
+    c->inflight = true;
+    arm(c, c->wait_ms / 1000.0 + 5.0);
+}
+
+static int apply_batch(bw_consumer_t *c, Billow__Batch *b)
+{
+    if (bw_db_begin(c->db) < 0)
+        return BW_EUNAVAIL;
+    int rc = c->apply(c->arg, c->db, b->events, b->n_events, c->arena);
+    if (rc == 0) {
+        char seq[32];
+        snprintf(seq, sizeof seq, "%lld", (long long)b->events[b->n_events - 1]->seq);
+        const char *p[3] = {c->producer, c->spec, seq};
+        rc = bw_db_exec(c->db, SQL_CURSOR_PUT, 3, p);
+    }
+    if (rc == 0)
+        rc = bw_db_commit(c->db);
+    else
+        bw_db_rollback(c->db);
+    return rc;
+}
+
+static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
+{
+    (void)w;
+    (void)revents;
+    bw_consumer_t *c = arg;
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        Billow__Batch *b =
+            billow__batch__unpack(bw_arena_pb(c->arena), zmq_msg_size(&msg), zmq_msg_data(&msg));
+        zmq_msg_close(&msg);
+        if (!b) {
+            bw_log(BW_WARN, "malformed batch", "producer", BW_S(c->producer), NULL);
+            bw_arena_reset(c->arena);
+            continue;
+        }
+        if (b->request_id != c->req_id || !c->inflight) {
+            bw_arena_reset(c->arena);
+            continue; /* stale */
+        }
+        c->inflight = false;
+        if (b->error && b->error[0]) {
+            bw_log(BW_WARN, "fetch rejected", "producer", BW_S(c->producer), "error",
+                   BW_S(b->error), NULL);
+            bw_arena_reset(c->arena);
+            arm(c, 1.0);
+            continue;
+        }
+        c->last_ok_ms = mono_ms();
+        if (b->head_seq > c->head)
+            c->head = b->head_seq;
+        if (b->n_events == 0) {
+            bw_arena_reset(c->arena);
+            send_fetch(c);
+            continue;
+        }
+        long long last = b->events[b->n_events - 1]->seq;
+        int rc = apply_batch(c, b);
+        bw_arena_reset(c->arena);
+        if (rc < 0) {
+            c->failures++;
+            double delay = c->failures < 6 ? 0.1 * (1 << c->failures) : 5.0;
+            bw_log(BW_WARN, "could not apply batch", "producer", BW_S(c->producer), "after",
+                   BW_I(c->cursor), "pg_error", BW_S(bw_db_error(c->db)), "retry_s",
+                   BW_F(delay), NULL);
+            arm(c, delay);
+            continue;
+        }
+        c->failures = 0;
+        c->cursor = last;
+        send_fetch(c);
+    }
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    bw_consumer_t *c = (bw_consumer_t *)((char *)t - offsetof(bw_consumer_t, timer));
+    /* Either a retry is due or the fetch in flight went unanswered. */
+    send_fetch(c);
+}
+
+bw_consumer_t *bw_consumer_new(struct ev_loop *loop, void *zctx, bw_db_t *db,
+                               const bw_consumer_opts_t *o)
+{
+    bw_consumer_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->loop = loop;
+    c->db = db;
+    snprintf(c->producer, sizeof c->producer, "%s", o->producer);
+    if (o->partitions)
+        c->parts = *o->partitions;
+    bw_partset_format(&c->parts, c->spec, sizeof c->spec);
+    snprintf(c->name, sizeof c->name, "%s[%s]", o->name, c->spec);
+    c->batch_max = o->batch_max ? o->batch_max : 1000;
+    c->wait_ms = o->wait_ms ? o->wait_ms : 1000;
+    c->apply = o->apply;
+    c->arg = o->arg;
+    c->head = -1;
+    c->arena = bw_arena_new();
+    c->sock = zmq_socket(zctx, ZMQ_DEALER);
+    if (!c->arena || !c->sock)
+        goto fail;
+    int zero = 0, one = 1;
+    int64_t maxmsg = 256LL << 20;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zmq_connect(c->sock, o->endpoint) < 0) {
+        bw_log(BW_ERROR, "could not connect to stream", "endpoint", BW_S(o->endpoint), NULL);
+        goto fail;
+    }
+    if (bw_zwatch_init(&c->watch, loop, c->sock, ZMQ_POLLIN, recv_cb, c) < 0)
+        goto fail;
+    bw_zwatch_start(&c->watch);
+    ev_init(&c->timer, timer_cb);
+    arm(c, 0.0);
+    return c;
+fail:
+    bw_consumer_destroy(&c);
+    return NULL;
+}
+
+void bw_consumer_destroy(bw_consumer_t **pc)
+{
+    if (!pc || !*pc)
+        return;
+    bw_consumer_t *c = *pc;
+    if (c->loop)
+        ev_timer_stop(c->loop, &c->timer);
+    if (c->watch.loop)
+        bw_zwatch_stop(&c->watch);
+    if (c->sock)
+        zmq_close(c->sock);
+    bw_arena_destroy(&c->arena);
+    free(c);
+    *pc = NULL;
+}
+
+void bw_consumer_status(bw_consumer_t *c, Billow__ConsumerStatus *st)
+{
+    st->producer = c->producer;
+    st->partitions = c->spec;
+    st->cursor = c->cursor;
+    st->head = c->head;
+    st->lag = c->head >= c->cursor ? c->head - c->cursor : 0;
+    st->connected = c->last_ok_ms && mono_ms() - c->last_ok_ms < c->wait_ms + 5000;
+}
+
+long long bw_consumer_cursor(const bw_consumer_t *c) { return c->cursor; }

@@ -1,0 +1,47 @@
+/* Consumes another service's event stream (DESIGN.md §3, step 3): fetches
+ * batches after the stored cursor, hands each batch to the apply callback
+ * inside one transaction, and stores the new cursor in that same
+ * transaction. After a crash it resumes from the cursor, so effects happen
+ * exactly once although delivery is at least once. */
+#ifndef BW_CONSUMER_H
+#define BW_CONSUMER_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "api.pb-c.h"
+#include "arena.h"
+#include "stream.pb-c.h"
+#include "util.h"
+
+typedef struct bw_db bw_db_t;
+typedef struct bw_consumer bw_consumer_t;
+
+/* Applies n events inside the open transaction on db. Return 0 to commit
+ * (with the cursor after the last event) or a negative code to roll back
+ * and retry the batch later. Events that can never apply (bad payload) must
+ * be logged and skipped, not failed, or the stream stalls. Scratch memory
+ * from arena is freed after the call. */
+typedef int (*bw_consumer_apply_fn)(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs,
+                                    size_t n, bw_arena_t *arena);
+
+typedef struct {
+    const char *producer; /* "invoicing" */
+    const char *endpoint; /* the producer's stream socket */
+    const char *name;     /* this consumer, e.g. "rating" (partitions appended) */
+    const bw_partset_t *partitions;
+    unsigned batch_max;   /* default 1000 */
+    unsigned wait_ms;     /* long-poll time, default 1000 */
+    bw_consumer_apply_fn apply;
+    void *arg;
+} bw_consumer_opts_t;
+
+/* Starts consuming on loop. db is shared with its owner (not owned). */
+bw_consumer_t *bw_consumer_new(struct ev_loop *loop, void *zctx, bw_db_t *db,
+                               const bw_consumer_opts_t *opts);
+void bw_consumer_destroy(bw_consumer_t **pc);
+/* Fills st (strings point into the consumer; valid while it lives). */
+void bw_consumer_status(bw_consumer_t *c, Billow__ConsumerStatus *st);
+long long bw_consumer_cursor(const bw_consumer_t *c);
+
+#endif

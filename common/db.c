@@ -1,0 +1,280 @@
+/* libpq wrapper with reconnect, nesting transactions and error capture. */
+#include "db.h"
+#include "clock.h"
+#include "errors.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct bw_db {
+    PGconn *conn;
+    char *conninfo, *user, *schema;
+    int depth;       /* transaction nesting */
+    bool failed;     /* an inner part rolled back */
+    char error[512];
+    char sqlstate[6];
+    bool lost;
+    int64_t next_try_us; /* monotonic-ish backoff deadline */
+    int backoff_ms;
+    bw_db_connect_fn on_connect;
+    void *on_connect_arg;
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+bw_db_t *bw_db_new(const char *conninfo, const char *user, const char *schema)
+{
+    bw_db_t *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    db->conninfo = strdup(conninfo);
+    db->user = user ? strdup(user) : NULL;
+    db->schema = strdup(schema);
+    db->backoff_ms = 100;
+    if (!db->conninfo || !db->schema || (user && !db->user))
+        bw_db_destroy(&db);
+    return db;
+}
+
+void bw_db_destroy(bw_db_t **pdb)
+{
+    if (!pdb || !*pdb)
+        return;
+    bw_db_t *db = *pdb;
+    if (db->conn)
+        PQfinish(db->conn);
+    free(db->conninfo);
+    free(db->user);
+    free(db->schema);
+    free(db);
+    *pdb = NULL;
+}
+
+void bw_db_on_connect(bw_db_t *db, bw_db_connect_fn fn, void *arg)
+{
+    db->on_connect = fn;
+    db->on_connect_arg = arg;
+}
+
+static void set_error(bw_db_t *db, const char *msg, const PGresult *res)
+{
+    snprintf(db->error, sizeof db->error, "%s", msg ? msg : "");
+    size_t n = strlen(db->error);
+    while (n && (db->error[n - 1] == '\n' || db->error[n - 1] == ' '))
+        db->error[--n] = '\0';
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", st ? st : "");
+    db->lost = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD;
+}
+
+static int try_connect(bw_db_t *db)
+{
+    if (db->conn) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+    char options[128];
+    snprintf(options, sizeof options, "-c search_path=%s", db->schema);
+    char appname[64];
+    snprintf(appname, sizeof appname, "billow-%s", db->schema);
+    const char *keys[6], *vals[6];
+    int k = 0;
+    keys[k] = "dbname", vals[k++] = db->conninfo;
+    if (db->user)
+        keys[k] = "user", vals[k++] = db->user;
+    keys[k] = "options", vals[k++] = options;
+    keys[k] = "application_name", vals[k++] = appname;
+    keys[k] = "connect_timeout", vals[k++] = "5";
+    keys[k] = NULL, vals[k] = NULL;
+    db->conn = PQconnectdbParams(keys, vals, 1);
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+        set_error(db, db->conn ? PQerrorMessage(db->conn) : "out of memory", NULL);
+        db->lost = true;
+        return BW_EUNAVAIL;
+    }
+    db->depth = 0;
+    db->failed = false;
+    db->lost = false;
+    db->backoff_ms = 100;
+    if (db->on_connect && db->on_connect(db, db->on_connect_arg) < 0)
+        return BW_EUNAVAIL;
+    return 0;
+}
+
+int bw_db_connect(bw_db_t *db, int wait_ms)
+{
+    int64_t deadline = mono_us() + (int64_t)wait_ms * 1000;
+    int delay = 100;
+    for (;;) {
+        if (try_connect(db) == 0)
+            return 0;
+        if (mono_us() + delay * 1000LL > deadline) {
+            bw_log(BW_ERROR, "could not connect to database", "schema", BW_S(db->schema),
+                   "pg_error", BW_S(db->error), NULL);
+            return BW_EUNAVAIL;
+        }
+        usleep((useconds_t)delay * 1000);
+        delay = delay < 2000 ? delay * 2 : 2000;
+    }
+}
+
+int bw_db_ensure(bw_db_t *db)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+        return 0;
+    int64_t now = mono_us();
+    if (now < db->next_try_us)
+        return BW_EUNAVAIL;
+    if (try_connect(db) == 0) {
+        bw_log(BW_INFO, "database reconnected", "schema", BW_S(db->schema), NULL);
+        return 0;
+    }
+    db->next_try_us = now + db->backoff_ms * 1000LL;
+    db->backoff_ms = db->backoff_ms < 5000 ? db->backoff_ms * 2 : 5000;
+    bw_log(BW_WARN, "database unavailable", "schema", BW_S(db->schema), "pg_error",
+           BW_S(db->error), "retry_ms", BW_I(db->backoff_ms), NULL);
+    return BW_EUNAVAIL;
+}
+
+PGconn *bw_db_conn(bw_db_t *db) { return db->conn; }
+const char *bw_db_schema(const bw_db_t *db) { return db->schema; }
+
+static PGresult *query(bw_db_t *db, const char *sql, int n, const char *const *params, int fmt)
+{
+    if (bw_db_ensure(db) < 0)
+        return NULL;
+    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, fmt);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    set_error(db, res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn), res);
+    if (res)
+        PQclear(res);
+    if (db->depth > 0)
+        db->failed = true;
+    if (db->lost)
+        db->depth = 0;
+    return NULL;
+}
+
+PGresult *bw_db_query(bw_db_t *db, const char *sql, int n, const char *const *params)
+{
+    return query(db, sql, n, params, 0);
+}
+
+PGresult *bw_db_query_bin(bw_db_t *db, const char *sql, int n, const char *const *params)
+{
+    return query(db, sql, n, params, 1);
+}
+
+int bw_db_exec(bw_db_t *db, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = query(db, sql, n, params, 0);
+    if (!res)
+        return db->lost ? BW_EUNAVAIL : BW_EDB;
+    PQclear(res);
+    return 0;
+}
+
+int bw_db_begin(bw_db_t *db)
+{
+    if (db->depth++ > 0)
+        return 0;
+    db->failed = false;
+    int rc = bw_db_exec(db, "BEGIN", 0, NULL);
+    if (rc < 0)
+        db->depth = 0;
+    return rc;
+}
+
+int bw_db_commit(bw_db_t *db)
+{
+    if (db->depth == 0)
+        return BW_EDB;
+    if (--db->depth > 0)
+        return 0;
+    if (db->failed) {
+        bw_db_exec(db, "ROLLBACK", 0, NULL);
+        db->failed = false;
+        return BW_EDB;
+    }
+    PGresult *res = query(db, "COMMIT", 0, NULL, 0);
+    if (!res)
+        return db->lost ? BW_EUNAVAIL : BW_EDB;
+    PQclear(res);
+    return 0;
+}
+
+void bw_db_rollback(bw_db_t *db)
+{
+    if (db->depth == 0)
+        return;
+    if (--db->depth > 0) {
+        db->failed = true;
+        return;
+    }
+    db->failed = false;
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(db->conn, "ROLLBACK");
+        PQclear(res);
+    }
+}
+
+bool bw_db_in_tx(const bw_db_t *db) { return db->depth > 0; }
+const char *bw_db_error(const bw_db_t *db) { return db->error; }
+const char *bw_db_sqlstate(const bw_db_t *db) { return db->sqlstate; }
+bool bw_db_lost(const bw_db_t *db) { return db->lost; }
+
+int bw_db_copy_begin(bw_db_t *db, const char *sql)
+{
+    if (bw_db_ensure(db) < 0)
+        return BW_EUNAVAIL;
+    PGresult *res = PQexec(db->conn, sql);
+    if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+        set_error(db, res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn), res);
+        PQclear(res);
+        if (db->depth > 0)
+            db->failed = true;
+        return BW_EDB;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int bw_db_copy_put(bw_db_t *db, const char *data, size_t len)
+{
+    if (PQputCopyData(db->conn, data, (int)len) != 1) {
+        set_error(db, PQerrorMessage(db->conn), NULL);
+        return BW_EDB;
+    }
+    return 0;
+}
+
+int bw_db_copy_end(bw_db_t *db)
+{
+    int rc = 0;
+    if (PQputCopyEnd(db->conn, NULL) != 1) {
+        set_error(db, PQerrorMessage(db->conn), NULL);
+        rc = BW_EDB;
+    }
+    PGresult *res;
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            set_error(db, PQresultErrorMessage(res), res);
+            rc = BW_EDB;
+        }
+        PQclear(res);
+    }
+    if (rc < 0 && db->depth > 0)
+        db->failed = true;
+    return rc;
+}

@@ -1,0 +1,242 @@
+/* Service runtime: wires config, db, migrations, rpc, stream server and
+ * consumers into one libev loop. */
+#include "service.h"
+#include "clock.h"
+#include "config.h"
+#include "db.h"
+#include "errors.h"
+#include "log.h"
+#include "stream_server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_CONSUMERS 8
+
+struct bw_service {
+    const bw_service_def_t *def;
+    struct ev_loop *loop;
+    void *zctx;
+    bw_db_t *db;        /* requests and consumers */
+    bw_db_t *stream_db; /* the stream server's own connection (LISTEN) */
+    bw_rpc_server_t *rpc;
+    bw_stream_server_t *stream;
+    bw_consumer_t *consumers[MAX_CONSUMERS];
+    int nconsumers;
+    bool worker;
+    bw_partset_t parts;
+    int schema_version;
+    time_t started;
+    ev_signal sigterm, sigint;
+    void *data;
+};
+
+bw_db_t *bw_service_db(bw_service_t *svc) { return svc->db; }
+struct ev_loop *bw_service_loop(bw_service_t *svc) { return svc->loop; }
+void *bw_service_zctx(bw_service_t *svc) { return svc->zctx; }
+bool bw_service_is_worker(const bw_service_t *svc) { return svc->worker; }
+const bw_partset_t *bw_service_partitions(const bw_service_t *svc) { return &svc->parts; }
+void bw_service_set_data(bw_service_t *svc, void *data) { svc->data = data; }
+void *bw_service_data(bw_service_t *svc) { return svc->data; }
+
+int bw_service_consume(bw_service_t *svc, const char *producer, bw_consumer_apply_fn apply,
+                       void *arg)
+{
+    if (svc->nconsumers == MAX_CONSUMERS)
+        return BW_EINVAL;
+    char ep[256];
+    if (bw_endpoint(producer, "stream", 0, ep, sizeof ep) < 0)
+        return BW_EINVAL;
+    bw_consumer_opts_t o = {
+        .producer = producer,
+        .endpoint = ep,
+        .name = svc->def->name,
+        .partitions = &svc->parts,
+        .apply = apply,
+        .arg = arg,
+    };
+    long long batch;
+    if (bw_env_int("BILLOW_CONSUMER_BATCH", 1000, 1, 10000, &batch) < 0)
+        return BW_EINVAL;
+    o.batch_max = (unsigned)batch;
+    bw_consumer_t *c = bw_consumer_new(svc->loop, svc->zctx, svc->db, &o);
+    if (!c)
+        return BW_EIO;
+    svc->consumers[svc->nconsumers++] = c;
+    return 0;
+}
+
+static void status(bw_service_t *svc, Billow__Reply *reply, bw_arena_t *arena)
+{
+    Billow__StatusReply *st = bw_arena_alloc(arena, sizeof *st);
+    billow__status_reply__init(st);
+    st->service = (char *)svc->def->name;
+    st->version = BW_VERSION;
+    st->schema_version = svc->schema_version;
+    st->stream_head = svc->stream ? bw_stream_server_head(svc->stream) : -1;
+    st->uptime_s = time(NULL) - svc->started;
+    st->role = svc->worker ? "worker" : "api";
+    st->pid = getpid();
+    char now[40];
+    bw_time_format(bw_now_us(), now, sizeof now);
+    st->now = bw_arena_strdup(arena, now);
+    st->n_consumers = (size_t)svc->nconsumers;
+    st->consumers = bw_arena_alloc(arena, sizeof *st->consumers * (size_t)(svc->nconsumers + 1));
+    for (int i = 0; i < svc->nconsumers; i++) {
+        Billow__ConsumerStatus *cs = bw_arena_alloc(arena, sizeof *cs);
+        billow__consumer_status__init(cs);
+        bw_consumer_status(svc->consumers[i], cs);
+        st->consumers[i] = cs;
+    }
+    reply->body_case = BILLOW__REPLY__BODY_STATUS;
+    reply->status = st;
+}
+
+static bool handle(void *arg, const Billow__Request *req, Billow__Reply *reply, bw_arena_t *arena)
+{
+    bw_service_t *svc = arg;
+    if (req->body_case == BILLOW__REQUEST__BODY_STATUS) {
+        status(svc, reply, arena);
+        return false;
+    }
+    if (svc->def->handle)
+        return svc->def->handle(svc, req, reply, arena);
+    bw_reply_error(reply, BILLOW__CODE__UNSUPPORTED, "unknown request type",
+                   "this service does not handle it");
+    return false;
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    bw_log(BW_INFO, "shutting down", "signal", BW_I(w->signum), NULL);
+    /* Handlers run to completion inside the loop, so the transaction in hand
+     * has finished by the time we get here. */
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void usage(const char *name)
+{
+    fprintf(stderr,
+            "usage: %s [--worker] [--partitions LIST/COUNT] [--version]\n"
+            "  --worker       consume streams only: no API or stream socket\n"
+            "  --partitions   e.g. 0-3/8: consume only these partitions (default all)\n"
+            "Settings come from environment variables; see README.md.\n",
+            name);
+}
+
+static int connect_db(bw_service_t *svc, bw_db_t **out)
+{
+    char conninfo[1024], role[64];
+    const char *user;
+    if (bw_db_conninfo(svc->def->name, conninfo, sizeof conninfo, &user) < 0) {
+        bw_log(BW_ERROR, "no database configured",
+               "hint", BW_S("set BILLOW_DATABASE_URL or use make run"), NULL);
+        return BW_EINVAL;
+    }
+    if (user)
+        snprintf(role, sizeof role, "billow_%s", user);
+    *out = bw_db_new(conninfo, user ? role : NULL, svc->def->name);
+    if (!*out)
+        return BW_ENOMEM;
+    long long wait_s;
+    if (bw_env_int("BILLOW_DB_WAIT_S", 30, 0, 3600, &wait_s) < 0)
+        return BW_EINVAL;
+    return bw_db_connect(*out, (int)wait_s * 1000);
+}
+
+int bw_service_main(const bw_service_def_t *def, int argc, char **argv)
+{
+    bw_service_t svc_s = {.def = def, .started = time(NULL)};
+    bw_service_t *svc = &svc_s;
+    int rc = 1;
+    bw_log_init(def->name);
+    const char *spec = bw_env_str("BILLOW_PARTITIONS", NULL);
+    svc->worker = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--worker") == 0) {
+            svc->worker = true;
+        } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
+            spec = argv[++i];
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("%s %s\n", def->name, BW_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(argv[0]);
+            return 0;
+        } else {
+            usage(argv[0]);
+            return 2;
+        }
+    }
+    char err[128];
+    if (bw_partset_parse(spec, &svc->parts, err, sizeof err) < 0) {
+        bw_log(BW_ERROR, "invalid partitions", "error", BW_S(err), NULL);
+        return 2;
+    }
+    if (bw_clock_init() < 0) {
+        bw_log(BW_ERROR, "invalid clock setting", "hint",
+               BW_S("BILLOW_NOW is RFC 3339, e.g. 2026-11-30T23:00:00Z"), NULL);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    svc->loop = ev_default_loop(EVFLAG_AUTO);
+    svc->zctx = zmq_ctx_new();
+    if (!svc->zctx)
+        goto out;
+    if (connect_db(svc, &svc->db) < 0)
+        goto out;
+    if (bw_migrate(svc->db, def->name, def->migrations, &svc->schema_version) < 0)
+        goto out;
+    if (!svc->worker) {
+        char api[256], stream[256];
+        if (bw_endpoint(def->name, "api", 1, api, sizeof api) < 0 ||
+            bw_endpoint(def->name, "stream", 1, stream, sizeof stream) < 0)
+            goto out;
+        if (connect_db(svc, &svc->stream_db) < 0)
+            goto out;
+        svc->stream = bw_stream_server_new(svc->loop, svc->zctx, stream, svc->stream_db);
+        svc->rpc = bw_rpc_server_new(svc->loop, svc->zctx, api, svc->db, handle, svc);
+        if (!svc->stream || !svc->rpc)
+            goto out;
+        bw_log(BW_INFO, "listening", "api", BW_S(api), "stream", BW_S(stream), NULL);
+    }
+    if (def->init && def->init(svc) != 0) {
+        bw_log(BW_ERROR, "service init failed", NULL);
+        goto out;
+    }
+    ev_signal_init(&svc->sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&svc->sigint, signal_cb, SIGINT);
+    ev_signal_start(svc->loop, &svc->sigterm);
+    ev_signal_start(svc->loop, &svc->sigint);
+    char pspec[64];
+    bw_partset_format(&svc->parts, pspec, sizeof pspec);
+    bw_log(BW_INFO, "started", "version", BW_S(BW_VERSION), "role",
+           BW_S(svc->worker ? "worker" : "api"), "partitions", BW_S(pspec), "schema_version",
+           BW_I(svc->schema_version), NULL);
+    ev_run(svc->loop, 0);
+    rc = 0;
+out:
+    if (def->fini)
+        def->fini(svc);
+    for (int i = 0; i < svc->nconsumers; i++)
+        bw_consumer_destroy(&svc->consumers[i]);
+    bw_rpc_server_destroy(&svc->rpc);
+    bw_stream_server_destroy(&svc->stream);
+    bw_db_destroy(&svc->stream_db);
+    bw_db_destroy(&svc->db);
+    if (svc->zctx)
+        zmq_ctx_term(svc->zctx);
+    if (svc->loop) {
+        ev_signal_stop(svc->loop, &svc->sigterm);
+        ev_signal_stop(svc->loop, &svc->sigint);
+        ev_loop_destroy(svc->loop);
+    }
+    bw_log(rc == 0 ? BW_INFO : BW_ERROR, rc == 0 ? "stopped" : "exiting after error", NULL);
+    return rc;
+}

@@ -1,0 +1,25 @@
+/* Serves a service's outbox as a durable event stream (DESIGN.md §3, step
+ * 2): a ROUTER socket answers Fetch with a Batch of events after the
+ * consumer's cursor, filtered by partition; when nothing is new the request
+ * is parked (long poll) until a NOTIFY from an outbox writer, a periodic
+ * re-check, or its wait time runs out. It also records each consumer's
+ * acknowledged position and prunes outbox rows every registered consumer
+ * has passed, once they are older than BILLOW_STREAM_RETENTION_S. */
+#ifndef BW_STREAM_SERVER_H
+#define BW_STREAM_SERVER_H
+
+#include <ev.h>
+#include <stdint.h>
+
+typedef struct bw_db bw_db_t;
+typedef struct bw_stream_server bw_stream_server_t;
+
+/* db must be a connection of its own (it LISTENs); the server does not own
+ * it. Returns NULL when the socket cannot be bound. */
+bw_stream_server_t *bw_stream_server_new(struct ev_loop *loop, void *zctx, const char *endpoint,
+                                         bw_db_t *db);
+void bw_stream_server_destroy(bw_stream_server_t **ps);
+/* The newest sequence number in the outbox (0 when empty), read now. */
+int64_t bw_stream_server_head(bw_stream_server_t *s);
+
+#endif

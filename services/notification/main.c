@@ -1,0 +1,49 @@
+/* The notification service's entry point. Tells customers what they must hear about over pluggable channels and records delivery and acknowledgement.
+ * This file only wires modules together (STYLE.md 2). */
+#include "events.h"
+#include "service.h"
+
+extern const bw_migration_t bw_migrations_notification[];
+
+/* Events from invoicing this service does not act on yet only advance the cursor. */
+static int from_invoicing(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
+                   bw_arena_t *arena)
+{
+    (void)arg;
+    return bw_events_apply(db, evs, n, arena, NULL, NULL);
+}
+
+/* Events from rating this service does not act on yet only advance the cursor. */
+static int from_rating(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
+                   bw_arena_t *arena)
+{
+    (void)arg;
+    return bw_events_apply(db, evs, n, arena, NULL, NULL);
+}
+
+/* Events from feedback this service does not act on yet only advance the cursor. */
+static int from_feedback(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
+                   bw_arena_t *arena)
+{
+    (void)arg;
+    return bw_events_apply(db, evs, n, arena, NULL, NULL);
+}
+
+static int init(bw_service_t *svc)
+{
+    int rc = 0;
+    rc = rc ? rc : bw_service_consume(svc, "invoicing", from_invoicing, NULL);
+    rc = rc ? rc : bw_service_consume(svc, "rating", from_rating, NULL);
+    rc = rc ? rc : bw_service_consume(svc, "feedback", from_feedback, NULL);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const bw_service_def_t def = {
+        .name = "notification",
+        .migrations = bw_migrations_notification,
+        .init = init,
+    };
+    return bw_service_main(&def, argc, argv);
+}
