@@ -1,0 +1,45 @@
+/* The billctl command frame: `billctl NOUN [VERB] [options]`. Each command
+ * file exports a table of billctl_cmd_t; main.c lists the tables. Exit
+ * status: 0 success, 1 failure (including a service that is down), 2 usage
+ * error. Every command accepts --help and --json. */
+#ifndef BILLCTL_CLI_H
+#define BILLCTL_CLI_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "api.pb-c.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+typedef struct {
+    bool json;        /* --json: machine-readable output on stdout */
+    int timeout_ms;   /* BILLOW_CTL_TIMEOUT_MS, default 2000 */
+    const char *operator_name; /* --as or BILLOW_OPERATOR */
+    void *zctx;
+} cli_t;
+
+typedef struct {
+    const char *noun;
+    const char *verb;     /* NULL: the noun alone is the command */
+    const char *args;     /* usage synopsis after the command words */
+    const char *summary;
+    int (*run)(cli_t *cli, int argc, char **argv); /* argv[0] is the first option */
+} billctl_cmd_t;
+
+/* Sends a request to `service`'s API and waits for the reply (caller frees
+ * with billow__reply__free_unpacked). On failure prints a clear message and
+ * returns NULL: "rating is down: no answer from ... within 2000 ms". A reply
+ * whose code is not OK is returned as is; see cli_reply_ok. */
+Billow__Reply *cli_call(cli_t *cli, const char *service, Billow__Request *req);
+/* Prints the reply's error (text or JSON) when its code is not OK; returns
+ * true when it is OK. */
+bool cli_reply_ok(cli_t *cli, const Billow__Reply *reply);
+/* Prints a JSON value on stdout, pretty, followed by a newline; takes it. */
+void cli_print_json(json_object *obj);
+/* Usage error: prints msg and the command's synopsis to stderr; returns 2. */
+int cli_usage(const billctl_cmd_t *cmd, const char *msg);
+
+extern const billctl_cmd_t billctl_status_cmds[];
+
+#endif
