@@ -1,0 +1,62 @@
+# The four services start, migrate under their own roles, answer status;
+# one killed shows down while the others stay up; restarted, it comes back
+# with its consumer cursors intact. Also: roles cannot read other schemas,
+# SIGTERM exits 0 promptly.
+. tests/integration/lib.sh
+trap 'stop_all' EXIT
+
+for s in $SERVICES; do svc_start $s; done
+wait_all_up 30 || fail "services did not come up"
+ok "four services up"
+
+out=$("$BW_BUILD/billctl" status --json) || fail "status --json"
+echo "$out" | grep -q '"state":"up"' || fail "json status lacks state"
+
+# Role isolation: rating's role cannot read invoicing's schema.
+if psql "$BILLOW_DATABASE_URL user=billow_rating" -X -tAc "SELECT count(*) FROM invoicing.outbox" 2>/dev/null; then
+  fail "billow_rating can read invoicing.outbox"
+fi
+ok "roles are confined to their schema"
+
+# Events in invoicing's outbox advance rating's cursor (empty payloads are
+# skipped as undecodable but still move the cursor).
+sql "INSERT INTO invoicing.outbox (part, event_type, event_id, payload) SELECT g, 'Test', gen_random_uuid(), '\\x' FROM generate_series(1,5) g; NOTIFY billow_outbox_invoicing" >/dev/null
+i=0
+until [ "$(sql "SELECT last_seq FROM rating.stream_cursors WHERE producer='invoicing'")" = 5 ]; do
+  i=$((i + 1)); [ $i -ge 40 ] && fail "rating cursor did not reach 5"; sleep 0.25
+done
+ok "rating consumed invoicing's stream up to 5"
+
+# Kill rating: it shows down, the others up, quickly.
+svc_kill rating KILL
+start=$(date +%s%N)
+"$BW_BUILD/billctl" status > "$BW_TMP/status.txt" && fail "status exit 0 with rating down"
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+cat "$BW_TMP/status.txt"
+grep -q '^rating .*down' "$BW_TMP/status.txt" || fail "rating not shown down"
+[ "$(grep -c ' up ' "$BW_TMP/status.txt")" -eq 3 ] || fail "others not up"
+[ "$took" -lt 3000 ] || fail "status took ${took} ms with a service down"
+ok "rating down shown in ${took} ms, others up"
+
+svc_start rating
+wait_all_up 20 || fail "rating did not come back"
+"$BW_BUILD/billctl" status --json | tr -d ' \n' | grep -q '"service":"rating","state":"up"' || fail "rating not up"
+"$BW_BUILD/billctl" status --json | tr -d ' \n' | grep -q '"producer":"invoicing","partitions":"all","cursor":5' \
+  || { "$BW_BUILD/billctl" status --json; fail "cursor not intact after restart"; }
+ok "rating restarted with cursor 5"
+
+# SIGTERM: every service exits 0 within a few seconds.
+for s in $SERVICES; do
+  pid=$(svc_pid $s)
+  kill -TERM "$pid"
+  i=0
+  while kill -0 "$pid" 2>/dev/null; do
+    i=$((i + 1)); [ $i -ge 50 ] && fail "$s did not stop within 5 s"; sleep 0.1
+  done
+  wait "$pid"; rc=$?
+  [ $rc -eq 0 ] || fail "$s exited $rc on SIGTERM"
+done
+rm -f "$BW_TMP"/*.pid
+ok "SIGTERM: all exit 0"
+check_logs
+echo PASS
