@@ -71,7 +71,7 @@ void bw_arena_destroy(bw_arena_t **pa)
 
 void *bw_arena_alloc(bw_arena_t *a, size_t size)
 {
-    const size_t align = sizeof(max_align_t);
+    const size_t align = _Alignof(max_align_t);
     size = (size + align - 1) / align * align;
     if (size == 0)
         size = align;
