@@ -62,9 +62,12 @@ static const char SQL_ACK[] =
     "INSERT INTO stream_consumers (consumer, partitions, acked_seq, last_seen)"
     " VALUES ($1, $2, $3, now()) ON CONFLICT (consumer) DO UPDATE"
     " SET partitions = EXCLUDED.partitions, acked_seq = EXCLUDED.acked_seq, last_seen = now()";
+/* Rows are created in seq order, so the oldest come first along the primary
+ * key; each pass deletes at most 50,000 rows to keep transactions short. */
 static const char SQL_PRUNE[] =
-    "DELETE FROM outbox WHERE seq <= (SELECT min(acked_seq) FROM stream_consumers)"
-    " AND created_at < now() - make_interval(secs => $1::int8)";
+    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
+    " WHERE seq <= (SELECT min(acked_seq) FROM stream_consumers)"
+    " AND created_at < now() - make_interval(secs => $1::int8) ORDER BY seq LIMIT 50000)";
 
 static int64_t mono_ms(void)
 {
