@@ -60,9 +60,8 @@ fi
 ndb=0
 
 # A fresh database for one test: the billow database's roles and schemas.
-new_db() {
-  ndb=$((ndb + 1))
-  name="t$ndb"
+new_db() { # N
+  name="t$1"
   sh deploy/pg.sh psql "$TMP/pg" -qc "CREATE DATABASE $name TEMPLATE billow" >/dev/null || return 1
   echo "$BASE_URL" | sed "s/dbname=billow/dbname=$name/"
 }
@@ -118,7 +117,8 @@ for variant in build build/san; do
     name="$label/integration/$(basename "$t")"
     echo "$name" | grep -Eq "$filter" || continue
     log="$TMP/$(echo "$name" | tr / _).log"
-    url=$(new_db) || { record "$name" 1 /dev/null; continue; }
+    ndb=$((ndb + 1))
+    url=$(new_db $ndb) || { record "$name" 1 /dev/null; continue; }
     dir="$TMP/work.$ndb"; mkdir -p "$dir"
     port=$((port + 100))
     case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
