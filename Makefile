@@ -27,6 +27,13 @@ endif
 GEN      := build/gen
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 
+V ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
 WARN     := -std=c11 -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wvla
 PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 CPPFLAGS += -D_GNU_SOURCE $(PQ_CFLAGS) -Icommon -I$(GEN) -Iservices -DBW_VERSION='"$(VERSION)"'
@@ -72,65 +79,69 @@ all: $(SVC_BINS) $(BILLCTL) $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_BINS) $(BENCH_BINS
 # --- generated code -------------------------------------------------------
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto $(PROTOS)
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto $<
+	$(Q)protoc-c --c_out=$(GEN) -Iproto $<
 
 $(GEN)/common_migrations.c: $(COMMON_MIG) deploy/embed-sql.sh
 	@mkdir -p $(GEN)
-	sh deploy/embed-sql.sh common $(COMMON_MIG) > $@
+	$(Q)sh deploy/embed-sql.sh common $(COMMON_MIG) > $@
 
 # Every object may include generated headers: build them first.
 $(O)/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 # Generated code is not ours to warn about beyond the basics.
 $(O)/obj/gen/%.o: $(GEN)/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=c11 -Wall -Werror $(CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) -std=c11 -Wall -Werror $(CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
 
 # --- libraries and programs -----------------------------------------------
 $(LIBBILLOW): $(call obj,$(COMMON_SRC)) $(patsubst $(GEN)/%.c,$(O)/obj/gen/%.o,$(GEN_C)) $(O)/obj/gen/common_migrations.o
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 define service_rules
 $(GEN)/$(1)_migrations.c: deploy/embed-sql.sh $(call svc_mig,$(1))
 	@mkdir -p $(GEN)
-	sh deploy/embed-sql.sh $(1) $(call svc_mig,$(1)) > $$@
+	$(Q)sh deploy/embed-sql.sh $(1) $(call svc_mig,$(1)) > $$@
 
 $(O)/lib$(1).a: $(call obj,$(call svc_src,$(1))) $(O)/obj/gen/$(1)_migrations.o
 	@rm -f $$@
-	ar rcs $$@ $$^
+	$(Q)ar rcs $$@ $$^
 
 $(O)/$(1): $(O)/obj/services/$(1)/main.o $(O)/lib$(1).a $(LIBBILLOW)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LINK    $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
 $(BILLCTL): $(call obj,$(CLI_SRC)) $(LIBBILLOW)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 ALL_LIBS = $(SVC_LIBS) $(LIBBILLOW)
 
 $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS) -lcmocka
 
 $(O)/tests/integration/%: $(O)/obj/tests/integration/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
 $(O)/tests/fuzz/%: $(O)/obj/tests/fuzz/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
 $(O)/bench/%: $(O)/obj/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
 $(O)/plugins/%.so: tests/plugins/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -o $@ $<
 
 # --- operations ------------------------------------------------------------
 deps:

@@ -97,6 +97,54 @@ static void status(bw_service_t *svc, Billow__Reply *reply, bw_arena_t *arena)
     reply->status = st;
 }
 
+/* `<service>.describe` lists the operations of the service's request oneof,
+ * found through the descriptors, so it can never fall out of date. Returns
+ * false when the request is not a describe. */
+static bool describe(const Billow__Request *req, Billow__Reply *reply, bw_arena_t *arena)
+{
+    const ProtobufCFieldDescriptor *body =
+        protobuf_c_message_descriptor_get_field(&billow__request__descriptor, req->body_case);
+    if (!body || body->type != PROTOBUF_C_TYPE_MESSAGE)
+        return false;
+    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)((const char *)req + body->offset);
+    const ProtobufCMessageDescriptor *sd = body->descriptor;
+    if (!sub || sd->n_fields == 0 || !(sd->fields[0].flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return false;
+    uint32_t op = *(const uint32_t *)((const char *)sub + sd->fields[0].quantifier_offset);
+    const ProtobufCFieldDescriptor *of = protobuf_c_message_descriptor_get_field(sd, op);
+    if (!of || strcmp(of->name, "describe") != 0)
+        return false;
+    /* Reply.<service> is a message whose oneof has `description` first. */
+    const ProtobufCFieldDescriptor *rb = protobuf_c_message_descriptor_get_field_by_name(
+        &billow__reply__descriptor, body->name);
+    if (!rb)
+        return false;
+    const ProtobufCMessageDescriptor *rd = rb->descriptor;
+    const ProtobufCFieldDescriptor *df = protobuf_c_message_descriptor_get_field_by_name(rd, "description");
+    if (!df)
+        return false;
+    ProtobufCMessage *rmsg = bw_arena_alloc(arena, rd->sizeof_message);
+    ProtobufCMessage *desc = bw_arena_alloc(arena, df->descriptor
+                                                       ? ((const ProtobufCMessageDescriptor *)df->descriptor)->sizeof_message
+                                                       : 0);
+    if (!rmsg || !desc)
+        return false;
+    protobuf_c_message_init(rd, rmsg);
+    protobuf_c_message_init(df->descriptor, desc);
+    /* description.operations: repeated string, the first field. */
+    const ProtobufCFieldDescriptor *ops = &((const ProtobufCMessageDescriptor *)df->descriptor)->fields[0];
+    char **names = bw_arena_alloc(arena, sizeof(char *) * sd->n_fields);
+    for (unsigned i = 0; i < sd->n_fields; i++)
+        names[i] = (char *)sd->fields[i].name;
+    *(size_t *)((char *)desc + ops->quantifier_offset) = sd->n_fields;
+    *(char ***)((char *)desc + ops->offset) = names;
+    *(uint32_t *)((char *)rmsg + df->quantifier_offset) = df->id;
+    *(ProtobufCMessage **)((char *)rmsg + df->offset) = desc;
+    reply->body_case = (Billow__Reply__BodyCase)rb->id;
+    *(ProtobufCMessage **)((char *)reply + rb->offset) = rmsg;
+    return true;
+}
+
 static bool handle(void *arg, const Billow__Request *req, Billow__Reply *reply, bw_arena_t *arena)
 {
     bw_service_t *svc = arg;
@@ -104,6 +152,8 @@ static bool handle(void *arg, const Billow__Request *req, Billow__Reply *reply, 
         status(svc, reply, arena);
         return false;
     }
+    if (describe(req, reply, arena))
+        return false;
     if (svc->def->handle)
         return svc->def->handle(svc, req, reply, arena);
     bw_reply_error(reply, BILLOW__CODE__UNSUPPORTED, "unknown request type",

@@ -41,5 +41,6 @@ void cli_print_json(json_object *obj);
 int cli_usage(const billctl_cmd_t *cmd, const char *msg);
 
 extern const billctl_cmd_t billctl_status_cmds[];
+extern const billctl_cmd_t billctl_describe_cmds[];
 
 #endif

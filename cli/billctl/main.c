@@ -14,6 +14,7 @@
 
 static const billctl_cmd_t *const tables[] = {
     billctl_status_cmds,
+    billctl_describe_cmds,
     NULL,
 };
 
