@@ -33,6 +33,7 @@ struct bw_consumer {
     bool inflight;
     uint64_t req_id;
     int64_t last_ok_ms;
+    int64_t sent_ms; /* when the fetch in flight went out */
     int failures;
     bw_arena_t *arena;
 };
@@ -97,6 +98,7 @@ static void send_fetch(bw_consumer_t *c)
         return;
     }
     c->inflight = true;
+    c->sent_ms = mono_ms();
     arm(c, c->wait_ms / 1000.0 + 5.0);
 }
 
@@ -250,7 +252,11 @@ void bw_consumer_status(bw_consumer_t *c, Billow__ConsumerStatus *st)
     st->cursor = c->cursor;
     st->head = c->head;
     st->lag = c->head >= c->cursor ? c->head - c->cursor : 0;
-    st->connected = c->last_ok_ms && mono_ms() - c->last_ok_ms < c->wait_ms + 5000;
+    /* With ZMQ_IMMEDIATE a fetch only goes out over a live connection, so a
+     * fetch in flight (long polling) also means connected. */
+    int64_t now = mono_ms();
+    st->connected = (c->last_ok_ms && now - c->last_ok_ms < c->wait_ms + 5000) ||
+                    (c->inflight && now - c->sent_ms < c->wait_ms + 5000);
 }
 
 long long bw_consumer_cursor(const bw_consumer_t *c) { return c->cursor; }

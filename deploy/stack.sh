@@ -44,6 +44,7 @@ start() {
     fi
     sleep 0.5
   done
+  sleep 1 # let consumers reach their producers before showing them
   "$BUILD/billctl" status
 }
 
