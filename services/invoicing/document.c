@@ -618,7 +618,10 @@ static void text_field(inv_buf_t *b, const char *label, const char *value, bool 
         return;
     }
     char *line = v;
-    printf_(b, "%s: ", label);
+    if (*label)
+        printf_(b, "%s: ", label);
+    else
+        puts_(b, "    "); /* a continuation block, e.g. an address */
     for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         put(b, line, (size_t)(nl - line));
         puts_(b, "\n    ");
@@ -660,13 +663,13 @@ int inv_document_render_text(const inv_document_t *d, inv_buf_t *out, char *err,
     puts_(out, "\n");
     text_field(out, L(d, L_SELLER), d->seller.name, &ok);
     if (d->seller.address)
-        text_field(out, "  ", d->seller.address, &ok);
+        text_field(out, "", d->seller.address, &ok);
     if (d->seller.tax_id)
         text_field(out, L(d, L_TAX_ID), d->seller.tax_id, &ok);
     text_field(out, L(d, L_CUSTOMER), d->customer.name, &ok);
     text_field(out, L(d, L_ACCOUNT), d->customer.account_id, &ok);
     if (d->customer.address)
-        text_field(out, "  ", d->customer.address, &ok);
+        text_field(out, "", d->customer.address, &ok);
     if (d->customer.email)
         text_field(out, L(d, L_EMAIL), d->customer.email, &ok);
     if (d->customer.tax_id)
