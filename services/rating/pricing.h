@@ -166,6 +166,7 @@ typedef struct {
     bw_dec_t min_quantity;       /* volume */
     const char *coupon;          /* coupon code */
     int64_t valid_from, valid_to; /* coupon, days, both inclusive */
+    int64_t max_redemptions;     /* coupon, 0: unlimited; the service counts */
 } rt_discount_t;
 
 typedef struct {
