@@ -42,5 +42,9 @@ int cli_usage(const billctl_cmd_t *cmd, const char *msg);
 
 extern const billctl_cmd_t billctl_status_cmds[];
 extern const billctl_cmd_t billctl_describe_cmds[];
+extern const billctl_cmd_t billctl_rating_cmds[];
+extern const billctl_cmd_t billctl_invoicing_cmds[];
+extern const billctl_cmd_t billctl_notification_cmds[];
+extern const billctl_cmd_t billctl_feedback_cmds[];
 
 #endif

@@ -15,6 +15,10 @@
 static const billctl_cmd_t *const tables[] = {
     billctl_status_cmds,
     billctl_describe_cmds,
+    billctl_rating_cmds,
+    billctl_invoicing_cmds,
+    billctl_notification_cmds,
+    billctl_feedback_cmds,
     NULL,
 };
 
