@@ -17,9 +17,10 @@ typedef struct {
     int timeout_ms;   /* BILLOW_CTL_TIMEOUT_MS, default 2000 */
     const char *operator_name; /* --as or BILLOW_OPERATOR */
     void *zctx;
+    const struct billctl_cmd *cmd; /* the command being run */
 } cli_t;
 
-typedef struct {
+typedef struct billctl_cmd {
     const char *noun;
     const char *verb;     /* NULL: the noun alone is the command */
     const char *args;     /* usage synopsis after the command words */
@@ -39,6 +40,25 @@ bool cli_reply_ok(cli_t *cli, const Billow__Reply *reply);
 void cli_print_json(json_object *obj);
 /* Usage error: prints msg and the command's synopsis to stderr; returns 2. */
 int cli_usage(const billctl_cmd_t *cmd, const char *msg);
+
+/* One option of a command: `--name VALUE` (value set) or `--name` (flag
+ * set). Options may come in any order, before or after positionals. */
+typedef struct {
+    const char *name;    /* "--account" */
+    const char **value;  /* takes a value */
+    bool *flag;          /* or is a flag */
+} cli_opt_t;
+
+/* Parses argv by opts (terminated by a NULL name); positionals go to pos
+ * (at most maxpos; *npos counts them). Returns 0, or prints what is wrong
+ * with the command's usage and returns CLI_USAGE. */
+int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const char **pos,
+              int maxpos, int *npos);
+/* Reads a whole file ("-" is stdin) into a malloc'd NUL-terminated string;
+ * NULL with a message on stderr when it cannot. */
+char *cli_read_file(const char *path, size_t *len);
+/* Prints a reply's body as JSON (the --json output of most commands). */
+void cli_print_reply_json(const Billow__Reply *reply);
 
 extern const billctl_cmd_t billctl_status_cmds[];
 extern const billctl_cmd_t billctl_describe_cmds[];

@@ -5,8 +5,10 @@
 #include "config.h"
 #include "errors.h"
 #include "log.h"
+#include "pbjson.h"
 #include "rpc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,102 @@ void cli_print_json(json_object *obj)
 {
     puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(obj);
+}
+
+int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const char **pos,
+              int maxpos, int *npos)
+{
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1] == '-' && a[2]) {
+            const cli_opt_t *o = opts;
+            for (; o && o->name; o++)
+                if (strcmp(o->name, a) == 0)
+                    break;
+            if (!o || !o->name) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "unknown option %s", a);
+                return cli_usage(cli->cmd, msg);
+            }
+            if (o->flag) {
+                *o->flag = true;
+            } else {
+                if (i + 1 >= argc) {
+                    char msg[128];
+                    snprintf(msg, sizeof msg, "%s needs a value", a);
+                    return cli_usage(cli->cmd, msg);
+                }
+                *o->value = argv[++i];
+            }
+            continue;
+        }
+        if (n >= maxpos)
+            return cli_usage(cli->cmd, "too many arguments");
+        pos[n++] = a;
+    }
+    if (npos)
+        *npos = n;
+    return 0;
+}
+
+char *cli_read_file(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "billctl: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (!buf) {
+        fprintf(stderr, "billctl: %s: out of memory\n", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+void cli_print_reply_json(const Billow__Reply *reply)
+{
+    json_object *o = bw_pb_to_json(&reply->base);
+    json_object *body = NULL;
+    /* Print the innermost body: Reply.<service>.<op> */
+    json_object_object_foreach(o, key, val)
+    {
+        if (json_object_is_type(val, json_type_object) && strcmp(key, "status") != 0) {
+            json_object_object_foreach(val, k2, v2)
+            {
+                (void)k2;
+                if (json_object_is_type(v2, json_type_object))
+                    body = v2;
+            }
+        } else if (json_object_is_type(val, json_type_object)) {
+            body = val;
+        }
+    }
+    cli_print_json(json_object_get(body ? body : o));
+    json_object_put(o);
 }
 
 static void print_synopsis(FILE *f, const billctl_cmd_t *c)
@@ -180,6 +278,7 @@ int main(int argc, char **argv)
         }
     }
     cli.zctx = zmq_ctx_new();
+    cli.cmd = cmd;
     int rc = cmd->run(&cli, n, args);
     zmq_ctx_term(cli.zctx);
     free(args);
