@@ -196,11 +196,14 @@ static void req_free(req_t *r)
 }
 
 /* For SMTP, curl hands every server reply line to the header callback:
- * keep the last, it is the one that decided the outcome. */
+ * keep the last, it is the one that decided the outcome, but not the
+ * "221 Bye" of the QUIT curl sends after a failure. */
 static size_t reply_cb(char *buf, size_t size, size_t nitems, void *userdata)
 {
     req_t *r = userdata;
     size_t n = size * nitems;
+    if (n >= 4 && memcmp(buf, "221", 3) == 0 && (buf[3] == ' ' || buf[3] == '-'))
+        return n;
     size_t take = n < sizeof r->last_reply - 1 ? n : sizeof r->last_reply - 1;
     while (take && (buf[take - 1] == '\n' || buf[take - 1] == '\r'))
         take--;
