@@ -642,7 +642,7 @@ int main(void)
     mkdir(maildir, 0700);
     mkdir(httpdir, 0700);
     unlink(requests);
-    char rm[1400];
+    char rm[2048];
     snprintf(rm, sizeof rm, "rm -rf %s/*.eml %s/example.out %s/files", maildir, tmp, tmp);
     if (system(rm) != 0)
         fprintf(stderr, "could not clean %s\n", maildir);
