@@ -103,10 +103,9 @@ static void complete_cb(struct ev_loop *loop, ev_timer *w, int revents)
         snprintf(id, sizeof id, "file-%llu", (unsigned long long)p->id);
         res.provider_id = id;
     }
-    ntf_done_fn done = p->done;
-    void *arg = p->arg;
+    /* res points into p: free it only after the callback. */
+    p->done(p->arg, &res);
     free(p);
-    done(arg, &res);
 }
 
 static bool channel_ok(const char *s)
