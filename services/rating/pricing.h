@@ -52,7 +52,9 @@
  * Setup fees and true-up lines are never discounted: a one-time fee is not
  * a period's price, and a commitment is measured on the undiscounted charge
  * line. A percentage is computed on the running amount in minor units and
- * rounded once, so 10% then 5% of 1000.00 is 100.00 then 45.00.
+ * rounded once, so 10% then 5% of 1000.00 is 100.00 then 45.00. A
+ * discount that comes to zero (nothing left to discount, or a percentage
+ * that rounds to 0) adds no line.
  * When a discount applies: new_customer while period_number <= periods;
  * loyal once period_number > periods; volume when the raw quantity of its
  * fee_item (before free units) is >= min_quantity; coupon when the input

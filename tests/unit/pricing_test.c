@@ -528,6 +528,22 @@ static void test_true_up(void **state)
     assert_int_equal(r->lines[1].prorate_num, 15);
     assert_int_equal(r->total, 5000);
     rt_result_destroy(&r);
+
+    /* the commitment is measured on the undiscounted line, and the true-up
+     * is not discounted: 30.00 - 10% (3.00) + true-up 70.00 = 97.00 */
+    rt_discount_t d = {.code = "TEN", .kind = RT_DISC_LOYAL, .is_percent = true,
+                       .percent = BW_DEC(10), .fee_item = "API"};
+    in = nov();
+    in.usage = &u;
+    in.n_usage = 1;
+    r = rate_full("CNY", &ch, 1, &d, 1, NULL, &in);
+    assert_int_equal(r->n_lines, 3);
+    assert_int_equal(r->lines[1].kind, RT_LINE_DISCOUNT);
+    assert_int_equal(r->lines[1].amount, -300);
+    assert_int_equal(r->lines[2].kind, RT_LINE_TRUE_UP);
+    assert_int_equal(r->lines[2].amount, 7000);
+    assert_int_equal(r->total, 9700);
+    rt_result_destroy(&r);
 }
 
 /* --- customer tiers --------------------------------------------------------- */
