@@ -1,21 +1,19 @@
-/* The invoicing service's entry point. Billing accounts, bill runs, gap-free invoices, payments and credit notes; emits AccountChanged, BillRunStarted, InvoiceIssued and the payment events.
- * This file only wires modules together (STYLE.md 2). */
+/* The invoicing service's entry point: billing accounts, bill runs,
+ * gap-free invoices. The API process serves requests and the stream; any
+ * number of `--worker --partitions L/N` processes turn rating's AccountRated
+ * events into invoices. This file only wires modules together (STYLE.md 2). */
 #include "events.h"
 #include "service.h"
 
+#include "invoicing/api.h"
+#include "invoicing/invoices.h"
+
 extern const bw_migration_t bw_migrations_invoicing[];
 
-/* Events from rating this service does not act on yet only advance the cursor. */
-static int from_rating(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
-                   bw_arena_t *arena)
-{
-    (void)arg;
-    return bw_events_apply(db, evs, n, arena, NULL, NULL);
-}
-
-/* Events from feedback this service does not act on yet only advance the cursor. */
+/* Feedback's CreditRequested is handled by the credit-note work; until then
+ * its events only advance the cursor. */
 static int from_feedback(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
-                   bw_arena_t *arena)
+                         bw_arena_t *arena)
 {
     (void)arg;
     return bw_events_apply(db, evs, n, arena, NULL, NULL);
@@ -23,9 +21,11 @@ static int from_feedback(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs
 
 static int init(bw_service_t *svc)
 {
-    int rc = 0;
-    rc = rc ? rc : bw_service_consume(svc, "rating", from_rating, NULL);
-    rc = rc ? rc : bw_service_consume(svc, "feedback", from_feedback, NULL);
+    if (inv_invoices_init() < 0)
+        return -1;
+    int rc = bw_service_consume(svc, "rating", inv_invoices_apply, NULL);
+    if (rc == 0 && !bw_service_is_worker(svc))
+        rc = bw_service_consume(svc, "feedback", from_feedback, NULL);
     return rc;
 }
 
@@ -35,6 +35,7 @@ int main(int argc, char **argv)
         .name = "invoicing",
         .migrations = bw_migrations_invoicing,
         .init = init,
+        .handle = inv_api_handle,
     };
     return bw_service_main(&def, argc, argv);
 }

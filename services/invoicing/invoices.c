@@ -1,0 +1,793 @@
+/* Invoice creation from AccountRated, and invoice queries.
+ *
+ * Numbering: each series (INV-202611) is one row in number_series. A batch
+ * takes its numbers with one UPDATE ... RETURNING inside the batch's
+ * transaction, so a rolled-back or crashed batch returns its numbers with
+ * everything else (no gap), and concurrent workers queue on the row lock (no
+ * duplicate). The lock is taken after the batch is built in memory, so it is
+ * held only for the COPYs and the commit. */
+#include "invoicing/invoices.h"
+#include "invoicing/document.h"
+#include "invoicing/numbering.h"
+#include "invoicing/payplan.h"
+#include "invoicing/tax.h"
+
+#include "clock.h"
+#include "config.h"
+#include "copybuf.h"
+#include "db.h"
+#include "errors.h"
+#include "events.h"
+#include "log.h"
+#include "money.h"
+#include "outbox.h"
+#include "rpc.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct {
+    inv_seller_t seller;
+    bool issue_zero;
+    bool html_in_event;
+} cfg;
+
+int inv_invoices_init(void)
+{
+    cfg.seller.name = bw_env_str("BILLOW_SELLER_NAME", "Billow Demo Services Co., Ltd.");
+    cfg.seller.address = bw_env_str("BILLOW_SELLER_ADDRESS", "1 Example Road, Shanghai");
+    cfg.seller.tax_id = bw_env_str("BILLOW_SELLER_TAX_ID", "91310000MA1EXAMPLE");
+    cfg.seller.bank_name = bw_env_str("BILLOW_SELLER_BANK", "Example Bank, Shanghai Branch");
+    cfg.seller.bank_account = bw_env_str("BILLOW_SELLER_BANK_ACCOUNT", "6222 0000 0000 0000");
+    cfg.seller.payment_instructions = bw_env_str(
+        "BILLOW_PAYMENT_INSTRUCTIONS",
+        "Pay by bank transfer quoting the invoice number, or by Alipay / WeChat Pay.");
+    long long v;
+    if (bw_env_int("BILLOW_ISSUE_ZERO_INVOICES", 0, 0, 1, &v) < 0)
+        return BW_EINVAL;
+    cfg.issue_zero = v;
+    if (bw_env_int("BILLOW_INVOICE_HTML_IN_EVENT", 1, 0, 1, &v) < 0)
+        return BW_EINVAL;
+    cfg.html_in_event = v;
+    return 0;
+}
+
+/* --- building invoices ------------------------------------------------- */
+
+#define ACCOUNT_COLS                                                                               \
+    "id, name, currency, tax_profile, language, terms_days, email, phone, webhook_url"
+
+typedef struct {
+    const Billow__StreamEvent *se;
+    const Billow__AccountRated *ar;
+    const char *name, *currency, *tax_profile, *language, *email, *phone, *webhook;
+    int terms_days;
+    bool known;
+    const char *outcome; /* NULL: to invoice */
+    const char *error;
+    inv_document_t doc;
+    inv_line_t *lines;
+    inv_payplan_t *plan;
+    char series[24];
+    long long seq;
+    char *number;
+} item_t;
+
+static bool id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("._-:", *s))
+            return false;
+    return true;
+}
+
+static inv_line_kind_t kind_of(const char *k)
+{
+    if (!k)
+        return INV_LINE_CHARGE;
+    if (!strcmp(k, "discount"))
+        return INV_LINE_DISCOUNT;
+    if (!strcmp(k, "proration"))
+        return INV_LINE_PRORATION;
+    if (!strcmp(k, "true_up"))
+        return INV_LINE_TRUE_UP;
+    if (!strcmp(k, "setup"))
+        return INV_LINE_SETUP;
+    return INV_LINE_CHARGE;
+}
+
+/* "{a,b,c}" for ids that passed id_ok (no characters needing quotes). */
+static char *id_array(item_t *items, size_t n, bw_arena_t *a)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(items[i].ar->account_id) + 1;
+    char *s = bw_arena_alloc(a, cap), *p = s;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++)
+        if (id_ok(items[i].ar->account_id))
+            p += sprintf(p, "%s%s", p[-1] == '{' ? "" : ",", items[i].ar->account_id);
+    *p++ = '}';
+    *p = '\0';
+    return s;
+}
+
+static int load_accounts(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+{
+    const char *p[1] = {id_array(items, n, a)};
+    PGresult *res = bw_db_query(db, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ANY($1::text[])", 1, p);
+    if (!res)
+        return BW_EDB;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(items[i].ar->account_id, id) != 0)
+                continue;
+            item_t *it = &items[i];
+            it->known = true;
+            it->name = bw_arena_strdup(a, PQgetvalue(res, r, 1));
+            it->currency = bw_arena_strdup(a, PQgetvalue(res, r, 2));
+            it->tax_profile = bw_arena_strdup(a, PQgetvalue(res, r, 3));
+            it->language = bw_arena_strdup(a, PQgetvalue(res, r, 4));
+            it->terms_days = atoi(PQgetvalue(res, r, 5));
+            it->email = bw_arena_strdup(a, PQgetvalue(res, r, 6));
+            it->phone = bw_arena_strdup(a, PQgetvalue(res, r, 7));
+            it->webhook = bw_arena_strdup(a, PQgetvalue(res, r, 8));
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* Marks items already recorded (a replayed event) so they are skipped. */
+static int mark_done(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+{
+    const char *p[1] = {id_array(items, n, a)};
+    PGresult *res = bw_db_query(
+        db, "SELECT account_id, period FROM invoices WHERE account_id = ANY($1::text[])"
+            " UNION ALL SELECT r.account_id, b.period FROM bill_run_results r"
+            " JOIN bill_runs b ON b.id = r.run_id WHERE r.account_id = ANY($1::text[])",
+        1, p);
+    if (!res)
+        return BW_EDB;
+    for (int r = 0; r < PQntuples(res); r++)
+        for (size_t i = 0; i < n; i++)
+            if (!items[i].outcome && !strcmp(items[i].ar->account_id, PQgetvalue(res, r, 0)) &&
+                !strcmp(items[i].ar->period, PQgetvalue(res, r, 1)))
+                items[i].outcome = "done";
+    PQclear(res);
+    /* The same account twice in one batch: keep the first. */
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < i; k++)
+            if (!items[i].outcome && !strcmp(items[i].ar->account_id, items[k].ar->account_id) &&
+                !strcmp(items[i].ar->period, items[k].ar->period))
+                items[i].outcome = "done";
+    return 0;
+}
+
+static void fail_item(item_t *it, const char *why, bw_arena_t *a)
+{
+    it->outcome = "failed";
+    it->error = bw_arena_strdup(a, why);
+    bw_log(BW_WARN, "could not invoice account", "account", BW_S(it->ar->account_id), "run",
+           BW_S(it->ar->run_id), "error", BW_S(why), NULL);
+}
+
+static void build(item_t *it, int64_t today, bw_arena_t *a)
+{
+    const Billow__AccountRated *ar = it->ar;
+    char err[256];
+    if (!it->known) {
+        fail_item(it, "unknown account", a);
+        return;
+    }
+    if (strcmp(ar->currency, it->currency) != 0) {
+        fail_item(it, bw_arena_printf(a, "rated in %s but the account bills in %s", ar->currency,
+                                      it->currency), a);
+        return;
+    }
+    const inv_tax_profile_t *prof = inv_tax_profile_find(it->tax_profile);
+    if (!prof) {
+        fail_item(it, "unknown tax profile", a);
+        return;
+    }
+    int64_t ps, pe;
+    if (bw_date_parse(ar->period_start, &ps) < 0 || bw_date_parse(ar->period_end, &pe) < 0) {
+        fail_item(it, "period dates do not parse", a);
+        return;
+    }
+    it->lines = bw_arena_alloc(a, sizeof *it->lines * (ar->n_lines + 1));
+    memset(it->lines, 0, sizeof *it->lines * (ar->n_lines + 1));
+    for (size_t i = 0; i < ar->n_lines; i++) {
+        const Billow__RatedLine *rl = ar->lines[i];
+        inv_line_t *l = &it->lines[i];
+        l->description = rl->description;
+        l->fee_item = rl->fee_item;
+        l->kind = kind_of(rl->kind);
+        l->quantity = rl->quantity;
+        l->unit = rl->unit;
+        l->unit_price = rl->unit_price;
+        l->amount_minor = rl->amount_minor;
+        l->tax_category = rl->tax_category;
+    }
+    inv_document_t *d = &it->doc;
+    memset(d, 0, sizeof *d);
+    d->kind = INV_DOC_INVOICE;
+    d->status = INV_STATUS_ISSUED;
+    inv_lang_parse(it->language, &d->lang);
+    d->bill_run = ar->run_id && *ar->run_id ? ar->run_id : NULL;
+    d->currency = it->currency;
+    d->period_start = ps;
+    d->period_end = pe;
+    d->issue_date = today;
+    d->due_date = today + it->terms_days;
+    d->seller = cfg.seller;
+    d->customer.account_id = ar->account_id;
+    d->customer.name = it->name;
+    d->customer.email = it->email;
+    d->lines = it->lines;
+    d->nlines = ar->n_lines;
+    if (inv_document_compute(d, prof, prof->mode, err, sizeof err) < 0) {
+        fail_item(it, err, a);
+        return;
+    }
+    if (d->total_minor == 0 && !cfg.issue_zero) {
+        it->outcome = "nothing_to_bill";
+        return;
+    }
+    if (d->total_minor < 0) {
+        fail_item(it, "total is negative: a credit note is needed, not an invoice", a);
+        return;
+    }
+    inv_plan_spec_t spec = {.kind = INV_PLAN_ONCE, .terms_days = it->terms_days};
+    if (inv_payplan_build(&spec, today, d->total_minor, &it->plan, err, sizeof err) < 0) {
+        fail_item(it, err, a);
+        return;
+    }
+    d->instalments = it->plan->items;
+    d->ninstalments = it->plan->n;
+    inv_series_key_for_date(INV_SERIES_INVOICE, today, it->series, sizeof it->series);
+}
+
+/* Takes numbers for every item to invoice, series by series in a fixed
+ * order (so concurrent workers lock series rows in the same order). */
+static int allocate_numbers(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+{
+    for (;;) {
+        const char *series = NULL;
+        long long count = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].outcome || items[i].number)
+                continue;
+            if (!series || strcmp(items[i].series, series) < 0)
+                series = items[i].series;
+        }
+        if (!series)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!items[i].outcome && !items[i].number && !strcmp(items[i].series, series))
+                count++;
+        char cnt[24];
+        snprintf(cnt, sizeof cnt, "%lld", count);
+        const char *p[2] = {series, cnt};
+        PGresult *res = bw_db_query(
+            db, "INSERT INTO number_series AS s (series, last) VALUES ($1, $2::int8)"
+                " ON CONFLICT (series) DO UPDATE SET last = s.last + $2::int8 RETURNING last",
+            2, p);
+        if (!res)
+            return BW_EDB;
+        long long last = atoll(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        long long next = last - count + 1;
+        char *key = bw_arena_strdup(a, series);
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].outcome || items[i].number || strcmp(items[i].series, key) != 0)
+                continue;
+            inv_docno_t dn;
+            inv_series_parse(key, &dn.series);
+            int y, m, d;
+            bw_civil_from_days(items[i].doc.issue_date, &y, &m, &d);
+            dn.year = y;
+            dn.month = m;
+            dn.counter = next;
+            items[i].seq = next++;
+            char buf[40];
+            if (inv_docno_format(&dn, buf, sizeof buf) < 0)
+                return BW_EINVAL;
+            items[i].number = bw_arena_strdup(a, buf);
+            items[i].doc.number = items[i].number;
+        }
+    }
+}
+
+static void date_str(int64_t days, char *buf, size_t len)
+{
+    if (days == INV_DATE_UNSET)
+        buf[0] = '\0';
+    else
+        bw_date_format(days, buf, len);
+}
+
+static int copy_rows(bw_db_t *db, const char *sql, bw_copybuf_t *b)
+{
+    if (b->len == 0)
+        return 0;
+    if (b->failed)
+        return BW_ENOMEM;
+    if (bw_db_copy_begin(db, sql) < 0 || bw_db_copy_put(db, b->data, b->len) < 0) {
+        bw_db_copy_end(db);
+        return BW_EDB;
+    }
+    return bw_db_copy_end(db);
+}
+
+static Billow__InvoiceIssued *issued_event(item_t *it, inv_buf_t *html, bw_arena_t *a)
+{
+    inv_document_t *d = &it->doc;
+    Billow__InvoiceIssued *e = bw_arena_alloc(a, sizeof *e);
+    billow__invoice_issued__init(e);
+    char buf[16];
+    e->invoice_number = it->number;
+    e->account_id = it->ar->account_id;
+    e->account_name = (char *)it->name;
+    e->run_id = it->ar->run_id;
+    e->period = it->ar->period;
+    e->currency = (char *)d->currency;
+    e->subtotal_minor = d->subtotal_minor;
+    e->tax_minor = d->tax_minor;
+    e->total_minor = d->total_minor;
+    bw_date_format(d->issue_date, buf, sizeof buf);
+    e->issue_date = bw_arena_strdup(a, buf);
+    bw_date_format(d->due_date, buf, sizeof buf);
+    e->due_date = bw_arena_strdup(a, buf);
+    e->language = (char *)it->language;
+    e->email = (char *)it->email;
+    e->phone = (char *)it->phone;
+    e->webhook_url = (char *)it->webhook;
+    e->payment_instructions = (char *)cfg.seller.payment_instructions;
+    e->n_lines = d->nlines;
+    e->lines = bw_arena_alloc(a, sizeof *e->lines * (d->nlines + 1));
+    for (size_t i = 0; i < d->nlines; i++) {
+        Billow__InvoiceLine *l = bw_arena_alloc(a, sizeof *l);
+        billow__invoice_line__init(l);
+        l->fee_item = (char *)d->lines[i].fee_item;
+        l->description = (char *)d->lines[i].description;
+        l->kind = (char *)inv_line_kind_name(d->lines[i].kind);
+        l->quantity = (char *)d->lines[i].quantity;
+        l->unit_price = (char *)d->lines[i].unit_price;
+        l->amount_minor = d->lines[i].net_minor;
+        l->tax_category = (char *)d->lines[i].tax_category;
+        l->tax_minor = d->lines[i].tax_minor;
+        e->lines[i] = l;
+    }
+    e->n_instalments = d->ninstalments;
+    e->instalments = bw_arena_alloc(a, sizeof *e->instalments * (d->ninstalments + 1));
+    for (size_t i = 0; i < d->ninstalments; i++) {
+        Billow__Instalment *in = bw_arena_alloc(a, sizeof *in);
+        billow__instalment__init(in);
+        in->seq = d->instalments[i].seq;
+        date_str(d->instalments[i].due_days, buf, sizeof buf);
+        in->due_date = bw_arena_strdup(a, buf);
+        in->amount_minor = d->instalments[i].amount_minor;
+        in->label = bw_arena_strdup(a, d->instalments[i].label);
+        e->instalments[i] = in;
+    }
+    e->html = html ? bw_arena_strdup(a, inv_buf_data(html)) : "";
+    return e;
+}
+
+static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+{
+    bw_copybuf_t inv, lines, inst, res;
+    bw_copybuf_init(&inv);
+    bw_copybuf_init(&lines);
+    bw_copybuf_init(&inst);
+    bw_copybuf_init(&res);
+    bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
+    uint8_t **bufs = calloc(n + 1, sizeof *bufs);
+    inv_buf_t *html = cfg.html_in_event ? inv_buf_new() : NULL;
+    size_t nev = 0;
+    int rc = 0;
+    char sd[16], ed[16], id[16], dd[16];
+    for (size_t i = 0; i < n; i++) {
+        item_t *it = &items[i];
+        const Billow__AccountRated *ar = it->ar;
+        if (it->outcome && !strcmp(it->outcome, "done"))
+            continue;
+        if (ar->run_id && *ar->run_id) {
+            bw_copybuf_str(&res, ar->run_id);
+            bw_copybuf_str(&res, ar->account_id);
+            bw_copybuf_str(&res, it->outcome ? it->outcome : "invoiced");
+            bw_copybuf_str(&res, it->number);
+            bw_copybuf_str(&res, it->error);
+            bw_copybuf_str(&res, it->se->event_id);
+            bw_copybuf_end(&res);
+        }
+        if (it->outcome)
+            continue;
+        inv_document_t *d = &it->doc;
+        bw_date_format(d->period_start, sd, sizeof sd);
+        bw_date_format(d->period_end, ed, sizeof ed);
+        bw_date_format(d->issue_date, id, sizeof id);
+        bw_date_format(d->due_date, dd, sizeof dd);
+        bw_copybuf_str(&inv, it->number);
+        bw_copybuf_str(&inv, it->series);
+        bw_copybuf_int(&inv, it->seq);
+        bw_copybuf_str(&inv, ar->account_id);
+        bw_copybuf_str(&inv, ar->run_id && *ar->run_id ? ar->run_id : NULL);
+        bw_copybuf_str(&inv, ar->period);
+        bw_copybuf_str(&inv, sd);
+        bw_copybuf_str(&inv, ed);
+        bw_copybuf_str(&inv, d->currency);
+        bw_copybuf_int(&inv, d->subtotal_minor);
+        bw_copybuf_int(&inv, d->tax_minor);
+        bw_copybuf_int(&inv, d->total_minor);
+        bw_copybuf_str(&inv, id);
+        bw_copybuf_str(&inv, dd);
+        bw_copybuf_str(&inv, it->language);
+        bw_copybuf_str(&inv, it->tax_profile);
+        bw_copybuf_str(&inv, "once");
+        bw_copybuf_str(&inv, it->se->event_id);
+        bw_copybuf_end(&inv);
+        for (size_t k = 0; k < d->nlines; k++) {
+            const inv_line_t *l = &d->lines[k];
+            bw_copybuf_str(&lines, it->number);
+            bw_copybuf_int(&lines, (long long)k + 1);
+            bw_copybuf_str(&lines, l->fee_item ? l->fee_item : "");
+            bw_copybuf_str(&lines, l->description ? l->description : "");
+            bw_copybuf_str(&lines, inv_line_kind_name(l->kind));
+            bw_copybuf_str(&lines, l->quantity ? l->quantity : "");
+            bw_copybuf_str(&lines, l->unit ? l->unit : "");
+            bw_copybuf_str(&lines, l->unit_price ? l->unit_price : "");
+            bw_copybuf_int(&lines, l->amount_minor);
+            bw_copybuf_int(&lines, l->net_minor);
+            bw_copybuf_str(&lines, l->tax_category && *l->tax_category ? l->tax_category : "standard");
+            bw_copybuf_int(&lines, l->tax_rate_ppm);
+            bw_copybuf_int(&lines, l->tax_minor);
+            bw_copybuf_end(&lines);
+        }
+        for (size_t k = 0; k < d->ninstalments; k++) {
+            char due[16];
+            date_str(d->instalments[k].due_days, due, sizeof due);
+            bw_copybuf_str(&inst, it->number);
+            bw_copybuf_int(&inst, d->instalments[k].seq);
+            bw_copybuf_str(&inst, d->instalments[k].label);
+            bw_copybuf_str(&inst, due[0] ? due : NULL);
+            bw_copybuf_int(&inst, d->instalments[k].amount_minor);
+            bw_copybuf_end(&inst);
+        }
+        if (html) {
+            char err[256];
+            inv_buf_reset(html);
+            if (inv_document_render_html(d, html, err, sizeof err) < 0) {
+                bw_log(BW_ERROR, "could not render invoice", "invoice", BW_S(it->number), "error",
+                       BW_S(err), NULL);
+                rc = BW_EINVAL;
+                goto out;
+            }
+        }
+        Billow__Event ev = BILLOW__EVENT__INIT;
+        ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
+        ev.invoice_issued = issued_event(it, html, a);
+        size_t len = billow__event__get_packed_size(&ev);
+        bufs[nev] = malloc(len ? len : 1);
+        if (!bufs[nev]) {
+            rc = BW_ENOMEM;
+            goto out;
+        }
+        billow__event__pack(&ev, bufs[nev]);
+        evs[nev] = (bw_outbox_event_t){.type = "InvoiceIssued", .partition_key = ar->account_id,
+                                       .payload = bufs[nev], .len = len,
+                                       .caused_by = it->se->event_id};
+        nev++;
+    }
+    if ((rc = copy_rows(db,
+                        "COPY invoices (number, series, seq, account_id, run_id, period,"
+                        " period_start, period_end, currency, subtotal_minor, tax_minor,"
+                        " total_minor, issue_date, due_date, language, tax_profile, plan,"
+                        " caused_by) FROM STDIN",
+                        &inv)) < 0 ||
+        (rc = copy_rows(db,
+                        "COPY invoice_lines (number, line_no, fee_item, description, kind,"
+                        " quantity, unit, unit_price, amount_minor, net_minor, tax_category,"
+                        " tax_rate_ppm, tax_minor) FROM STDIN",
+                        &lines)) < 0 ||
+        (rc = copy_rows(db, "COPY invoice_instalments (number, seq, label, due_date, amount_minor) FROM STDIN",
+                        &inst)) < 0 ||
+        (rc = copy_rows(db,
+                        "COPY bill_run_results (run_id, account_id, outcome, invoice_number,"
+                        " error, caused_by) FROM STDIN",
+                        &res)) < 0)
+        goto out;
+    /* Runs whose every due account has a result are finished. */
+    if ((rc = bw_db_exec(db,
+                         "UPDATE bill_runs r SET finished_at = now() WHERE finished_at IS NULL"
+                         " AND (SELECT count(*) FROM bill_run_results x WHERE x.run_id = r.id) >= r.due",
+                         0, NULL)) < 0)
+        goto out;
+    rc = bw_outbox_append(db, evs, nev);
+out:
+    for (size_t i = 0; i < nev; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(evs);
+    inv_buf_destroy(&html);
+    bw_copybuf_free(&inv);
+    bw_copybuf_free(&lines);
+    bw_copybuf_free(&inst);
+    bw_copybuf_free(&res);
+    return rc;
+}
+
+int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
+                       bw_arena_t *arena)
+{
+    (void)arg;
+    item_t *items = calloc(n + 1, sizeof *items);
+    if (!items)
+        return BW_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        Billow__Event *ev =
+            billow__event__unpack(bw_arena_pb(arena), evs[i]->payload.len, evs[i]->payload.data);
+        if (!ev) {
+            bw_log(BW_WARN, "skipping undecodable event", "seq", BW_I(evs[i]->seq), NULL);
+            continue;
+        }
+        if (ev->body_case != BILLOW__EVENT__BODY_ACCOUNT_RATED)
+            continue;
+        items[m].se = evs[i];
+        items[m].ar = ev->account_rated;
+        if (!ev->account_rated->account_id || !id_ok(ev->account_rated->account_id) ||
+            !ev->account_rated->period || !*ev->account_rated->period) {
+            bw_log(BW_WARN, "skipping AccountRated without a valid account or period", "seq",
+                   BW_I(evs[i]->seq), NULL);
+            continue;
+        }
+        m++;
+    }
+    int rc = 0;
+    if (m == 0)
+        goto out;
+    int64_t today = bw_now_us() / 86400000000LL;
+    if ((rc = load_accounts(db, items, m, arena)) < 0 || (rc = mark_done(db, items, m, arena)) < 0)
+        goto out;
+    for (size_t i = 0; i < m; i++)
+        if (!items[i].outcome)
+            build(&items[i], today, arena);
+    if ((rc = allocate_numbers(db, items, m, arena)) < 0)
+        goto out;
+    rc = write_batch(db, items, m, arena);
+out:
+    for (size_t i = 0; i < m; i++)
+        inv_payplan_destroy(&items[i].plan);
+    free(items);
+    return rc;
+}
+
+/* --- queries ------------------------------------------------------------ */
+
+static const char SQL_INVOICE[] =
+    "SELECT i.number, i.account_id, coalesce(i.run_id, ''), i.period, i.period_start::text,"
+    " i.period_end::text, i.currency, i.subtotal_minor, i.tax_minor, i.total_minor,"
+    " i.issue_date::text, i.due_date::text, i.status, i.language, i.tax_profile,"
+    " a.name, a.email, a.phone, a.webhook_url"
+    " FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE i.number = $1";
+static const char SQL_LINES[] =
+    "SELECT fee_item, description, kind, quantity, unit, unit_price, amount_minor, net_minor,"
+    " tax_category, tax_rate_ppm, tax_minor FROM invoice_lines WHERE number = $1 ORDER BY line_no";
+static const char SQL_INST[] =
+    "SELECT seq, label, coalesce(due_date::text, ''), amount_minor FROM invoice_instalments"
+    " WHERE number = $1 ORDER BY seq";
+static const char SQL_LIST[] =
+    "SELECT number, account_id, period, currency, total_minor, status, issue_date::text,"
+    " due_date::text FROM invoices WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR period = $2)"
+    " AND ($3 = '' OR status = $3) AND ($4 = '' OR run_id = $4) AND number > $5"
+    " ORDER BY number LIMIT $6::int";
+
+static void db_error(Billow__Reply *reply, bw_db_t *db, const char *what, bw_arena_t *arena)
+{
+    bw_log(BW_WARN, what, "pg_error", BW_S(bw_db_error(db)), NULL);
+    bw_reply_error(reply, bw_db_lost(db) ? BILLOW__CODE__UNAVAILABLE : BILLOW__CODE__INTERNAL, what,
+                   bw_arena_strdup(arena, bw_db_error(db)));
+}
+
+static inv_doc_status_t status_of(const char *s)
+{
+    static const char *names[] = {"draft", "issued", "partially_paid", "paid", "overdue", "void"};
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(s, names[i]))
+            return (inv_doc_status_t)i;
+    return INV_STATUS_ISSUED;
+}
+
+void inv_invoice_get(bw_db_t *db, const Billow__InvoiceGet *req, Billow__Reply *reply,
+                     bw_arena_t *a)
+{
+    const char *p[1] = {req->number};
+    const char *fmt = req->format ? req->format : "";
+    if (*fmt && strcmp(fmt, "text") && strcmp(fmt, "json") && strcmp(fmt, "html")) {
+        bw_reply_error(reply, BILLOW__CODE__INVALID, "format: must be text, json or html", NULL);
+        return;
+    }
+    PGresult *r = bw_db_query(db, SQL_INVOICE, 1, p);
+    if (!r) {
+        db_error(reply, db, "could not read invoice", a);
+        return;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        bw_reply_error(reply, BILLOW__CODE__NOT_FOUND, "no such invoice",
+                       bw_arena_strdup(a, req->number));
+        return;
+    }
+    PGresult *l = bw_db_query(db, SQL_LINES, 1, p), *s = bw_db_query(db, SQL_INST, 1, p);
+    if (!l || !s) {
+        PQclear(r);
+        PQclear(l);
+        PQclear(s);
+        db_error(reply, db, "could not read invoice", a);
+        return;
+    }
+    inv_document_t d;
+    memset(&d, 0, sizeof d);
+    d.kind = INV_DOC_INVOICE;
+#define V(res, row, col) bw_arena_strdup(a, PQgetvalue(res, row, col))
+    d.number = V(r, 0, 0);
+    d.bill_run = *PQgetvalue(r, 0, 2) ? V(r, 0, 2) : NULL;
+    bw_date_parse(PQgetvalue(r, 0, 4), &d.period_start);
+    bw_date_parse(PQgetvalue(r, 0, 5), &d.period_end);
+    d.currency = V(r, 0, 6);
+    d.subtotal_minor = atoll(PQgetvalue(r, 0, 7));
+    d.tax_minor = atoll(PQgetvalue(r, 0, 8));
+    d.total_minor = atoll(PQgetvalue(r, 0, 9));
+    bw_date_parse(PQgetvalue(r, 0, 10), &d.issue_date);
+    bw_date_parse(PQgetvalue(r, 0, 11), &d.due_date);
+    d.status = status_of(PQgetvalue(r, 0, 12));
+    inv_lang_parse(PQgetvalue(r, 0, 13), &d.lang);
+    d.tax_profile = V(r, 0, 14);
+    d.seller = cfg.seller;
+    d.customer.account_id = V(r, 0, 1);
+    d.customer.name = V(r, 0, 15);
+    d.customer.email = V(r, 0, 16);
+    d.nlines = (size_t)PQntuples(l);
+    inv_line_t *lines = bw_arena_alloc(a, sizeof *lines * (d.nlines + 1));
+    memset(lines, 0, sizeof *lines * (d.nlines + 1));
+    for (size_t i = 0; i < d.nlines; i++) {
+        int k = (int)i;
+        lines[i].fee_item = V(l, k, 0);
+        lines[i].description = V(l, k, 1);
+        lines[i].kind = kind_of(PQgetvalue(l, k, 2));
+        lines[i].quantity = V(l, k, 3);
+        lines[i].unit = V(l, k, 4);
+        lines[i].unit_price = V(l, k, 5);
+        lines[i].amount_minor = atoll(PQgetvalue(l, k, 6));
+        lines[i].net_minor = atoll(PQgetvalue(l, k, 7));
+        lines[i].tax_category = V(l, k, 8);
+        lines[i].tax_rate_ppm = atoi(PQgetvalue(l, k, 9));
+        lines[i].tax_minor = atoll(PQgetvalue(l, k, 10));
+    }
+    d.lines = lines;
+    /* Tax rows are recomputed from the stored lines, as an auditor would. */
+    const inv_tax_profile_t *prof = inv_tax_profile_find(d.tax_profile);
+    for (size_t i = 0; i < d.nlines && prof; i++) {
+        size_t t = 0;
+        while (t < d.ntax_rows && strcmp(d.tax_rows[t].category, lines[i].tax_category))
+            t++;
+        if (t == d.ntax_rows) {
+            if (t == INV_TAX_MAX_CATEGORIES)
+                break;
+            d.tax_rows[t].category = lines[i].tax_category;
+            d.tax_rows[t].rate_ppm = lines[i].tax_rate_ppm;
+            d.ntax_rows++;
+        }
+        d.tax_rows[t].base_minor += lines[i].net_minor;
+        d.tax_rows[t].tax_minor += lines[i].tax_minor;
+    }
+    d.ninstalments = (size_t)PQntuples(s);
+    inv_instalment_t *inst = bw_arena_alloc(a, sizeof *inst * (d.ninstalments + 1));
+    memset(inst, 0, sizeof *inst * (d.ninstalments + 1));
+    for (size_t i = 0; i < d.ninstalments; i++) {
+        int k = (int)i;
+        inst[i].seq = atoi(PQgetvalue(s, k, 0));
+        snprintf(inst[i].label, sizeof inst[i].label, "%s", PQgetvalue(s, k, 1));
+        if (!*PQgetvalue(s, k, 2) || bw_date_parse(PQgetvalue(s, k, 2), &inst[i].due_days) < 0)
+            inst[i].due_days = INV_DATE_UNSET;
+        inst[i].amount_minor = atoll(PQgetvalue(s, k, 3));
+    }
+    d.instalments = inst;
+
+    item_t it;
+    memset(&it, 0, sizeof it);
+    Billow__AccountRated ar = BILLOW__ACCOUNT_RATED__INIT;
+    ar.account_id = (char *)d.customer.account_id;
+    ar.run_id = d.bill_run ? (char *)d.bill_run : "";
+    ar.period = V(r, 0, 3);
+    it.ar = &ar;
+    it.number = (char *)d.number;
+    it.name = d.customer.name;
+    it.language = V(r, 0, 13);
+    it.email = d.customer.email;
+    it.phone = V(r, 0, 17);
+    it.webhook = V(r, 0, 18);
+    it.doc = d;
+    const char *status = V(r, 0, 12);
+#undef V
+    PQclear(r);
+    PQclear(l);
+    PQclear(s);
+
+    inv_buf_t *out = inv_buf_new();
+    char err[256];
+    int rc = 0;
+    if (!strcmp(fmt, "text"))
+        rc = inv_document_render_text(&d, out, err, sizeof err);
+    else if (!strcmp(fmt, "json"))
+        rc = inv_document_render_json(&d, out, err, sizeof err);
+    else if (!strcmp(fmt, "html"))
+        rc = inv_document_render_html(&d, out, err, sizeof err);
+    if (rc < 0) {
+        /* The stored invoice does not add up: that is an audit finding. */
+        bw_log(BW_ERROR, "stored invoice does not add up", "invoice", BW_S(d.number), "error",
+               BW_S(err), NULL);
+        bw_reply_error(reply, BILLOW__CODE__INTERNAL, "stored invoice does not add up",
+                       bw_arena_strdup(a, err));
+        inv_buf_destroy(&out);
+        return;
+    }
+    Billow__InvoicingReply *ir = bw_arena_alloc(a, sizeof *ir);
+    Billow__InvoiceReply *rr = bw_arena_alloc(a, sizeof *rr);
+    billow__invoicing_reply__init(ir);
+    billow__invoice_reply__init(rr);
+    rr->invoice = issued_event(&it, NULL, a);
+    rr->status = (char *)status;
+    rr->document = bw_arena_strdup(a, inv_buf_data(out));
+    inv_buf_destroy(&out);
+    ir->op_case = BILLOW__INVOICING_REPLY__OP_INVOICE;
+    ir->invoice = rr;
+    reply->body_case = BILLOW__REPLY__BODY_INVOICING;
+    reply->invoicing = ir;
+}
+
+void inv_invoice_list(bw_db_t *db, const Billow__InvoiceList *req, Billow__Reply *reply,
+                      bw_arena_t *a)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%u", req->limit == 0 ? 100 : req->limit > 10000 ? 10000 : req->limit);
+    const char *p[6] = {req->account_id, req->period, req->status, req->run_id, req->after, lim};
+    PGresult *r = bw_db_query(db, SQL_LIST, 6, p);
+    if (!r) {
+        db_error(reply, db, "could not list invoices", a);
+        return;
+    }
+    Billow__InvoicingReply *ir = bw_arena_alloc(a, sizeof *ir);
+    Billow__InvoiceListReply *lr = bw_arena_alloc(a, sizeof *lr);
+    billow__invoicing_reply__init(ir);
+    billow__invoice_list_reply__init(lr);
+    int n = PQntuples(r);
+    lr->n_invoices = (size_t)n;
+    lr->invoices = bw_arena_alloc(a, sizeof *lr->invoices * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        Billow__InvoiceSummary *s = bw_arena_alloc(a, sizeof *s);
+        billow__invoice_summary__init(s);
+        s->number = bw_arena_strdup(a, PQgetvalue(r, i, 0));
+        s->account_id = bw_arena_strdup(a, PQgetvalue(r, i, 1));
+        s->period = bw_arena_strdup(a, PQgetvalue(r, i, 2));
+        s->currency = bw_arena_strdup(a, PQgetvalue(r, i, 3));
+        s->total_minor = atoll(PQgetvalue(r, i, 4));
+        s->status = bw_arena_strdup(a, PQgetvalue(r, i, 5));
+        s->issue_date = bw_arena_strdup(a, PQgetvalue(r, i, 6));
+        s->due_date = bw_arena_strdup(a, PQgetvalue(r, i, 7));
+        lr->invoices[i] = s;
+    }
+    PQclear(r);
+    ir->op_case = BILLOW__INVOICING_REPLY__OP_INVOICE_LIST;
+    ir->invoice_list = lr;
+    reply->body_case = BILLOW__REPLY__BODY_INVOICING;
+    reply->invoicing = ir;
+}
