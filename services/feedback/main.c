@@ -1,40 +1,19 @@
-/* The feedback service's entry point. Complaints, questions and disputes: tickets, their handling, and credit requests.
+/* The feedback service's entry point. Complaints, questions and disputes:
+ * tickets, their handling, SLA, surveys, credit requests and analysis.
  * This file only wires modules together (STYLE.md 2). */
-#include "events.h"
+#include "feedback/api.h"
+#include "feedback/views.h"
+
 #include "service.h"
 
 extern const bw_migration_t bw_migrations_feedback[];
 
-/* Events from invoicing this service does not act on yet only advance the cursor. */
-static int from_invoicing(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
-                   bw_arena_t *arena)
-{
-    (void)arg;
-    return bw_events_apply(db, evs, n, arena, NULL, NULL);
-}
-
-/* Events from rating this service does not act on yet only advance the cursor. */
-static int from_rating(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
-                   bw_arena_t *arena)
-{
-    (void)arg;
-    return bw_events_apply(db, evs, n, arena, NULL, NULL);
-}
-
-/* Events from notification this service does not act on yet only advance the cursor. */
-static int from_notification(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
-                   bw_arena_t *arena)
-{
-    (void)arg;
-    return bw_events_apply(db, evs, n, arena, NULL, NULL);
-}
-
 static int init(bw_service_t *svc)
 {
-    int rc = 0;
-    rc = rc ? rc : bw_service_consume(svc, "invoicing", from_invoicing, NULL);
-    rc = rc ? rc : bw_service_consume(svc, "rating", from_rating, NULL);
-    rc = rc ? rc : bw_service_consume(svc, "notification", from_notification, NULL);
+    int rc = fb_api_init(svc);
+    rc = rc ? rc : bw_service_consume(svc, "invoicing", fb_views_from_invoicing, NULL);
+    rc = rc ? rc : bw_service_consume(svc, "rating", fb_views_from_rating, NULL);
+    rc = rc ? rc : bw_service_consume(svc, "notification", fb_views_from_notification, NULL);
     return rc;
 }
 
@@ -44,6 +23,8 @@ int main(int argc, char **argv)
         .name = "feedback",
         .migrations = bw_migrations_feedback,
         .init = init,
+        .fini = fb_api_fini,
+        .handle = fb_api_handle,
     };
     return bw_service_main(&def, argc, argv);
 }
