@@ -1,0 +1,685 @@
+/* The delivery engine (see delivery.h). Shape: an ev_prepare watcher runs
+ * once per loop iteration, after every callback of that iteration: it first
+ * writes the outcomes that arrived (flush: one transaction), then claims
+ * due rows for each channel that has room (one UPDATE ... SKIP LOCKED per
+ * channel, committed before anything is sent, so a crash leaves them
+ * "sending" and recovery resends them). An ev_timer polls for rows that
+ * become due by time (retries, scheduled reminders). */
+#include "notification/delivery.h"
+#include "notification/contacts.h"
+#include "notification/pgarray.h"
+
+#include "arena.h"
+#include "clock.h"
+#include "config.h"
+#include "copybuf.h"
+#include "db.h"
+#include "errors.h"
+#include "events.pb-c.h"
+#include "log.h"
+#include "outbox.h"
+#include "util.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const ntf_channel_names[NTF_CH_COUNT] = {"email", "sms", "webhook"};
+
+static const char SQL_RECOVER[] =
+    "WITH s AS (UPDATE messages SET status = 'retry', not_before = now(), updated_at = now()"
+    " WHERE status = 'sending' RETURNING id, attempts, channel, address)"
+    " INSERT INTO attempts (message_id, attempt, channel, notifier, address, status, answer,"
+    " started_at, caused_by) SELECT id, attempts, channel, '', address, 'interrupted',"
+    " 'the service stopped before the outcome was known; sent again with the same key',"
+    " now(), 'recovery' FROM s";
+
+static const char SQL_CLAIM[] =
+    "UPDATE messages m SET status = 'sending', attempts = m.attempts + 1, updated_at = now()"
+    " FROM (SELECT id FROM messages WHERE channel = $1"
+    " AND status IN ('scheduled', 'pending', 'retry') AND due_at <= $2 AND not_before <= now()"
+    " ORDER BY due_at LIMIT $3::int FOR UPDATE SKIP LOCKED) c WHERE m.id = c.id"
+    " RETURNING m.id, m.source_event_id, m.account_id, m.type, m.ref_id, m.address,"
+    " m.language, m.vars, m.attempts";
+
+static const char SQL_ATTEMPTS_COPY[] =
+    "COPY attempts (message_id, attempt, channel, notifier, address, status, code, answer,"
+    " provider_id, started_at, caused_by) FROM STDIN";
+
+static const char SQL_DELIVERED[] =
+    "UPDATE messages m SET status = 'delivered', delivered_at = now(), provider_id = x.pid,"
+    " last_error = '', updated_at = now() FROM unnest($1::text[], $2::text[]) AS x(id, pid)"
+    " WHERE m.id = x.id AND m.status = 'sending'";
+
+static const char SQL_RETRY[] =
+    "UPDATE messages m SET status = 'retry', last_error = x.err, updated_at = now(),"
+    " not_before = now() + x.ms * interval '1 millisecond'"
+    " FROM unnest($1::text[], $2::int[], $3::text[]) AS x(id, ms, err)"
+    " WHERE m.id = x.id AND m.status = 'sending'";
+
+static const char SQL_TRIED[] =
+    "SELECT channel FROM messages WHERE source_event_id = $1 AND account_id = $2";
+static const char SQL_FALLBACK[] =
+    "INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id, address,"
+    " language, vars, status, due_at, ack_token, caused_by)"
+    " SELECT $2, source_event_id, account_id, $3, type, ref_id, $4, language, vars, 'pending',"
+    " due_at, ack_token, 'fallback:' || id FROM messages WHERE id = $1"
+    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING";
+static const char SQL_FINAL[] =
+    "UPDATE messages SET status = $2, last_error = $3, updated_at = now()"
+    " WHERE id = $1 AND status = 'sending'";
+
+typedef struct job {
+    struct ntf_delivery *d;
+    int ch;
+    char id[40];
+    char *source_event_id, *account_id, *type, *ref_id, *address;
+    int attempt;
+    int64_t started_us;
+    uint64_t request;
+    bool waiting; /* in the notifier */
+    bool dead;    /* flush: the final failure dead-lettered it */
+    ntf_status_t status;
+    int code;
+    char *answer, *provider_id;
+    struct job *prev, *next;
+} job_t;
+
+typedef struct {
+    ntf_instance_t *inst;
+    const char *notifier;
+    int limit, inflight;
+    bool more; /* the last claim was full: more may be waiting */
+} channel_t;
+
+struct ntf_delivery {
+    struct ev_loop *loop;
+    bw_db_t *db;
+    const ntf_templates_t *tpl;
+    ntf_delivery_opts_t o;
+    channel_t ch[NTF_CH_COUNT];
+    ev_prepare prepare;
+    ev_timer tick;
+    bool need_claim;
+    job_t *inflight, *done_head, *done_tail;
+    bw_arena_t *arena;
+    ntf_delivery_stats_t st;
+};
+
+static int env_int(const char *name, int def, int min, int max, int *out)
+{
+    long long v;
+    if (bw_env_int(name, def, min, max, &v) < 0)
+        return BW_EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+int ntf_delivery_opts_from_env(ntf_delivery_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    static const char *const notif_env[] = {"BILLOW_CHANNEL_EMAIL", "BILLOW_CHANNEL_SMS",
+                                            "BILLOW_CHANNEL_WEBHOOK"};
+    static const char *const conc_env[] = {"BILLOW_NOTIFY_CONCURRENCY_EMAIL",
+                                           "BILLOW_NOTIFY_CONCURRENCY_SMS",
+                                           "BILLOW_NOTIFY_CONCURRENCY_WEBHOOK"};
+    for (int i = 0; i < NTF_CH_COUNT; i++) {
+        o->notifier[i] = bw_env_str(notif_env[i], "file");
+        if (env_int(conc_env[i], 64, 1, 10000, &o->concurrency[i]) < 0)
+            return BW_EINVAL;
+    }
+    if (env_int("BILLOW_NOTIFY_MAX_ATTEMPTS", 5, 1, 100, &o->max_attempts) < 0 ||
+        env_int("BILLOW_NOTIFY_BACKOFF_MS", 2000, 1, 86400000, &o->backoff_ms) < 0 ||
+        env_int("BILLOW_NOTIFY_BACKOFF_MAX_MS", 600000, 1, 86400000, &o->backoff_max_ms) < 0 ||
+        env_int("BILLOW_NOTIFY_POLL_MS", 250, 10, 60000, &o->poll_ms) < 0 ||
+        env_int("BILLOW_NOTIFY_BATCH", 500, 1, 10000, &o->batch) < 0 ||
+        env_int("BILLOW_NOTIFY_SMS_SEGMENTS", 4, 1, 20, &o->sms_segments) < 0)
+        return BW_EINVAL;
+    return 0;
+}
+
+static void job_free(job_t *j)
+{
+    if (!j)
+        return;
+    free(j->source_event_id);
+    free(j->account_id);
+    free(j->type);
+    free(j->ref_id);
+    free(j->address);
+    free(j->answer);
+    free(j->provider_id);
+    free(j);
+}
+
+static void inflight_unlink(ntf_delivery_t *d, job_t *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        d->inflight = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+}
+
+/* Queues j's outcome for the next flush (j leaves the in-flight list). */
+static void finish(ntf_delivery_t *d, job_t *j, ntf_status_t st, int code, const char *answer,
+                   const char *provider_id)
+{
+    if (j->waiting) {
+        inflight_unlink(d, j);
+        j->waiting = false;
+    }
+    d->ch[j->ch].inflight--;
+    j->status = st;
+    j->code = code;
+    j->answer = strdup(answer ? answer : "");
+    j->provider_id = strdup(provider_id ? provider_id : "");
+    j->next = NULL;
+    if (d->done_tail)
+        d->done_tail->next = j;
+    else
+        d->done_head = j;
+    d->done_tail = j;
+}
+
+static void done_cb(void *arg, const ntf_result_t *res)
+{
+    job_t *j = arg;
+    finish(j->d, j, res->status, res->code, res->message, res->provider_id);
+}
+
+/* The webhook body: the type, ids and the template variables, without the
+ * pre-rendered documents (receivers fetch those by number). */
+static char *webhook_payload(const job_t *j, json_object *vars)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string(j->type));
+    json_object_object_add(o, "account_id", json_object_new_string(j->account_id));
+    json_object_object_add(o, "ref_id", json_object_new_string(j->ref_id));
+    json_object_object_add(o, "source_event_id", json_object_new_string(j->source_event_id));
+    json_object *v = json_object_new_object();
+    json_object_object_foreach(vars, key, val)
+    {
+        size_t n = strlen(key);
+        if (n > 5 && strcmp(key + n - 5, "_html") == 0)
+            continue;
+        json_object_object_add(v, key, json_object_get(val));
+    }
+    json_object_object_add(o, "data", v);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char *out = s ? strdup(s) : NULL;
+    json_object_put(o);
+    return out;
+}
+
+/* Renders and hands j to its channel's notifier; on a failure that happens
+ * here the outcome is queued at once. */
+static void send_job(ntf_delivery_t *d, job_t *j, const char *lang, const char *vars_text)
+{
+    channel_t *ch = &d->ch[j->ch];
+    const char *chname = ntf_channel_names[j->ch];
+    ch->inflight++;
+    d->st.sent++;
+    json_object *vars = json_tokener_parse(vars_text);
+    if (!vars || !json_object_is_type(vars, json_type_object)) {
+        json_object_put(vars);
+        finish(d, j, NTF_PERMFAIL, 0, "stored variables do not parse", NULL);
+        return;
+    }
+    ntf_rendered_t r;
+    memset(&r, 0, sizeof r);
+    /* Webhooks carry the e-mail wording as their text next to the data. */
+    const char *tchan = j->ch == NTF_CH_WEBHOOK ? "email" : chname;
+    if (ntf_templates_render(d->tpl, j->type, tchan, lang, vars, &r) < 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "no template for %s/%s/%s", j->type, tchan, lang);
+        ntf_rendered_clear(&r);
+        json_object_put(vars);
+        finish(d, j, NTF_PERMFAIL, 0, msg, NULL);
+        return;
+    }
+    char *payload = NULL;
+    ntf_attachment_t att = {0};
+    ntf_message_t m = {.id = j->id,
+                       .idempotency_key = j->id,
+                       .type = j->type,
+                       .channel = chname,
+                       .address = j->address,
+                       .subject = r.subject,
+                       .text = r.text ? r.text : ""};
+    char fname[128];
+    if (j->ch == NTF_CH_EMAIL) {
+        m.html = r.html;
+        /* The invoice itself also travels as a file the customer can keep. */
+        json_object *h = NULL;
+        if (strcmp(j->type, "invoice_issued") == 0 &&
+            json_object_object_get_ex(vars, "invoice_html", &h) &&
+            json_object_get_string_len(h) > 0) {
+            snprintf(fname, sizeof fname, "%s.html", j->ref_id);
+            att.filename = fname;
+            att.content_type = "text/html; charset=utf-8";
+            att.data = json_object_get_string(h);
+            att.len = (size_t)json_object_get_string_len(h);
+            m.attachments = &att;
+            m.n_attachments = 1;
+        }
+    } else if (j->ch == NTF_CH_SMS) {
+        if (r.text)
+            ntf_sms_truncate(r.text, (size_t)d->o.sms_segments);
+    } else {
+        payload = webhook_payload(j, vars);
+        m.payload_json = payload;
+    }
+    j->waiting = true;
+    j->next = d->inflight;
+    if (d->inflight)
+        d->inflight->prev = j;
+    d->inflight = j;
+    int rc = ntf_instance_send(ch->inst, &m, done_cb, j, &j->request);
+    free(payload);
+    ntf_rendered_clear(&r);
+    json_object_put(vars);
+    if (rc < 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s notifier refused the message: %s", ch->notifier,
+                 bw_strerror(rc));
+        finish(d, j, rc == NTF_E_UNAVAIL || rc == NTF_E_NOMEM ? NTF_TEMPFAIL : NTF_PERMFAIL, 0,
+               msg, NULL);
+    }
+}
+
+static char *dup_val(PGresult *res, int row, int col) { return strdup(PQgetvalue(res, row, col)); }
+
+/* Claims and sends due rows of channel c. */
+static int claim(ntf_delivery_t *d, int c)
+{
+    channel_t *ch = &d->ch[c];
+    int room = ch->limit - ch->inflight;
+    if (room > d->o.batch)
+        room = d->o.batch;
+    if (room <= 0)
+        return 0;
+    char now[40], lim[16];
+    bw_time_format(bw_now_us(), now, sizeof now);
+    snprintf(lim, sizeof lim, "%d", room);
+    const char *p[3] = {ntf_channel_names[c], now, lim};
+    PGresult *res = bw_db_query(d->db, SQL_CLAIM, 3, p);
+    if (!res) {
+        bw_log(BW_WARN, "could not claim notifications", "channel", BW_S(p[0]), "pg_error",
+               BW_S(bw_db_error(d->db)), NULL);
+        return BW_EDB;
+    }
+    int n = PQntuples(res);
+    ch->more = n == room;
+    int64_t started = bw_now_us();
+    for (int i = 0; i < n; i++) {
+        job_t *j = calloc(1, sizeof *j);
+        if (!j)
+            break; /* left "sending": recovered at the next start */
+        j->d = d;
+        j->ch = c;
+        snprintf(j->id, sizeof j->id, "%s", PQgetvalue(res, i, 0));
+        j->source_event_id = dup_val(res, i, 1);
+        j->account_id = dup_val(res, i, 2);
+        j->type = dup_val(res, i, 3);
+        j->ref_id = dup_val(res, i, 4);
+        j->address = dup_val(res, i, 5);
+        j->attempt = atoi(PQgetvalue(res, i, 8));
+        j->started_us = started;
+        if (!j->source_event_id || !j->account_id || !j->type || !j->ref_id || !j->address) {
+            job_free(j);
+            break;
+        }
+        send_job(d, j, PQgetvalue(res, i, 6), PQgetvalue(res, i, 7));
+    }
+    PQclear(res);
+    return n;
+}
+
+static int64_t backoff_ms(const ntf_delivery_t *d, int attempt)
+{
+    double ms = d->o.backoff_ms;
+    for (int i = 1; i < attempt && ms < d->o.backoff_max_ms; i++)
+        ms *= 2;
+    if (ms > d->o.backoff_max_ms)
+        ms = d->o.backoff_max_ms;
+    /* Jitter: between half and all of the delay, so that a provider coming
+     * back is not hit by every retry at the same instant. */
+    return (int64_t)(ms * (0.5 + 0.5 * ((double)rand() / RAND_MAX)));
+}
+
+/* An outbox event for j (NoticeDelivered or NotificationFailed). */
+static int add_event(ntf_delivery_t *d, bw_outbox_event_t *out, const job_t *j, bool delivered,
+                     const char *reason)
+{
+    char now[40];
+    bw_time_format(bw_now_us(), now, sizeof now);
+    Billow__Event ev = BILLOW__EVENT__INIT;
+    Billow__NoticeDelivered nd = BILLOW__NOTICE_DELIVERED__INIT;
+    Billow__NotificationFailed nf = BILLOW__NOTIFICATION_FAILED__INIT;
+    if (delivered) {
+        nd.notification_id = (char *)j->id;
+        nd.source_event_id = j->source_event_id;
+        nd.message_type = j->type;
+        nd.account_id = j->account_id;
+        nd.channel = (char *)ntf_channel_names[j->ch];
+        nd.delivered_at = now;
+        nd.ref_id = j->ref_id;
+        ev.body_case = BILLOW__EVENT__BODY_NOTICE_DELIVERED;
+        ev.notice_delivered = &nd;
+    } else {
+        nf.notification_id = (char *)j->id;
+        nf.source_event_id = j->source_event_id;
+        nf.message_type = j->type;
+        nf.account_id = j->account_id;
+        nf.reason = (char *)reason;
+        nf.failed_at = now;
+        nf.ref_id = j->ref_id;
+        ev.body_case = BILLOW__EVENT__BODY_NOTIFICATION_FAILED;
+        ev.notification_failed = &nf;
+    }
+    size_t len = billow__event__get_packed_size(&ev);
+    uint8_t *buf = bw_arena_alloc(d->arena, len ? len : 1);
+    if (!buf)
+        return BW_ENOMEM;
+    billow__event__pack(&ev, buf);
+    memset(out, 0, sizeof *out);
+    out->type = delivered ? "NoticeDelivered" : "NotificationFailed";
+    out->partition_key = bw_arena_strdup(d->arena, j->account_id);
+    out->payload = buf;
+    out->len = len;
+    out->caused_by = bw_arena_strdup(d->arena, j->id);
+    return 0;
+}
+
+/* A final failure on j's channel: the next channel of the contact that was
+ * not tried for this source event, or the dead-letter list. *dead tells. */
+static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
+{
+    *dead = false;
+    const char *p2[2] = {j->source_event_id, j->account_id};
+    PGresult *res = bw_db_query(d->db, SQL_TRIED, 2, p2);
+    if (!res)
+        return BW_EDB;
+    bool tried[NTF_CH_COUNT] = {false};
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int c = 0; c < NTF_CH_COUNT; c++)
+            if (strcmp(PQgetvalue(res, i, 0), ntf_channel_names[c]) == 0)
+                tried[c] = true;
+    PQclear(res);
+    tried[j->ch] = true;
+    ntf_contact_t ct;
+    if (ntf_contact_load(d->db, j->account_id, &ct, d->arena) < 0)
+        return BW_EDB;
+    const char *next = NULL, *addr = NULL;
+    for (size_t i = 0; i < ct.n_channels && !next; i++) {
+        int c = 0;
+        while (c < NTF_CH_COUNT && strcmp(ct.channels[i], ntf_channel_names[c]) != 0)
+            c++;
+        if (c == NTF_CH_COUNT || tried[c])
+            continue;
+        const char *a = ntf_contact_address(&ct, ntf_channel_names[c]);
+        if (*a) {
+            next = ntf_channel_names[c];
+            addr = a;
+        }
+    }
+    const char *reason = bw_arena_printf(d->arena, "%s: %s", ntf_channel_names[j->ch], j->answer);
+    if (next) {
+        char id[37];
+        bw_uuid(id);
+        const char *p[4] = {j->id, id, next, addr};
+        if (bw_db_exec(d->db, SQL_FALLBACK, 4, p) < 0)
+            return BW_EDB;
+        bw_log(BW_INFO, "notification falls back to next channel", "id", BW_S(j->id), "from",
+               BW_S(ntf_channel_names[j->ch]), "to", BW_S(next), "new_id", BW_S(id), NULL);
+    } else {
+        *dead = true;
+        bw_log(BW_WARN, "notification dead-lettered", "id", BW_S(j->id), "account",
+               BW_S(j->account_id), "reason", BW_S(reason), NULL);
+    }
+    const char *p[3] = {j->id, next ? "failed" : "dead", reason};
+    return bw_db_exec(d->db, SQL_FINAL, 3, p);
+}
+
+static const char *status_word(ntf_status_t s)
+{
+    return s == NTF_OK ? "ok" : s == NTF_TEMPFAIL ? "temporary" : "permanent";
+}
+
+/* Writes every queued outcome in one transaction. On failure everything
+ * stays queued for the next try (the rows stay "sending" meanwhile). */
+static int flush(ntf_delivery_t *d)
+{
+    if (!d->done_head)
+        return 0;
+    bw_copybuf_t cb;
+    ntf_pgarr_t ok_ids, ok_pids, re_ids, re_ms, re_err;
+    bw_copybuf_init(&cb);
+    ntf_pgarr_init(&ok_ids);
+    ntf_pgarr_init(&ok_pids);
+    ntf_pgarr_init(&re_ids);
+    ntf_pgarr_init(&re_ms);
+    ntf_pgarr_init(&re_err);
+    size_t n = 0, nev = 0;
+    for (job_t *j = d->done_head; j; j = j->next)
+        n++;
+    bw_outbox_event_t *evs = bw_arena_alloc(d->arena, n * sizeof *evs);
+    int rc = BW_ENOMEM;
+    if (!evs)
+        goto out;
+    for (job_t *j = d->done_head; j; j = j->next) {
+        char started[40];
+        bw_time_format(j->started_us, started, sizeof started);
+        bw_copybuf_str(&cb, j->id);
+        bw_copybuf_int(&cb, j->attempt);
+        bw_copybuf_str(&cb, ntf_channel_names[j->ch]);
+        bw_copybuf_str(&cb, d->ch[j->ch].notifier);
+        bw_copybuf_str(&cb, j->address);
+        bw_copybuf_str(&cb, status_word(j->status));
+        bw_copybuf_int(&cb, j->code);
+        bw_copybuf_str(&cb, j->answer);
+        bw_copybuf_str(&cb, j->provider_id);
+        bw_copybuf_str(&cb, started);
+        bw_copybuf_str(&cb, j->source_event_id);
+        bw_copybuf_end(&cb);
+        if (j->status == NTF_OK) {
+            ntf_pgarr_add(&ok_ids, j->id);
+            ntf_pgarr_add(&ok_pids, j->provider_id);
+        } else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts) {
+            ntf_pgarr_add(&re_ids, j->id);
+            ntf_pgarr_addf(&re_ms, "%lld", (long long)backoff_ms(d, j->attempt));
+            ntf_pgarr_add(&re_err, j->answer);
+        }
+    }
+    if (cb.failed || ok_ids.failed || ok_pids.failed || re_ids.failed || re_ms.failed ||
+        re_err.failed)
+        goto out;
+    rc = BW_EDB;
+    if (bw_db_begin(d->db) < 0)
+        goto out;
+    if (bw_db_copy_begin(d->db, SQL_ATTEMPTS_COPY) < 0 ||
+        bw_db_copy_put(d->db, cb.data, cb.len) < 0 || bw_db_copy_end(d->db) < 0)
+        goto rollback;
+    if (ok_ids.n) {
+        const char *p[2] = {ntf_pgarr_str(&ok_ids), ntf_pgarr_str(&ok_pids)};
+        if (bw_db_exec(d->db, SQL_DELIVERED, 2, p) < 0)
+            goto rollback;
+    }
+    if (re_ids.n) {
+        const char *p[3] = {ntf_pgarr_str(&re_ids), ntf_pgarr_str(&re_ms), ntf_pgarr_str(&re_err)};
+        if (bw_db_exec(d->db, SQL_RETRY, 3, p) < 0)
+            goto rollback;
+    }
+    for (job_t *j = d->done_head; j; j = j->next) {
+        if (j->status == NTF_OK) {
+            if (add_event(d, &evs[nev++], j, true, NULL) < 0)
+                goto rollback;
+        } else if (!(j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)) {
+            if (fail_over(d, j, &j->dead) < 0)
+                goto rollback;
+            if (j->dead && add_event(d, &evs[nev++], j, false,
+                                  bw_arena_printf(d->arena, "all channels failed; last: %s",
+                                                  j->answer)) < 0)
+                goto rollback;
+        }
+    }
+    if (nev && bw_outbox_append(d->db, evs, nev) < 0)
+        goto rollback;
+    if (bw_db_commit(d->db) < 0)
+        goto log;
+    while (d->done_head) {
+        job_t *j = d->done_head;
+        if (j->status == NTF_OK)
+            d->st.delivered++;
+        else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)
+            d->st.retried++;
+        else if (j->dead)
+            d->st.dead++;
+        else
+            d->st.failed_over++;
+        d->done_head = j->next;
+        job_free(j);
+    }
+    d->done_tail = NULL;
+    rc = 0;
+    goto out;
+rollback:
+    bw_db_rollback(d->db);
+log:
+    bw_log(BW_WARN, "could not record delivery outcomes", "pg_error", BW_S(bw_db_error(d->db)),
+           "pending", BW_I(n), NULL);
+out:
+    bw_copybuf_free(&cb);
+    ntf_pgarr_free(&ok_ids);
+    ntf_pgarr_free(&ok_pids);
+    ntf_pgarr_free(&re_ids);
+    ntf_pgarr_free(&re_ms);
+    ntf_pgarr_free(&re_err);
+    bw_arena_reset(d->arena);
+    return rc;
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ntf_delivery_t *d = w->data;
+    bool freed = d->done_head != NULL;
+    if (freed && flush(d) < 0)
+        return; /* the database is away: the tick tries again */
+    if (!d->need_claim && !freed)
+        return;
+    bool claim_all = d->need_claim;
+    d->need_claim = false;
+    for (int c = 0; c < NTF_CH_COUNT; c++)
+        if (claim_all || d->ch[c].more)
+            claim(d, c);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ntf_delivery_t *d = w->data;
+    d->need_claim = true;
+}
+
+void ntf_delivery_kick(void *arg)
+{
+    ntf_delivery_t *d = arg;
+    if (d)
+        d->need_claim = true;
+}
+
+ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry_t *reg,
+                                 const ntf_templates_t *tpl, const ntf_delivery_opts_t *o,
+                                 char *err, size_t errlen)
+{
+    ntf_delivery_t *d = calloc(1, sizeof *d);
+    if (!d || !(d->arena = bw_arena_new())) {
+        free(d);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->loop = loop;
+    d->db = db;
+    d->tpl = tpl;
+    d->o = *o;
+    for (int c = 0; c < NTF_CH_COUNT; c++) {
+        channel_t *ch = &d->ch[c];
+        ch->notifier = o->notifier[c];
+        ch->limit = o->concurrency[c];
+        char why[256];
+        if (ntf_instance_from_env(reg, ch->notifier, &ch->inst, why, sizeof why) < 0) {
+            snprintf(err, errlen, "channel %s: notifier %s: %s", ntf_channel_names[c],
+                     ch->notifier, why);
+            ntf_delivery_destroy(&d);
+            return NULL;
+        }
+    }
+    ev_prepare_init(&d->prepare, prepare_cb);
+    d->prepare.data = d;
+    double poll = o->poll_ms / 1000.0;
+    ev_timer_init(&d->tick, tick_cb, poll, poll);
+    d->tick.data = d;
+    return d;
+}
+
+int ntf_delivery_start(ntf_delivery_t *d)
+{
+    PGresult *res = bw_db_query(d->db, SQL_RECOVER, 0, NULL);
+    if (!res) {
+        bw_log(BW_ERROR, "could not recover interrupted deliveries", "pg_error",
+               BW_S(bw_db_error(d->db)), NULL);
+        return BW_EDB;
+    }
+    const char *n = PQcmdTuples(res);
+    if (n && *n && strcmp(n, "0") != 0)
+        bw_log(BW_INFO, "resending interrupted deliveries", "count", BW_S(n), NULL);
+    PQclear(res);
+    ev_prepare_start(d->loop, &d->prepare);
+    ev_timer_start(d->loop, &d->tick);
+    d->need_claim = true;
+    return 0;
+}
+
+void ntf_delivery_stats(const ntf_delivery_t *d, ntf_delivery_stats_t *st)
+{
+    *st = d->st;
+    st->inflight = 0;
+    for (int c = 0; c < NTF_CH_COUNT; c++)
+        st->inflight += (size_t)d->ch[c].inflight;
+}
+
+void ntf_delivery_destroy(ntf_delivery_t **pd)
+{
+    if (!pd || !*pd)
+        return;
+    ntf_delivery_t *d = *pd;
+    if (d->done_head && d->db)
+        flush(d);
+    ev_prepare_stop(d->loop, &d->prepare);
+    ev_timer_stop(d->loop, &d->tick);
+    /* Instances shut down without calling back: what was in flight stays
+     * "sending" in the database and is resent after the next start. */
+    for (int c = 0; c < NTF_CH_COUNT; c++)
+        ntf_instance_destroy(&d->ch[c].inst);
+    while (d->inflight) {
+        job_t *j = d->inflight;
+        d->inflight = j->next;
+        job_free(j);
+    }
+    while (d->done_head) {
+        job_t *j = d->done_head;
+        d->done_head = j->next;
+        job_free(j);
+    }
+    bw_arena_destroy(&d->arena);
+    free(d);
+    *pd = NULL;
+}

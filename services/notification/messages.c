@@ -1,0 +1,445 @@
+/* Message creation from events: picks the channel (the contact's fallback
+ * order, first channel with an address), builds the template variables of
+ * the message type and inserts the row. See messages.h. */
+#include "notification/messages.h"
+#include "notification/contacts.h"
+#include "notification/template.h"
+
+#include "clock.h"
+#include "config.h"
+#include "db.h"
+#include "errors.h"
+#include "events.h"
+#include "log.h"
+#include "money.h"
+#include "outbox.h"
+#include "util.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_INSERT[] =
+    "INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id, address,"
+    " language, vars, status, due_at, ack_token, last_error, caused_by)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING RETURNING id";
+static const char SQL_ACK[] =
+    "INSERT INTO acks (token, notification_id, source_event_id, account_id, message_type,"
+    " ref_id, caused_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+
+void ntf_messages_opts_from_env(ntf_messages_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->company_name = bw_env_str("BILLOW_COMPANY_NAME", "Billow");
+    o->support_email = bw_env_str("BILLOW_SUPPORT_EMAIL", "");
+    o->support_phone = bw_env_str("BILLOW_SUPPORT_PHONE", "");
+    o->portal_url = bw_env_str("BILLOW_PORTAL_URL", "");
+}
+
+/* What one event asks for. */
+typedef struct {
+    const Billow__StreamEvent *se;
+    const char *source_id; /* se->event_id, or a derived id for reminders */
+    const char *type;
+    const char *account_id;
+    const char *ref_id;
+    const char *language;  /* the event's, used when there is no contact */
+    const char *name;      /* the event's account name, when it has one */
+    const char *email, *phone, *webhook_url; /* the event's addresses (fallback) */
+    const char *ack_token; /* NULL: no acknowledgement */
+    const char *status;    /* "pending" or "scheduled" */
+    int64_t due_us;
+    json_object *vars;     /* taken */
+} want_t;
+
+static void put_s(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v ? v : ""));
+}
+
+static void put_money(json_object *o, const char *k, int64_t minor, const char *cur)
+{
+    char buf[40];
+    if (bw_money_format(minor, cur, buf, sizeof buf) < 0)
+        snprintf(buf, sizeof buf, "%lld", (long long)minor);
+    put_s(o, k, buf);
+}
+
+static void put_i(json_object *o, const char *k, long long v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", v);
+    put_s(o, k, buf);
+}
+
+static const char *portal_link(bw_arena_t *a, const ntf_messages_opts_t *o, const char *path,
+                        const char *id)
+{
+    if (!o->portal_url || !*o->portal_url || !id || !*id)
+        return "";
+    return bw_arena_printf(a, "%s/%s/%s", o->portal_url, path, id);
+}
+
+static int emit_failed(bw_db_t *db, const char *id, const want_t *w, const char *reason)
+{
+    char now[40];
+    bw_time_format(bw_now_us(), now, sizeof now);
+    Billow__NotificationFailed f = BILLOW__NOTIFICATION_FAILED__INIT;
+    f.notification_id = (char *)id;
+    f.source_event_id = (char *)w->source_id;
+    f.message_type = (char *)w->type;
+    f.account_id = (char *)w->account_id;
+    f.reason = (char *)reason;
+    f.failed_at = now;
+    f.ref_id = (char *)(w->ref_id ? w->ref_id : "");
+    Billow__Event ev = BILLOW__EVENT__INIT;
+    ev.body_case = BILLOW__EVENT__BODY_NOTIFICATION_FAILED;
+    ev.notification_failed = &f;
+    return bw_outbox_emit(db, &ev, w->account_id, w->se->event_id);
+}
+
+/* Inserts the message w asks for. *created is set when a row was inserted
+ * (not a replay); id receives its id. */
+static int create(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena_t *arena,
+                  char id[37], bool *created)
+{
+    *created = false;
+    int rc = 0;
+    ntf_contact_t c;
+    if (ntf_contact_load(db, w->account_id, &c, arena) < 0) {
+        bw_log(BW_WARN, "could not read contact", "account", BW_S(w->account_id), "pg_error",
+               BW_S(bw_db_error(db)), NULL);
+        rc = BW_EDB;
+        goto out;
+    }
+    if (!c.found) {
+        /* No AccountChanged seen (yet): the event's own details stand in. */
+        c.name = w->name ? w->name : "";
+        c.email = w->email ? w->email : "";
+        c.phone = w->phone ? w->phone : "";
+        c.webhook_url = w->webhook_url ? w->webhook_url : "";
+        if (w->language && *w->language)
+            c.language = w->language;
+    }
+    put_s(w->vars, "company_name", o->company_name);
+    put_s(w->vars, "customer_name", *c.name ? c.name : (w->name ? w->name : w->account_id));
+    put_s(w->vars, "account_id", w->account_id);
+    put_s(w->vars, "support_email", o->support_email);
+    put_s(w->vars, "support_phone", o->support_phone);
+    put_s(w->vars, "portal_url", o->portal_url);
+
+    const char *status = w->status, *channel = NULL, *address = "", *err = "";
+    if (ntf_contact_opted_out(&c, w->type)) {
+        status = "skipped";
+        err = "opted out";
+    } else {
+        for (size_t i = 0; i < c.n_channels && !channel; i++) {
+            const char *a = ntf_contact_address(&c, c.channels[i]);
+            if (*a) {
+                channel = c.channels[i];
+                address = a;
+            }
+        }
+        if (!channel) {
+            status = "dead";
+            err = "no address on any channel";
+        }
+    }
+    if (!channel)
+        channel = c.n_channels ? c.channels[0] : "email";
+    char due[40];
+    bw_time_format(w->due_us, due, sizeof due);
+    bw_uuid(id);
+    const char *vars = json_object_to_json_string_ext(w->vars, JSON_C_TO_STRING_PLAIN);
+    const char *p[14] = {id,      w->source_id, w->account_id, channel,
+                         w->type, w->ref_id ? w->ref_id : "", address, c.language,
+                         vars,    status,       due,           w->ack_token,
+                         err,     w->se->event_id};
+    PGresult *res = bw_db_query(db, SQL_INSERT, 14, p);
+    if (!res) {
+        bw_log(BW_WARN, "could not insert message", "account", BW_S(w->account_id), "pg_error",
+               BW_S(bw_db_error(db)), NULL);
+        rc = BW_EDB;
+        goto out;
+    }
+    *created = PQntuples(res) == 1;
+    PQclear(res);
+    if (*created && strcmp(status, "dead") == 0) {
+        bw_log(BW_WARN, "notification has no channel", "account", BW_S(w->account_id), "type",
+               BW_S(w->type), NULL);
+        rc = emit_failed(db, id, w, err);
+    }
+out:
+    json_object_put(w->vars);
+    w->vars = NULL;
+    return rc;
+}
+
+static want_t want_for(const Billow__StreamEvent *se, const char *type, const char *account,
+                       const char *ref, const char *lang)
+{
+    want_t w = {.se = se,
+                .source_id = se->event_id,
+                .type = type,
+                .account_id = account,
+                .ref_id = ref,
+                .language = lang,
+                .status = "pending",
+                .due_us = bw_now_us(),
+                .vars = json_object_new_object()};
+    return w;
+}
+
+static int simple(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena_t *arena,
+                  bool *made)
+{
+    char id[37];
+    bool created;
+    int rc = create(db, o, w, arena, id, &created);
+    *made = *made || created;
+    return rc;
+}
+
+static int on_invoice(bw_db_t *db, const ntf_messages_opts_t *o, const Billow__StreamEvent *se,
+                      const Billow__InvoiceIssued *e, bw_arena_t *arena, bool *made)
+{
+    want_t w = want_for(se, "invoice_issued", e->account_id, e->invoice_number, e->language);
+    w.name = e->account_name;
+    w.email = e->email;
+    w.phone = e->phone;
+    w.webhook_url = e->webhook_url;
+    json_object *v = w.vars;
+    put_s(v, "invoice_number", e->invoice_number);
+    put_s(v, "issue_date", e->issue_date);
+    put_s(v, "due_date", e->due_date);
+    put_s(v, "period_start", e->period);
+    put_s(v, "period_end", e->period);
+    put_s(v, "currency", e->currency);
+    put_money(v, "subtotal", e->subtotal_minor, e->currency);
+    put_money(v, "tax_total", e->tax_minor, e->currency);
+    put_money(v, "total", e->total_minor, e->currency);
+    put_money(v, "amount_due", e->total_minor, e->currency);
+    put_s(v, "invoice_html", e->html);
+    put_s(v, "payment_terms", e->payment_instructions);
+    put_s(v, "payment_reference", e->invoice_number);
+    put_s(v, "invoice_url", portal_link(arena, o, "invoices", e->invoice_number));
+    put_s(v, "pay_url", portal_link(arena, o, "pay", e->invoice_number));
+    json_object *lines = json_object_new_array();
+    for (size_t i = 0; i < e->n_lines; i++) {
+        const Billow__InvoiceLine *l = e->lines[i];
+        json_object *x = json_object_new_object();
+        put_s(x, "description", *l->description ? l->description : l->fee_item);
+        put_s(x, "quantity", l->quantity);
+        put_s(x, "unit", "");
+        put_s(x, "unit_price", l->unit_price);
+        put_money(x, "amount", l->amount_minor, e->currency);
+        put_s(x, "tax_rate", l->tax_category);
+        put_money(x, "tax_amount", l->tax_minor, e->currency);
+        json_object_array_add(lines, x);
+    }
+    json_object_object_add(v, "lines", lines);
+    return simple(db, o, &w, arena, made);
+}
+
+/* "12.5" - "10" as a decimal string; "" when either does not parse. */
+static void dec_diff(const char *newp, const char *oldp, char *buf, size_t len)
+{
+    bw_dec_t a, b, d;
+    char err[64];
+    buf[0] = '\0';
+    if (bw_dec_parse(newp, &a, err, sizeof err) == 0 &&
+        bw_dec_parse(oldp, &b, err, sizeof err) == 0 && bw_dec_sub(a, b, &d) == 0)
+        bw_dec_format(d, buf, len);
+}
+
+static json_object *price_vars(const ntf_messages_opts_t *o, const Billow__PriceChangeAnnounced *e,
+                               const char *token, bw_arena_t *arena)
+{
+    json_object *v = json_object_new_object();
+    put_s(v, "change_id", e->change_id);
+    put_s(v, "plan_name", *e->scope ? e->scope : "your services");
+    put_s(v, "effective_date", e->effective_date);
+    put_s(v, "transition_period", e->transition);
+    put_s(v, "currency", e->currency);
+    put_money(v, "total_difference", e->diff_minor, e->currency);
+    put_s(v, "feedback_url", portal_link(arena, o, "feedback", e->change_id));
+    put_s(v, "ack_url", portal_link(arena, o, "ack", token));
+    put_s(v, "ack_token", token);
+    json_object *items = json_object_new_array();
+    for (size_t i = 0; i < e->n_items; i++) {
+        const Billow__PriceItemChange *it = e->items[i];
+        json_object *x = json_object_new_object();
+        char diff[64];
+        dec_diff(it->new_price, it->old_price, diff, sizeof diff);
+        put_s(x, "item_name", it->fee_item);
+        put_s(x, "unit", it->unit);
+        put_s(x, "old_price", it->old_price);
+        put_s(x, "new_price", it->new_price);
+        put_s(x, "difference", diff);
+        put_s(x, "change_percent", "");
+        json_object_array_add(items, x);
+    }
+    json_object_object_add(v, "items", items);
+    return v;
+}
+
+static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
+                           const Billow__StreamEvent *se, const Billow__PriceChangeAnnounced *e,
+                           bw_arena_t *arena, bool *made)
+{
+    char token[65], id[37], today[16];
+    bw_random_hex(token, 32);
+    int64_t now = bw_now_us();
+    bw_date_format(now / 86400000000LL, today, sizeof today);
+    want_t w = want_for(se, "price_change_notice", e->account_id, e->change_id, e->language);
+    w.ack_token = token;
+    w.vars = price_vars(o, e, token, arena);
+    put_s(w.vars, "reason", e->reason);
+    put_s(w.vars, "notice_date", today);
+    put_s(w.vars, "transition_end_date", "");
+    put_s(w.vars, "scope", e->scope);
+    put_s(w.vars, "exceptions", "");
+    put_s(w.vars, "value_statement", e->value);
+    put_money(w.vars, "old_total", e->old_amount_minor, e->currency);
+    put_money(w.vars, "new_total", e->new_amount_minor, e->currency);
+    put_s(w.vars, "feedback_email", o->support_email);
+    put_s(w.vars, "feedback_deadline", e->effective_date);
+    bool created;
+    int rc = create(db, o, &w, arena, id, &created);
+    if (rc < 0 || !created)
+        return rc; /* a replay: the token, ack row and reminders exist already */
+    *made = true;
+    const char *p[7] = {token, id, se->event_id, e->account_id, "price_change_notice",
+                        e->change_id, se->event_id};
+    if (bw_db_exec(db, SQL_ACK, 7, p) < 0)
+        return BW_EDB;
+    int64_t eff;
+    if (bw_date_parse(e->effective_date, &eff) < 0) {
+        bw_log(BW_WARN, "price change without a valid effective date", "change",
+               BW_S(e->change_id), NULL);
+        return 0;
+    }
+    /* Reminders: scheduled rows due `days` before the effective date; those
+     * already past are not sent (the notice itself just went out). */
+    for (size_t i = 0; i < e->n_reminder_days; i++) {
+        int days = e->reminder_days[i];
+        int64_t due = (eff - days) * 86400000000LL;
+        if (days <= 0 || due <= now)
+            continue;
+        want_t r = want_for(se, "price_change_reminder", e->account_id, e->change_id, e->language);
+        r.source_id = bw_arena_printf(arena, "%s:reminder:%d", se->event_id, days);
+        r.ack_token = token;
+        r.status = "scheduled";
+        r.due_us = due;
+        r.vars = price_vars(o, e, token, arena);
+        put_i(r.vars, "days_until_effective", days);
+        put_s(r.vars, "acknowledged", "");
+        char rid[37];
+        bool rc_created;
+        rc = create(db, o, &r, arena, rid, &rc_created);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const Billow__Event *ev,
+                    bw_arena_t *arena)
+{
+    const ntf_messages_opts_t *o = arg;
+    bool made = false;
+    int rc = 0;
+    switch (ev->body_case) {
+    case BILLOW__EVENT__BODY_ACCOUNT_CHANGED:
+        return ntf_contact_apply_account(db, ev->account_changed, se->event_id);
+    case BILLOW__EVENT__BODY_INVOICE_ISSUED:
+        rc = on_invoice(db, o, se, ev->invoice_issued, arena, &made);
+        break;
+    case BILLOW__EVENT__BODY_PAYMENT_RECEIVED: {
+        const Billow__PaymentReceived *e = ev->payment_received;
+        want_t w = want_for(se, "payment_received", e->account_id, e->invoice_number, e->language);
+        put_s(w.vars, "payment_id", e->receipt_number && *e->receipt_number ? e->receipt_number
+                                                                            : e->payment_id);
+        put_s(w.vars, "invoice_number", e->invoice_number);
+        put_s(w.vars, "payment_date", e->received_at);
+        put_s(w.vars, "payment_method", e->method);
+        put_s(w.vars, "currency", e->currency);
+        put_money(w.vars, "amount_paid", e->amount_minor, e->currency);
+        put_s(w.vars, "invoice_url", portal_link(arena, o, "invoices", e->invoice_number));
+        rc = simple(db, o, &w, arena, &made);
+        break;
+    }
+    case BILLOW__EVENT__BODY_PAYMENT_REMINDER_DUE: {
+        const Billow__PaymentReminderDue *e = ev->payment_reminder_due;
+        want_t w = want_for(se, "payment_reminder", e->account_id, e->invoice_number, e->language);
+        put_s(w.vars, "invoice_number", e->invoice_number);
+        put_s(w.vars, "due_date", e->due_date);
+        put_i(w.vars, "days_until_due", -(long long)e->step_days);
+        put_s(w.vars, "currency", e->currency);
+        put_money(w.vars, "amount_due", e->amount_due_minor, e->currency);
+        put_s(w.vars, "invoice_url", portal_link(arena, o, "invoices", e->invoice_number));
+        put_s(w.vars, "pay_url", portal_link(arena, o, "pay", e->invoice_number));
+        put_s(w.vars, "payment_reference", e->invoice_number);
+        rc = simple(db, o, &w, arena, &made);
+        break;
+    }
+    case BILLOW__EVENT__BODY_INVOICE_OVERDUE: {
+        const Billow__InvoiceOverdue *e = ev->invoice_overdue;
+        want_t w = want_for(se, "invoice_overdue", e->account_id, e->invoice_number, e->language);
+        put_s(w.vars, "invoice_number", e->invoice_number);
+        put_s(w.vars, "due_date", e->due_date);
+        put_i(w.vars, "days_overdue", e->days_overdue);
+        put_s(w.vars, "currency", e->currency);
+        put_money(w.vars, "amount_due", e->amount_due_minor, e->currency);
+        put_s(w.vars, "invoice_url", portal_link(arena, o, "invoices", e->invoice_number));
+        put_s(w.vars, "pay_url", portal_link(arena, o, "pay", e->invoice_number));
+        put_s(w.vars, "payment_reference", e->invoice_number);
+        rc = simple(db, o, &w, arena, &made);
+        break;
+    }
+    case BILLOW__EVENT__BODY_CREDIT_NOTE_ISSUED: {
+        const Billow__CreditNoteIssued *e = ev->credit_note_issued;
+        want_t w = want_for(se, "credit_note_issued", e->account_id, e->credit_note_number,
+                            e->language);
+        put_s(w.vars, "credit_note_number", e->credit_note_number);
+        put_s(w.vars, "invoice_number", e->invoice_number);
+        put_s(w.vars, "issue_date", e->issued_at);
+        put_s(w.vars, "currency", e->currency);
+        put_money(w.vars, "amount", e->amount_minor, e->currency);
+        put_s(w.vars, "reason", e->reason);
+        rc = simple(db, o, &w, arena, &made);
+        break;
+    }
+    case BILLOW__EVENT__BODY_PRICE_CHANGE_ANNOUNCED:
+        rc = on_price_change(db, o, se, ev->price_change_announced, arena, &made);
+        break;
+    case BILLOW__EVENT__BODY_REPLY_REQUESTED: {
+        const Billow__ReplyRequested *e = ev->reply_requested;
+        bool survey = strcmp(e->kind, "survey") == 0;
+        want_t w = want_for(se, survey ? "satisfaction_survey" : "feedback_reply", e->account_id,
+                            e->ticket_id, e->language);
+        put_s(w.vars, "ticket_id", e->ticket_id);
+        if (survey) {
+            put_s(w.vars, "survey_url", portal_link(arena, o, "survey", e->ticket_id));
+        } else {
+            put_s(w.vars, "reply_text", e->text);
+            put_s(w.vars, "ticket_url", portal_link(arena, o, "tickets", e->ticket_id));
+        }
+        rc = simple(db, o, &w, arena, &made);
+        break;
+    }
+    default:
+        return 0;
+    }
+    if (made && o->kick)
+        o->kick(o->kick_arg);
+    return rc;
+}
+
+int ntf_messages_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
+                       bw_arena_t *arena)
+{
+    return bw_events_apply(db, evs, n, arena, on_event, arg);
+}
