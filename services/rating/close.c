@@ -1,0 +1,507 @@
+/* Period close jobs and the loop-driven worker that performs them. */
+#include "rating/close.h"
+#include "rating/catalog_store.h"
+#include "rating/periods.h"
+#include "rating/rater.h"
+#include "rating/reply.h"
+#include "rating/usage.h"
+
+#include "clock.h"
+#include "config.h"
+#include "copybuf.h"
+#include "db.h"
+#include "errors.h"
+#include "log.h"
+#include "outbox.h"
+#include "rpc.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char SQL_JOB_INSERT[] =
+    "INSERT INTO close_jobs (id, run_id, period, cycle, period_start, period_end,"
+    " catalog_version, caused_by) VALUES ($1, $2, $3, $4, $5::date, $6::date,"
+    " (SELECT coalesce(max(version), 0) FROM catalogs), $7) ON CONFLICT (id) DO NOTHING";
+/* Closing a done job again rescans it: only accounts not yet closed (new,
+ * or failed before) are rated, so it emits nothing twice. */
+static const char SQL_JOB_REOPEN[] =
+    "UPDATE close_jobs SET status = 'pending', after_account = '', finished_at = NULL,"
+    " catalog_version = (SELECT coalesce(max(version), 0) FROM catalogs)"
+    " WHERE id = $1 AND status = 'done'";
+static const char SQL_JOB_NEXT[] =
+    "SELECT id FROM close_jobs WHERE status = 'pending' ORDER BY created_at, id LIMIT 1";
+static const char SQL_JOB_LOCK[] =
+    "SELECT run_id, period, cycle, period_start - '1970-01-01'::date,"
+    " period_end - '1970-01-01'::date, after_account, catalog_version, caused_by"
+    " FROM close_jobs WHERE id = $1 AND status = 'pending' FOR UPDATE";
+static const char SQL_DUE[] =
+    "SELECT id, currency, cycle, anchor_day, tier, language, status,"
+    " created_on - '1970-01-01'::date FROM accounts a"
+    " WHERE cycle = $1 AND status = 'active' AND id > $2"
+    " AND NOT EXISTS (SELECT 1 FROM closed_periods c WHERE c.account_id = a.id AND c.period = $3)"
+    " ORDER BY id LIMIT $4::int";
+static const char SQL_JOB_ADVANCE[] =
+    "UPDATE close_jobs SET after_account = $2, rated = rated + $3::bigint,"
+    " failed = failed + $4::bigint, total_minor = total_minor + $5::bigint WHERE id = $1";
+static const char SQL_JOB_DONE[] =
+    "UPDATE close_jobs SET status = 'done', finished_at = now() WHERE id = $1";
+static const char SQL_COPY_CLOSED[] =
+    "COPY closed_periods (account_id, period, job_id, run_id, catalog_version, total_minor,"
+    " currency, event_id, rated, caused_by) FROM STDIN";
+static const char SQL_FAILURES[] =
+    "INSERT INTO close_failures (job_id, account_id, error)"
+    " SELECT $1, a, e FROM unnest($2::text[], $3::text[]) AS t(a, e)"
+    " ON CONFLICT (job_id, account_id) DO UPDATE SET error = EXCLUDED.error, at = now()";
+static const char SQL_JOB_GET[] =
+    "SELECT id, run_id, period, cycle, period_start::text, period_end::text, status, rated,"
+    " failed, total_minor, catalog_version,"
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+    " FROM close_jobs WHERE ($1 <> '' AND id = $1) OR ($1 = '' AND period = $2 AND cycle = $3)"
+    " ORDER BY created_at DESC LIMIT 1";
+static const char SQL_JOB_ERRORS[] =
+    "SELECT account_id || ': ' || error FROM close_failures f WHERE job_id = $1"
+    " AND NOT EXISTS (SELECT 1 FROM closed_periods c, close_jobs j WHERE j.id = f.job_id"
+    " AND c.account_id = f.account_id AND c.period = j.period)"
+    " ORDER BY account_id LIMIT 20";
+
+static struct {
+    struct ev_loop *loop;
+    bw_db_t *db;
+    ev_idle idle;
+    bw_arena_t *arena;
+    long long batch;
+    bool started;
+    double job_t0;
+    char job[128];
+} W;
+
+/* --- jobs ------------------------------------------------------------------ */
+
+static int insert_job(bw_db_t *db, const char *id, const char *run_id, const char *period,
+                      const char *cycle, int64_t start, int64_t end, const char *cause)
+{
+    char sd[16], ed[16];
+    bw_date_format(start, sd, sizeof sd);
+    bw_date_format(end, ed, sizeof ed);
+    const char *p[7] = {id, run_id, period, cycle, sd, ed, cause};
+    PGresult *res = bw_db_query(db, SQL_JOB_INSERT, 7, p);
+    if (!res)
+        return BW_EDB;
+    int created = atoi(PQcmdTuples(res)) > 0;
+    PQclear(res);
+    return created;
+}
+
+int rt_close_on_bill_run(bw_db_t *db, const Billow__StreamEvent *se,
+                         const Billow__BillRunStarted *br)
+{
+    char err[160];
+    int64_t start, end;
+    const char *cycle = rt_empty(br->cycle) ? "monthly" : br->cycle;
+    if (rt_period_bounds(br->period, cycle, &start, &end, err, sizeof err) < 0) {
+        bw_log(BW_WARN, "skipping bill run with a bad period", "event_id", BW_S(se->event_id),
+               "error", BW_S(err), NULL);
+        return 0;
+    }
+    /* The event's own dates win when they parse: they are what invoicing bills. */
+    int64_t s2, e2;
+    if (!rt_empty(br->period_start) && !rt_empty(br->period_end) &&
+        bw_date_parse(br->period_start, &s2) == 0 && bw_date_parse(br->period_end, &e2) == 0 &&
+        e2 > s2) {
+        start = s2;
+        end = e2;
+    }
+    const char *id = rt_empty(br->run_id) ? se->event_id : br->run_id;
+    int rc = insert_job(db, id, rt_empty(br->run_id) ? "" : br->run_id, br->period, cycle, start,
+                        end, se->event_id);
+    if (rc < 0)
+        return rc;
+    if (rc > 0)
+        bw_log(BW_INFO, "close job recorded", "job", BW_S(id), "period", BW_S(br->period), "cycle",
+               BW_S(cycle), NULL);
+    rt_close_kick();
+    return 0;
+}
+
+static Billow__CloseJob *load_job(bw_db_t *db, const char *id, const char *period,
+                                  const char *cycle, bw_arena_t *a, int *rc)
+{
+    const char *p[3] = {id ? id : "", period ? period : "", cycle ? cycle : "monthly"};
+    PGresult *res = bw_db_query(db, SQL_JOB_GET, 3, p);
+    if (!res) {
+        *rc = BW_EDB;
+        return NULL;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        *rc = BW_ENOTFOUND;
+        return NULL;
+    }
+    Billow__CloseJob *j = bw_arena_alloc(a, sizeof *j);
+    billow__close_job__init(j);
+    j->job_id = bw_arena_strdup(a, PQgetvalue(res, 0, 0));
+    j->run_id = bw_arena_strdup(a, PQgetvalue(res, 0, 1));
+    j->period = bw_arena_strdup(a, PQgetvalue(res, 0, 2));
+    j->cycle = bw_arena_strdup(a, PQgetvalue(res, 0, 3));
+    j->period_start = bw_arena_strdup(a, PQgetvalue(res, 0, 4));
+    j->period_end = bw_arena_strdup(a, PQgetvalue(res, 0, 5));
+    j->status = bw_arena_strdup(a, PQgetvalue(res, 0, 6));
+    j->rated = atoll(PQgetvalue(res, 0, 7));
+    j->failed = atoll(PQgetvalue(res, 0, 8));
+    j->total_minor = atoll(PQgetvalue(res, 0, 9));
+    j->catalog_version = atoi(PQgetvalue(res, 0, 10));
+    j->created_at = bw_arena_strdup(a, PQgetvalue(res, 0, 11));
+    j->finished_at = bw_arena_strdup(a, PQgetvalue(res, 0, 12));
+    PQclear(res);
+    const char *ep[1] = {j->job_id};
+    res = bw_db_query(db, SQL_JOB_ERRORS, 1, ep);
+    if (res) {
+        int n = PQntuples(res);
+        j->n_errors = (size_t)n;
+        j->errors = bw_arena_alloc(a, sizeof *j->errors * (size_t)(n + 1));
+        for (int i = 0; i < n; i++)
+            j->errors[i] = bw_arena_strdup(a, PQgetvalue(res, i, 0));
+        PQclear(res);
+    }
+    *rc = 0;
+    return j;
+}
+
+static void job_reply(Billow__Reply *reply, Billow__CloseJob *j, bool created, bw_arena_t *a)
+{
+    Billow__CloseJobReply *cr = bw_arena_alloc(a, sizeof *cr);
+    billow__close_job_reply__init(cr);
+    cr->job = j;
+    cr->created = created;
+    Billow__RatingReply *rr = rt_reply_body(reply, a);
+    rr->op_case = BILLOW__RATING_REPLY__OP_CLOSE_JOB;
+    rr->close_job = cr;
+}
+
+bool rt_close_request(bw_db_t *db, const Billow__RateClose *req, const char *cause,
+                      Billow__Reply *reply, bw_arena_t *arena)
+{
+    char err[160];
+    int64_t start, end;
+    const char *cycle = rt_empty(req->cycle) ? "monthly" : req->cycle;
+    if (rt_period_bounds(req->period, cycle, &start, &end, err, sizeof err) < 0) {
+        bw_reply_error(reply, BILLOW__CODE__INVALID, bw_arena_strdup(arena, err), NULL);
+        return false;
+    }
+    char *id = bw_arena_printf(arena, "close:%s:%s", req->period, cycle);
+    if (bw_db_begin(db) < 0)
+        goto dberr;
+    int created = insert_job(db, id, "", req->period, cycle, start, end, cause);
+    if (created < 0)
+        goto dberr;
+    if (!created) {
+        const char *p[1] = {id};
+        if (bw_db_exec(db, SQL_JOB_REOPEN, 1, p) < 0)
+            goto dberr;
+    }
+    if (bw_db_commit(db) < 0)
+        goto dberr;
+    int rc;
+    Billow__CloseJob *j = load_job(db, id, NULL, NULL, arena, &rc);
+    if (!j) {
+        rt_reply_db(reply, db, "could not read close job", arena);
+        return true;
+    }
+    job_reply(reply, j, created > 0, arena);
+    rt_close_kick();
+    return true;
+dberr:
+    rt_reply_db(reply, db, "could not record close job", arena);
+    bw_db_rollback(db);
+    return false;
+}
+
+void rt_close_status(bw_db_t *db, const Billow__CloseStatus *req, Billow__Reply *reply,
+                     bw_arena_t *arena)
+{
+    int rc;
+    if (rt_empty(req->job_id) && rt_empty(req->period)) {
+        bw_reply_error(reply, BILLOW__CODE__INVALID, "give a job id or a period", NULL);
+        return;
+    }
+    Billow__CloseJob *j = load_job(db, req->job_id, req->period,
+                                   rt_empty(req->cycle) ? "monthly" : req->cycle, arena, &rc);
+    if (rc == BW_ENOTFOUND) {
+        bw_reply_error(reply, BILLOW__CODE__NOT_FOUND, "no such close job", NULL);
+        return;
+    }
+    if (!j) {
+        rt_reply_db(reply, db, "could not read close job", arena);
+        return;
+    }
+    job_reply(reply, j, false, arena);
+}
+
+/* --- the worker ---------------------------------------------------------- */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One batch of job `id` inside the caller's transaction. Returns the number
+ * of accounts looked at (0: the job is done). */
+static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t *a)
+{
+    const char *jp[1] = {id};
+    PGresult *res = bw_db_query(db, SQL_JOB_LOCK, 1, jp);
+    if (!res)
+        return BW_EDB;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0; /* finished by another process meanwhile */
+    }
+    rt_period_t p = {0};
+    char *run_id = bw_arena_strdup(a, PQgetvalue(res, 0, 0));
+    p.period = bw_arena_strdup(a, PQgetvalue(res, 0, 1));
+    char *cycle = bw_arena_strdup(a, PQgetvalue(res, 0, 2));
+    p.start = atoll(PQgetvalue(res, 0, 3));
+    p.end = atoll(PQgetvalue(res, 0, 4));
+    char *after = bw_arena_strdup(a, PQgetvalue(res, 0, 5));
+    int cver = atoi(PQgetvalue(res, 0, 6));
+    char *cause = bw_arena_strdup(a, PQgetvalue(res, 0, 7));
+    PQclear(res);
+    p.run_id = run_id;
+    p.months = rt_cycle_months(cycle);
+    if (cver > 0) {
+        int rc = rt_store_get(db, cver, &p.cat);
+        if (rc < 0)
+            return rc;
+    }
+    char lim[24];
+    snprintf(lim, sizeof lim, "%lld", batch);
+    const char *dp[4] = {cycle, after, p.period, lim};
+    res = bw_db_query(db, SQL_DUE, 4, dp);
+    if (!res)
+        return BW_EDB;
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        return bw_db_exec(db, SQL_JOB_DONE, 1, jp) < 0 ? BW_EDB : 0;
+    }
+    rt_acct_data_t *accts = bw_arena_alloc(a, sizeof *accts * (size_t)n);
+    memset(accts, 0, sizeof *accts * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        rt_account_t *ac = &accts[i].acct;
+        ac->id = bw_arena_strdup(a, PQgetvalue(res, i, 0));
+        ac->currency = bw_arena_strdup(a, PQgetvalue(res, i, 1));
+        ac->cycle = cycle;
+        ac->anchor_day = atoi(PQgetvalue(res, i, 3));
+        ac->tier = bw_arena_strdup(a, PQgetvalue(res, i, 4));
+        ac->language = bw_arena_strdup(a, PQgetvalue(res, i, 5));
+        ac->status = "active";
+        ac->created_on = atoll(PQgetvalue(res, i, 7));
+    }
+    char *lo = accts[0].acct.id, *hi = accts[n - 1].acct.id;
+    PQclear(res);
+    int rc = rt_load_data(db, accts, (size_t)n, lo, hi, &p, a);
+    if (rc < 0)
+        return rc;
+
+    bw_outbox_event_t *evs = bw_arena_alloc(a, sizeof *evs * (size_t)n);
+    bw_copybuf_t cb;
+    bw_copybuf_init(&cb);
+    rt_pgarr_t fa = {0}, fe = {0};
+    size_t nev = 0;
+    long long failed = 0, total = 0;
+    char cv[16];
+    snprintf(cv, sizeof cv, "%d", cver);
+    for (int i = 0; i < n; i++) {
+        rt_acct_data_t *d = &accts[i];
+        Billow__AccountRated *ar = bw_arena_alloc(a, sizeof *ar);
+        billow__account_rated__init(ar);
+        char err[256];
+        if (rt_rate_account(d, &p, ar, a, err, sizeof err) < 0) {
+            bw_log(BW_WARN, "could not rate account", "account", BW_S(d->acct.id), "period",
+                   BW_S(p.period), "error", BW_S(err), NULL);
+            rt_pgarr_add(&fa, d->acct.id);
+            rt_pgarr_add(&fe, err);
+            failed++;
+            continue;
+        }
+        Billow__Event ev = BILLOW__EVENT__INIT;
+        ev.body_case = BILLOW__EVENT__BODY_ACCOUNT_RATED;
+        ev.account_rated = ar;
+        size_t len = billow__event__get_packed_size(&ev);
+        uint8_t *buf = bw_arena_alloc(a, len ? len : 1);
+        billow__event__pack(&ev, buf);
+        bw_outbox_event_t *oe = &evs[nev++];
+        memset(oe, 0, sizeof *oe);
+        oe->type = "AccountRated";
+        oe->partition_key = d->acct.id;
+        oe->payload = buf;
+        oe->len = len;
+        oe->caused_by = cause;
+        bw_uuid(oe->event_id);
+        bw_copybuf_str(&cb, d->acct.id);
+        bw_copybuf_str(&cb, p.period);
+        bw_copybuf_str(&cb, id);
+        bw_copybuf_str(&cb, run_id);
+        bw_copybuf_str(&cb, cv);
+        bw_copybuf_int(&cb, ar->total_minor);
+        bw_copybuf_str(&cb, d->acct.currency);
+        bw_copybuf_str(&cb, oe->event_id);
+        bw_copybuf_bytea(&cb, buf, len);
+        bw_copybuf_str(&cb, cause);
+        bw_copybuf_end(&cb);
+        total += ar->total_minor;
+    }
+    rc = 0;
+    if (cb.failed) {
+        rc = BW_ENOMEM;
+        goto out;
+    }
+    if (nev > 0) {
+        if (bw_db_copy_begin(db, SQL_COPY_CLOSED) < 0 || bw_db_copy_put(db, cb.data, cb.len) < 0 ||
+            bw_db_copy_end(db) < 0) {
+            rc = BW_EDB;
+            goto out;
+        }
+    }
+    if (failed > 0) {
+        const char *fp[3] = {id, rt_pgarr_end(&fa), rt_pgarr_end(&fe)};
+        if (!fp[1] || !fp[2]) {
+            rc = BW_ENOMEM;
+            goto out;
+        }
+        if (bw_db_exec(db, SQL_FAILURES, 3, fp) < 0) {
+            rc = BW_EDB;
+            goto out;
+        }
+    }
+    char nr[24], nf[24], nt[24];
+    snprintf(nr, sizeof nr, "%zu", nev);
+    snprintf(nf, sizeof nf, "%lld", failed);
+    snprintf(nt, sizeof nt, "%lld", total);
+    const char *ap[5] = {id, hi, nr, nf, nt};
+    if (bw_db_exec(db, SQL_JOB_ADVANCE, 5, ap) < 0) {
+        rc = BW_EDB;
+        goto out;
+    }
+    if (nev > 0 && bw_outbox_append(db, evs, nev) < 0) {
+        rc = BW_EDB;
+        goto out;
+    }
+    rc = n;
+out:
+    bw_copybuf_free(&cb);
+    rt_pgarr_free(&fa);
+    rt_pgarr_free(&fe);
+    return rc;
+}
+
+int rt_close_step(bw_db_t *db)
+{
+    if (bw_db_in_tx(db))
+        return 0;
+    PGresult *res = bw_db_query(db, SQL_JOB_NEXT, 0, NULL);
+    if (!res)
+        return BW_EDB;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    char id[128];
+    snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (strcmp(id, W.job) != 0) {
+        snprintf(W.job, sizeof W.job, "%s", id);
+        W.job_t0 = mono_s();
+        bw_log(BW_INFO, "closing period", "job", BW_S(id), NULL);
+    }
+    bw_arena_t *a = W.arena ? W.arena : bw_arena_new();
+    if (!a)
+        return BW_ENOMEM;
+    long long batch = W.batch > 0 ? W.batch : 2000;
+    int rc = bw_db_begin(db);
+    if (rc == 0)
+        rc = bw_db_exec(db, RT_USAGE_LOCK_SQL, 0, NULL);
+    if (rc == 0)
+        rc = close_batch(db, id, batch, a);
+    if (rc < 0) {
+        bw_log(BW_WARN, "close batch failed", "job", BW_S(id), "pg_error", BW_S(bw_db_error(db)),
+               "error", BW_S(bw_strerror(rc)), NULL);
+        bw_db_rollback(db);
+    } else if (bw_db_commit(db) < 0) {
+        bw_log(BW_WARN, "could not commit close batch", "job", BW_S(id), "pg_error",
+               BW_S(bw_db_error(db)), NULL);
+        rc = BW_EDB;
+    } else if (rc == 0) {
+        bw_log(BW_INFO, "period closed", "job", BW_S(id), "seconds", BW_F(mono_s() - W.job_t0),
+               NULL);
+        W.job[0] = '\0';
+        rc = 1; /* look for the next job */
+    }
+    if (a == W.arena)
+        bw_arena_reset(a);
+    else
+        bw_arena_destroy(&a);
+    return rc;
+}
+
+static ev_timer retry;
+
+static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)t;
+    (void)revents;
+    ev_idle_start(loop, &W.idle);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    int rc = rt_close_step(W.db);
+    if (rc == 0) {
+        ev_idle_stop(loop, w);
+    } else if (rc < 0) {
+        /* The database is away or a batch failed: try again shortly rather
+         * than spin. */
+        ev_idle_stop(loop, w);
+        ev_timer_set(&retry, 2.0, 0.);
+        ev_timer_start(loop, &retry);
+    }
+}
+
+int rt_close_start(struct ev_loop *loop, bw_db_t *db)
+{
+    if (bw_env_int("BILLOW_RATING_CLOSE_BATCH", 2000, 1, 50000, &W.batch) < 0)
+        return BW_EINVAL;
+    W.loop = loop;
+    W.db = db;
+    W.arena = bw_arena_new();
+    if (!W.arena)
+        return BW_ENOMEM;
+    ev_idle_init(&W.idle, idle_cb);
+    ev_timer_init(&retry, retry_cb, 2.0, 0.);
+    W.started = true;
+    ev_idle_start(loop, &W.idle);
+    return 0;
+}
+
+void rt_close_stop(void)
+{
+    if (!W.started)
+        return;
+    ev_idle_stop(W.loop, &W.idle);
+    ev_timer_stop(W.loop, &retry);
+    bw_arena_destroy(&W.arena);
+    W.started = false;
+}
+
+void rt_close_kick(void)
+{
+    if (W.started && !ev_is_active(&retry))
+        ev_idle_start(W.loop, &W.idle);
+}

@@ -1,0 +1,363 @@
+/* Rating one account for one period, for close, preview and explain. */
+#include "rating/rater.h"
+#include "rating/catalog_store.h"
+#include "rating/periods.h"
+#include "rating/reply.h"
+
+#include "clock.h"
+#include "db.h"
+#include "errors.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Ranges by id rather than id lists: a batch is a run of consecutive ids. */
+static const char SQL_SEGS[] =
+    "SELECT account_id, id, plan, quantity::text, coupon, start_date - '1970-01-01'::date,"
+    " coalesce(end_date - '1970-01-01'::date, 2147483647), origin - '1970-01-01'::date"
+    " FROM subscriptions WHERE account_id >= $1 AND account_id <= $2"
+    " AND start_date < $4::date AND (end_date IS NULL OR end_date > $3::date)"
+    " ORDER BY account_id, start_date";
+static const char SQL_AGGS[] =
+    "SELECT account_id, fee_item, quantity::text, records FROM usage_aggregates"
+    " WHERE period = $3 AND account_id >= $1 AND account_id <= $2";
+static const char SQL_TX[] =
+    "SELECT account_id, fee_item, quantity::text FROM usage_records"
+    " WHERE account_id >= $1 AND account_id <= $2 AND period = $3 AND fee_item = ANY($4::text[])";
+
+static int by_id(const void *x, const void *y)
+{
+    const rt_acct_data_t *a = x, *b = y;
+    return strcmp(a->acct.id, b->acct.id);
+}
+
+static rt_acct_data_t *find(rt_acct_data_t *accts, size_t n, const char *id)
+{
+    rt_acct_data_t key;
+    key.acct.id = (char *)id;
+    return bsearch(&key, accts, n, sizeof *accts, by_id);
+}
+
+/* Fee items priced per transaction anywhere in the catalog: their raw
+ * records are needed, not just the aggregate. "{A,B}" or NULL. */
+static char *percentage_items(const rt_catalog_t *cat, bw_arena_t *a)
+{
+    char *s = NULL;
+    for (size_t i = 0; cat && i < cat->n_plans; i++)
+        for (size_t j = 0; j < cat->plans[i].n_versions; j++) {
+            const rt_price_version_t *pv = &cat->plans[i].versions[j];
+            for (size_t k = 0; k < pv->n_charges; k++) {
+                if (pv->charges[k].model != RT_MODEL_PERCENTAGE)
+                    continue;
+                const char *fi = pv->charges[k].fee_item; /* codes need no quoting */
+                if (s && strstr(s, fi))
+                    continue;
+                s = bw_arena_printf(a, "%s%s", s ? s : "", fi);
+                s = bw_arena_printf(a, "%s,", s);
+            }
+        }
+    if (!s)
+        return NULL;
+    s[strlen(s) - 1] = '\0';
+    return bw_arena_printf(a, "{%s}", s);
+}
+
+static rt_aggregate_t *agg_of(rt_acct_data_t *d, const char *fee_item)
+{
+    for (size_t i = 0; i < d->naggs; i++)
+        if (strcmp(d->aggs[i].fee_item, fee_item) == 0)
+            return &d->aggs[i];
+    return NULL;
+}
+
+int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, const char *hi,
+                 const rt_period_t *p, bw_arena_t *a)
+{
+    if (n == 0)
+        return 0;
+    qsort(accts, n, sizeof *accts, by_id);
+    char ps[16], pe[16];
+    bw_date_format(p->start, ps, sizeof ps);
+    bw_date_format(p->end, pe, sizeof pe);
+    const char *prm[4] = {lo, hi, ps, pe};
+    const char *blo = lo, *bhi = hi;
+
+    PGresult *res = bw_db_query(db, SQL_SEGS, 4, prm);
+    if (!res)
+        return BW_EDB;
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows; r++) {
+        rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0));
+        if (d)
+            d->nsegs++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        accts[i].segs = accts[i].nsegs ? bw_arena_alloc(a, sizeof *accts[i].segs * accts[i].nsegs) : NULL;
+        accts[i].nsegs = 0;
+    }
+    for (int r = 0; r < rows; r++) {
+        rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0));
+        if (!d)
+            continue;
+        rt_segment_t *s = &d->segs[d->nsegs++];
+        s->id = atoll(PQgetvalue(res, r, 1));
+        s->plan = bw_arena_strdup(a, PQgetvalue(res, r, 2));
+        if (bw_dec_parse(PQgetvalue(res, r, 3), &s->quantity, NULL, 0) < 0)
+            d->error = "subscription quantity out of range";
+        s->coupon = bw_arena_strdup(a, PQgetvalue(res, r, 4));
+        s->start = atoll(PQgetvalue(res, r, 5));
+        s->end = atoll(PQgetvalue(res, r, 6));
+        s->origin = atoll(PQgetvalue(res, r, 7));
+    }
+    PQclear(res);
+
+    const char *aprm[3] = {blo, bhi, p->period};
+    res = bw_db_query(db, SQL_AGGS, 3, aprm);
+    if (!res)
+        return BW_EDB;
+    rows = PQntuples(res);
+    for (int r = 0; r < rows; r++) {
+        rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0));
+        if (d)
+            d->naggs++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        accts[i].aggs = accts[i].naggs ? bw_arena_alloc(a, sizeof *accts[i].aggs * accts[i].naggs) : NULL;
+        accts[i].naggs = 0;
+    }
+    for (int r = 0; r < rows; r++) {
+        rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0));
+        if (!d)
+            continue;
+        rt_aggregate_t *g = &d->aggs[d->naggs++];
+        memset(g, 0, sizeof *g);
+        g->fee_item = bw_arena_strdup(a, PQgetvalue(res, r, 1));
+        if (bw_dec_parse(PQgetvalue(res, r, 2), &g->quantity, NULL, 0) < 0)
+            d->error = "usage total out of range";
+        g->records = atoll(PQgetvalue(res, r, 3));
+    }
+    PQclear(res);
+
+    char *pct = percentage_items(p->cat, a);
+    if (!pct)
+        return 0;
+    const char *tprm[4] = {blo, bhi, p->period, pct};
+    res = bw_db_query(db, SQL_TX, 4, tprm);
+    if (!res)
+        return BW_EDB;
+    rows = PQntuples(res);
+    for (int r = 0; r < rows; r++) {
+        rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0));
+        rt_aggregate_t *g = d ? agg_of(d, PQgetvalue(res, r, 1)) : NULL;
+        if (!g)
+            continue;
+        if (g->ntx == g->txcap) {
+            size_t cap = g->txcap ? g->txcap * 2 : 8;
+            bw_dec_t *nt = bw_arena_alloc(a, sizeof *nt * cap);
+            if (g->ntx)
+                memcpy(nt, g->tx, sizeof *nt * g->ntx);
+            g->tx = nt;
+            g->txcap = cap;
+        }
+        if (bw_dec_parse(PQgetvalue(res, r, 2), &g->tx[g->ntx], NULL, 0) == 0)
+            g->ntx++;
+    }
+    PQclear(res);
+    return 0;
+}
+
+char *rt_price_version_name(const rt_price_version_t *pv, bw_arena_t *a)
+{
+    return bw_arena_printf(a, "%s/%s/%s", pv->plan, pv->currency, rt_date_str(a, pv->effective_from));
+}
+
+static const char *discount_name(const rt_catalog_t *cat, const char *code, const char *lang)
+{
+    const rt_discount_t *d = rt_catalog_discount(cat, code);
+    if (!d)
+        return code;
+    return rt_name_in(&cat->discount_names[d - cat->discounts], lang);
+}
+
+/* Appends the lines of one rated segment to ar. */
+static int add_lines(const rt_result_t *res, const rt_price_version_t *pv, const rt_period_t *p,
+                     const rt_account_t *acct, int64_t as, int64_t ae, Billow__AccountRated *ar,
+                     size_t *cap, bw_arena_t *a)
+{
+    const rt_catalog_t *cat = p->cat;
+    char *pvname = rt_price_version_name(pv, a);
+    char *sd = rt_date_str(a, as), *ed = rt_date_str(a, ae);
+    /* A plan-wide discount is taxed like the plan's first charge. */
+    const rt_fee_item_t *first = pv->n_charges ? rt_catalog_fee_item(cat, pv->charges[0].fee_item) : NULL;
+    for (size_t i = 0; i < res->n_lines; i++) {
+        const rt_line_t *l = &res->lines[i];
+        if ((l->kind == RT_LINE_CHARGE || l->kind == RT_LINE_PRORATION) && l->amount == 0 &&
+            l->quantity == 0)
+            continue; /* nothing used: no line */
+        if (ar->n_lines == *cap) {
+            size_t nc = *cap ? *cap * 2 : 8;
+            Billow__RatedLine **nl = bw_arena_alloc(a, sizeof *nl * nc);
+            if (!nl)
+                return BW_ENOMEM;
+            if (ar->n_lines)
+                memcpy(nl, ar->lines, sizeof *nl * ar->n_lines);
+            ar->lines = nl;
+            *cap = nc;
+        }
+        Billow__RatedLine *rl = bw_arena_alloc(a, sizeof *rl);
+        if (!rl)
+            return BW_ENOMEM;
+        billow__rated_line__init(rl);
+        const rt_fee_item_t *fi = l->fee_item[0] ? rt_catalog_fee_item(cat, l->fee_item) : NULL;
+        rl->fee_item = bw_arena_strdup(a, l->fee_item);
+        rl->kind = (char *)rt_line_kind_name(l->kind);
+        if (l->kind == RT_LINE_DISCOUNT) {
+            rl->description = (char *)discount_name(cat, l->discount, acct->language);
+            rl->discount_code = bw_arena_strdup(a, l->discount);
+        } else {
+            rl->description = fi ? (char *)rt_name_in(&fi->name, acct->language) : rl->fee_item;
+        }
+        if (l->kind == RT_LINE_SETUP)
+            rl->description = bw_arena_printf(a, "%s (%s)", rl->description,
+                                              strcmp(acct->language, "zh-CN") == 0 ? "开通费" : "setup");
+        else if (l->kind == RT_LINE_TRUE_UP)
+            rl->description = bw_arena_printf(a, "%s (%s)", rl->description,
+                                              strcmp(acct->language, "zh-CN") == 0 ? "最低消费补足" : "minimum commitment");
+        else if (l->kind == RT_LINE_PRORATION)
+            rl->description = bw_arena_printf(a, "%s (%s – %s, %lld/%lld)", rl->description, sd, ed,
+                                              (long long)l->prorate_num, (long long)l->prorate_den);
+        const rt_fee_item_t *tx = fi ? fi : first;
+        rl->service_type = fi ? (char *)rt_service_type_name(fi->service_type) : "";
+        rl->quantity = rt_dec_str(a, l->quantity);
+        rl->unit = fi ? (char *)fi->unit : "";
+        rl->unit_price = rt_dec_str(a, l->unit_price);
+        rl->amount_minor = l->amount;
+        rl->tax_category = tx ? (char *)tx->tax_category : "standard";
+        rl->period_start = sd;
+        rl->period_end = ed;
+        rl->price_version = pvname;
+        if (l->n_tiers > 0) {
+            rl->n_tiers = l->n_tiers;
+            rl->tiers = bw_arena_alloc(a, sizeof *rl->tiers * l->n_tiers);
+            for (size_t t = 0; t < l->n_tiers; t++) {
+                const rt_tier_line_t *tl = &l->tiers[t];
+                Billow__TierPart *tp = bw_arena_alloc(a, sizeof *tp);
+                billow__tier_part__init(tp);
+                tp->from_qty = rt_dec_str(a, tl->from);
+                tp->to_qty = tl->unbounded ? "" : rt_dec_str(a, tl->to);
+                tp->quantity = rt_dec_str(a, tl->quantity);
+                tp->unit_price = rt_dec_str(a, tl->unit_price);
+                int exp = bw_currency_exponent(pv->currency);
+                int64_t m = 0;
+                bw_dec_to_minor(tl->flat_fee, exp, BW_ROUND_HALF_EVEN, &m);
+                tp->flat_minor = m;
+                m = 0;
+                bw_dec_to_minor(tl->amount, exp, BW_ROUND_HALF_EVEN, &m);
+                tp->amount_minor = m;
+                rl->tiers[t] = tp;
+            }
+        }
+        ar->lines[ar->n_lines++] = rl;
+        ar->total_minor += l->amount;
+    }
+    return 0;
+}
+
+int rt_rate_account(const rt_acct_data_t *d, const rt_period_t *p, Billow__AccountRated *ar,
+                    bw_arena_t *a, char *err, size_t errlen)
+{
+    const rt_account_t *acct = &d->acct;
+    ar->run_id = (char *)(p->run_id ? p->run_id : "");
+    ar->account_id = acct->id;
+    ar->period = (char *)p->period;
+    ar->period_start = rt_date_str(a, p->start);
+    ar->period_end = rt_date_str(a, p->end);
+    ar->currency = acct->currency;
+    ar->language = acct->language;
+    ar->n_lines = 0;
+    ar->total_minor = 0;
+    if (d->error) {
+        snprintf(err, errlen, "%s", d->error);
+        return BW_EINVAL;
+    }
+    size_t cap = 0;
+    for (size_t si = 0; si < d->nsegs; si++) {
+        const rt_segment_t *s = &d->segs[si];
+        int64_t as = s->start > p->start ? s->start : p->start;
+        int64_t ae = s->end < p->end ? s->end : p->end;
+        if (ae <= as)
+            continue;
+        bool last = si + 1 == d->nsegs;
+        const rt_plan_t *plan = p->cat ? rt_catalog_plan(p->cat, s->plan) : NULL;
+        if (!plan) {
+            snprintf(err, errlen, "plan %s is not in the catalog", s->plan);
+            return BW_EINVAL;
+        }
+        const rt_price_version_t *pv = rt_plan_version_at(plan, acct->currency, as);
+        if (!pv) {
+            char day[16];
+            bw_date_format(as, day, sizeof day);
+            snprintf(err, errlen, "plan %s has no price in %s in force on %s", s->plan,
+                     acct->currency, day);
+            return BW_EINVAL;
+        }
+        rt_usage_t *use = bw_arena_alloc(a, sizeof *use * (pv->n_charges + 1));
+        size_t nuse = 0;
+        for (size_t k = 0; k < pv->n_charges; k++) {
+            const rt_charge_t *ch = &pv->charges[k];
+            const rt_fee_item_t *fi = rt_catalog_fee_item(p->cat, ch->fee_item);
+            rt_usage_t u = {.fee_item = ch->fee_item};
+            bool any = false;
+            if (fi && fi->service_type == RT_SVC_SUBSCRIPTION) {
+                u.quantity = s->quantity;
+                any = true;
+            }
+            /* Metered usage belongs to the segment in force at the end of
+             * the period: the plan the customer is on when it is billed. */
+            if (last) {
+                for (size_t g = 0; g < d->naggs; g++) {
+                    const rt_aggregate_t *ag = &d->aggs[g];
+                    if (strcmp(ag->fee_item, ch->fee_item) != 0)
+                        continue;
+                    if (bw_dec_add(u.quantity, ag->quantity, &u.quantity) < 0) {
+                        snprintf(err, errlen, "%s: quantity out of range", ch->fee_item);
+                        return BW_EINVAL;
+                    }
+                    u.transactions = ag->tx;
+                    u.n_transactions = ag->ntx;
+                    any = true;
+                }
+            }
+            if (any)
+                use[nuse++] = u;
+        }
+        rt_coupon_input_t coupon = {.code = s->coupon, .redeemable = true};
+        rt_rate_input_t in = {
+            .customer_tier = acct->tier && *acct->tier ? acct->tier : NULL,
+            .period_start = p->start,
+            .period_end = p->end,
+            .active_start = as,
+            .active_end = ae,
+            .period_number = rt_period_number(s->origin, p->start, p->months),
+            .include_setup = s->start == s->origin && s->origin >= p->start && s->origin < p->end,
+            .usage = use,
+            .n_usage = nuse,
+            .coupons = s->coupon && *s->coupon ? &coupon : NULL,
+            .n_coupons = s->coupon && *s->coupon ? 1 : 0,
+        };
+        rt_result_t *res = NULL;
+        int rc = rt_rate(pv, p->cat->discounts, p->cat->n_discounts, &p->cat->settings, &in, &res,
+                         err, errlen);
+        if (rc < 0)
+            return rc;
+        rc = add_lines(res, pv, p, acct, as, ae, ar, &cap, a);
+        rt_result_destroy(&res);
+        if (rc < 0) {
+            snprintf(err, errlen, "out of memory");
+            return rc;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* Usage ingest: a batch of records (event id, account, fee item, quantity,
+ * timestamp, optional currency) validated one by one; good records are
+ * stored and added to the running aggregates of their (period, account, fee
+ * item) in one statement, bad ones come back with their line and reason. A
+ * record whose event id was seen before is a no-op. Records in a period
+ * already closed for the account are rejected. */
+#ifndef RT_USAGE_H
+#define RT_USAGE_H
+
+#include <stdbool.h>
+
+#include "api.pb-c.h"
+#include "arena.h"
+
+typedef struct bw_db bw_db_t;
+
+/* Most records one IngestUsage may carry. */
+#define RT_USAGE_MAX_BATCH 50000
+
+/* The lock usage ingest holds shared and a close batch exclusive, so a
+ * record can never slip into a period between its close check and the
+ * close reading the aggregates. */
+#define RT_USAGE_LOCK_SQL_SHARED "SELECT pg_advisory_xact_lock_shared(hashtext('rating.usage'))"
+#define RT_USAGE_LOCK_SQL "SELECT pg_advisory_xact_lock(hashtext('rating.usage'))"
+
+bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *cause,
+                     Billow__Reply *reply, bw_arena_t *arena);
+
+/* A growable PostgreSQL array literal of quoted text elements ("{\"a\",\"b\"}"). */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int n;
+    bool failed;
+} rt_pgarr_t;
+void rt_pgarr_add(rt_pgarr_t *a, const char *v);
+/* The literal (NUL-terminated, owned by a); NULL when out of memory. */
+const char *rt_pgarr_end(rt_pgarr_t *a);
+void rt_pgarr_free(rt_pgarr_t *a);
+
+#endif
