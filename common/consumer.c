@@ -167,7 +167,8 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
             c->failures++;
             double delay = c->failures < 6 ? 0.1 * (1 << c->failures) : 5.0;
             bw_log(BW_WARN, "could not apply batch", "producer", BW_S(c->producer), "after",
-                   BW_I(c->cursor), "pg_error", BW_S(bw_db_error(c->db)), "retry_s",
+                   BW_I(c->cursor), "error", BW_S(bw_strerror(rc)), "pg_error",
+                   BW_S(rc == BW_EDB || rc == BW_EUNAVAIL ? bw_db_error(c->db) : ""), "retry_s",
                    BW_F(delay), NULL);
             arm(c, delay);
             continue;

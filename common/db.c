@@ -76,6 +76,12 @@ static void set_error(bw_db_t *db, const char *msg, const PGresult *res)
     db->lost = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD;
 }
 
+static void quiet_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    bw_log(BW_DEBUG, "postgresql notice", "notice", BW_S(msg), NULL);
+}
+
 static int try_connect(bw_db_t *db)
 {
     if (db->conn) {
@@ -101,6 +107,8 @@ static int try_connect(bw_db_t *db)
         db->lost = true;
         return BW_EUNAVAIL;
     }
+    /* Server notices (e.g. "already exists, skipping") are not our log format. */
+    PQsetNoticeProcessor(db->conn, quiet_notice, NULL);
     db->depth = 0;
     db->failed = false;
     db->lost = false;

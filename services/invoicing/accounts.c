@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define NCOLS 16
@@ -479,6 +480,18 @@ bool inv_account_import(bw_db_t *db, const Billow__AccountImport *req, const cha
         add_row_error(ir, arena, bw_csv_line(csv), bw_csv_error(csv));
         goto done;
     }
+    /* After the header, the current record is the header row itself. */
+    for (size_t c = 0; c < bw_csv_nfields(csv); c++) {
+        const char *col = bw_csv_field(csv, c);
+        bool known = false;
+        for (size_t k = 0; k < sizeof csv_fields / sizeof *csv_fields; k++)
+            known = known || strcasecmp(col, csv_fields[k]) == 0;
+        if (!known)
+            add_row_error(ir, arena, bw_csv_line(csv),
+                          bw_arena_printf(arena, "%s: unknown column", col));
+    }
+    if (ir->n_errors)
+        goto done;
     int rc;
     while ((rc = bw_csv_next(csv)) > 0) {
         ir->rows++;

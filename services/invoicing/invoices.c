@@ -289,7 +289,7 @@ static int allocate_numbers(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
             if (items[i].outcome || items[i].number || strcmp(items[i].series, key) != 0)
                 continue;
             inv_docno_t dn;
-            inv_series_parse(key, &dn.series);
+            dn.series = INV_SERIES_INVOICE;
             int y, m, d;
             bw_civil_from_days(items[i].doc.issue_date, &y, &m, &d);
             dn.year = y;

@@ -2,6 +2,7 @@
  * gap-free invoices. The API process serves requests and the stream; any
  * number of `--worker --partitions L/N` processes turn rating's AccountRated
  * events into invoices. This file only wires modules together (STYLE.md 2). */
+#include "config.h"
 #include "events.h"
 #include "service.h"
 
@@ -23,7 +24,14 @@ static int init(bw_service_t *svc)
 {
     if (inv_invoices_init() < 0)
         return -1;
-    int rc = bw_service_consume(svc, "rating", inv_invoices_apply, NULL);
+    /* With BILLOW_API_WORKS=0 the API process leaves AccountRated to the
+     * --worker processes, so a scaled-out run has no idle overlap. */
+    long long api_works;
+    if (bw_env_int("BILLOW_API_WORKS", 1, 0, 1, &api_works) < 0)
+        return -1;
+    int rc = 0;
+    if (bw_service_is_worker(svc) || api_works)
+        rc = bw_service_consume(svc, "rating", inv_invoices_apply, NULL);
     if (rc == 0 && !bw_service_is_worker(svc))
         rc = bw_service_consume(svc, "feedback", from_feedback, NULL);
     return rc;

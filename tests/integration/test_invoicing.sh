@@ -1,0 +1,124 @@
+# Invoicing end to end without rating: accounts (validation, CSV import all
+# or nothing), a bill run over 10,000 accounts consumed by 8 worker processes
+# from a stand-in rating stream while one worker is SIGKILLed and restarted,
+# then: one invoice per account and period, gap-free unique numbers, totals
+# equal to the sum of lines, nothing-to-bill counted, run complete, re-sent
+# events bill nobody twice, documents render.
+. tests/integration/lib.sh
+BC="$BW_BUILD/billctl"
+N=${BW_INVOICING_ACCOUNTS:-10000}
+RATING_EP="tcp://127.0.0.1:$((BILLOW_PORT_BASE + 2))"
+export BILLOW_NOW=2026-12-01T02:00:00Z
+cleanup() {
+  stop_all
+  for f in "$BW_TMP"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
+  return 0
+}
+trap cleanup EXIT
+
+BILLOW_API_WORKS=0 svc_start invoicing
+i=0; until "$BC" invoicing describe >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 80 ] && fail "invoicing not up"; sleep 0.25; done
+
+# --- accounts -----------------------------------------------------------
+# ACME bills quarterly, so it is not due in the monthly run below.
+"$BC" account create ACME --name "Acme 上海" --currency CNY --tax-profile cn-vat-general \
+  --cycle quarterly --language zh-CN --email billing@acme.example --terms-days 15 >/dev/null || fail "account create"
+"$BC" account create ACME --name X --currency CNY 2>/dev/null && fail "duplicate create accepted"
+out=$("$BC" account create BAD --name X --currency XXX 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "currency:" || fail "bad currency: rc=$rc $out"
+out=$("$BC" account create BAD2 --name X --currency CNY --email nope 2>&1) && fail "bad email accepted"
+echo "$out" | grep -q "email:" || fail "bad email message: $out"
+"$BC" account update ACME --tier gold >/dev/null || fail "account update"
+"$BC" account show ACME | grep -q "gold" || fail "update not shown"
+"$BC" account update NOPE --tier gold 2>/dev/null && fail "update of unknown account accepted"
+"$BC" account show ACME --json | grep -q '"language":"zh-CN"' || "$BC" account show ACME --json | grep -q '"language": "zh-CN"' || fail "json show"
+v=$(sql "SELECT count(*) FROM invoicing.outbox WHERE event_type = 'AccountChanged'")
+[ "$v" -eq 2 ] || fail "expected 2 AccountChanged events, got $v"
+ok "account create/update/show with validation and events"
+
+# A CSV with bad rows imports nothing and names line and field.
+printf 'id,name,currency,tax_profile\nGOOD1,Good,CNY,cn-vat-general\nBAD1,,CNY,none\nBAD2,Bad,ZZZ,none\n' > "$BW_TMP/bad.csv"
+out=$("$BC" account import "$BW_TMP/bad.csv" 2>&1) && fail "bad csv accepted"
+echo "$out" | grep -q "bad.csv:3: name" || fail "line 3 error missing: $out"
+echo "$out" | grep -q "bad.csv:4: currency" || fail "line 4 error missing: $out"
+[ "$(sql "SELECT count(*) FROM invoicing.accounts WHERE id = 'GOOD1'")" -eq 0 ] || fail "half-imported"
+ok "bad CSV rejected with line numbers, nothing imported"
+
+awk -v n="$N" 'BEGIN { print "id,name,currency,tax_profile,terms_days,email";
+  for (i = 1; i <= n; i++) printf "ACC-%06d,Customer %d,CNY,cn-vat-general,30,c%d@example.com\n", i, i, i }' > "$BW_TMP/accounts.csv"
+"$BC" account import "$BW_TMP/accounts.csv" | grep -q "$N created" || fail "import of $N accounts"
+"$BC" account import "$BW_TMP/accounts.csv" | grep -q "$N unchanged" || fail "re-import is not a no-op"
+ok "imported $N accounts; re-import changes nothing"
+
+# --- bill run -------------------------------------------------------------
+"$BC" billrun start --period 2026-11 | grep -q "started RUN-2026-11-monthly: $N accounts due" || fail "billrun start"
+"$BC" billrun start --period 2026-11 | grep -q "already started" || fail "second start not idempotent"
+"$BC" billrun start --period 2026-13 2>/dev/null && fail "bad period accepted"
+"$BC" billrun start --period 2026-11 --cycle quarterly 2>/dev/null && fail "quarterly run must start a quarter"
+[ "$(sql "SELECT count(*) FROM invoicing.outbox WHERE event_type = 'BillRunStarted'")" -eq 1 ] || fail "BillRunStarted count"
+ok "bill run started once"
+
+"$BW_BUILD/tests/integration/fake_rating" "$RATING_EP" RUN-2026-11-monthly 2026-11 2026-11-01 2026-12-01 "$N" CNY \
+  >>"$BW_TMP/fake_rating.log" 2>&1 &
+echo $! > "$BW_TMP/fake_rating.pid"
+for w in 0 1 2 3 4 5 6 7; do
+  "$BW_BUILD/invoicing" --worker --partitions "$w/8" >>"$BW_TMP/worker$w.log" 2>&1 &
+  echo $! > "$BW_TMP/worker$w.pid"
+done
+sleep 1.5
+kill -KILL "$(cat "$BW_TMP/worker3.pid")"; wait "$(cat "$BW_TMP/worker3.pid")" 2>/dev/null
+done_before=$(sql "SELECT count(*) FROM invoicing.bill_run_results")
+"$BW_BUILD/invoicing" --worker --partitions 3/8 >>"$BW_TMP/worker3.log" 2>&1 &
+echo $! > "$BW_TMP/worker3.pid"
+echo "worker 3 killed and restarted with $done_before results recorded"
+
+i=0
+until "$BC" billrun status RUN-2026-11-monthly | grep -q "status: *complete"; do
+  i=$((i + 1)); [ $i -gt 240 ] && { "$BC" billrun status RUN-2026-11-monthly; fail "run did not complete"; }
+  sleep 0.5
+done
+"$BC" billrun status RUN-2026-11-monthly
+ok "run complete"
+
+inv=$(sql "SELECT count(*) FROM invoicing.invoices")
+nothing=$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE outcome = 'nothing_to_bill'")
+failed=$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE outcome = 'failed'")
+[ "$inv" -eq $((N - N / 10)) ] || fail "invoices: $inv"
+[ "$nothing" -eq $((N / 10)) ] || fail "nothing to bill: $nothing"
+[ "$failed" -eq 0 ] || fail "failed: $failed"
+gaps=$(sql "SELECT count(*) FROM (SELECT series, max(seq) m, count(*) c, count(DISTINCT seq) d FROM invoicing.invoices GROUP BY series) s WHERE m <> c OR c <> d")
+[ "$gaps" -eq 0 ] || fail "numbering has gaps or duplicates"
+last=$(sql "SELECT last FROM invoicing.number_series WHERE series = 'INV-202612'")
+[ "$last" -eq "$inv" ] || fail "series counter $last vs $inv invoices"
+bad_tot=$(sql "SELECT count(*) FROM invoicing.invoices i JOIN (SELECT number, sum(net_minor) n, sum(tax_minor) t FROM invoicing.invoice_lines GROUP BY number) l USING (number) WHERE i.subtotal_minor <> l.n OR i.tax_minor <> l.t OR i.total_minor <> l.n + l.t")
+[ "$bad_tot" -eq 0 ] || fail "$bad_tot invoices do not add up"
+# Hand-computed: ACC-000001: 99.00 at 13% = 12.87 tax; 12.35 at 6% = 0.741 -> 0.74.
+t1=$(sql "SELECT subtotal_minor || '/' || tax_minor || '/' || total_minor FROM invoicing.invoices WHERE account_id = 'ACC-000001'")
+[ "$t1" = "11135/1361/12496" ] || fail "ACC-000001 totals $t1"
+issued=$(sql "SELECT count(*) FROM invoicing.outbox WHERE event_type = 'InvoiceIssued'")
+[ "$issued" -eq "$inv" ] || fail "InvoiceIssued events $issued vs $inv invoices"
+ok "$inv invoices, $nothing nothing-to-bill, numbers gap-free, totals add up"
+
+# Sending every AccountRated again (a second stand-in run) bills nobody twice.
+kill -TERM "$(cat "$BW_TMP/fake_rating.pid")"; wait "$(cat "$BW_TMP/fake_rating.pid")" 2>/dev/null
+sql "DELETE FROM invoicing.stream_cursors WHERE producer = 'rating'" >/dev/null
+"$BW_BUILD/tests/integration/fake_rating" "$RATING_EP" RUN-2026-11-monthly 2026-11 2026-11-01 2026-12-01 200 CNY \
+  >>"$BW_TMP/fake_rating.log" 2>&1 &
+echo $! > "$BW_TMP/fake_rating.pid"
+sleep 3
+[ "$(sql "SELECT count(*) FROM invoicing.invoices")" -eq "$inv" ] || fail "re-sent events created invoices"
+ok "replayed AccountRated events bill nobody twice"
+
+num=$(sql "SELECT number FROM invoicing.invoices WHERE account_id = 'ACC-000001'")
+"$BC" invoice show "$num" | grep -q "124.96" || fail "text document"
+"$BC" invoice show "$num" --format html > "$BW_TMP/inv.html" || fail "html document"
+grep -q "<html" "$BW_TMP/inv.html" && grep -q "$num" "$BW_TMP/inv.html" || fail "html content"
+"$BC" invoice show "$num" --format json | grep -q "$num" || fail "json document"
+"$BC" invoice list --account ACC-000001 | grep -q "$num" || fail "invoice list"
+"$BC" invoice show INV-209912-000001 2>/dev/null && fail "unknown invoice shown"
+sql "UPDATE invoicing.invoices SET total_minor = 1 WHERE number = '$num'" 2>/dev/null && fail "issued invoice was editable"
+ok "documents render; issued invoices are immutable"
+
+for w in 0 1 2 3 4 5 6 7; do kill -TERM "$(cat "$BW_TMP/worker$w.pid")"; done
+check_logs
+echo PASS
