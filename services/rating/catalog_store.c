@@ -257,12 +257,19 @@ bool rt_catalog_load(bw_db_t *db, const Billow__CatalogLoad *req, const char *op
     bw_log(BW_INFO, "catalog loaded", "version", BW_I(version), "by", BW_S(operator_ ? operator_ : ""),
            NULL);
 done:;
+    /* The reply points into the catalog: use the cached copy, which outlives
+     * this handler (the local one is freed now). */
+    rt_catalog_destroy(&cat);
+    const rt_catalog_t *kept = NULL;
+    if (rt_store_get(db, version, &kept) < 0 || !kept) {
+        rt_reply_db(reply, db, "could not read catalog back", arena);
+        return changed;
+    }
     Billow__RatingReply *rr = rt_reply_body(reply, arena);
     rr->op_case = BILLOW__RATING_REPLY__OP_CATALOG;
-    rr->catalog = summary(cat, version, arena);
+    rr->catalog = summary(kept, version, arena);
     rr->catalog->created = changed;
     rr->catalog->loaded_by = bw_arena_strdup(arena, operator_ ? operator_ : "");
-    rt_catalog_destroy(&cat);
     return changed;
 dberr:
     rt_reply_db(reply, db, "could not store catalog", arena);
