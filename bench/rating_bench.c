@@ -1,0 +1,342 @@
+/* Rating benchmark: usage ingest records/s over the API socket and period
+ * close accounts/s, each next to a raw COPY of the same rows in the same run.
+ * A child process runs the real rating service; the parent loads the
+ * example catalog, creates N accounts with a subscription each (straight
+ * into rating's tables: the accounts view is not what is measured), sends
+ * R usage records as IngestUsage requests of 5000, then closes November and
+ * follows the close job to the end.
+ *   rating_bench [RECORDS [ACCOUNTS]]   (default 200000 and 100000)
+ * BW_PG_ADMIN and BILLOW_DATABASE_URL name the database, BILLOW_PORT_BASE
+ * the ports. Prints a human line and a RESULT line of JSON per measure. */
+#include "clock.h"
+#include "config.h"
+#include "db.h"
+#include "errors.h"
+#include "log.h"
+#include "rpc.h"
+#include "service.h"
+
+#include "rating/api.h"
+#include "rating/catalog_store.h"
+#include "rating/close.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define BATCH 5000
+
+extern const bw_migration_t bw_migrations_rating[];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --- the service, in a child --------------------------------------------- */
+
+static int svc_init(bw_service_t *svc)
+{
+    return rt_close_start(bw_service_loop(svc), bw_service_db(svc));
+}
+
+static void svc_fini(bw_service_t *svc)
+{
+    (void)svc;
+    rt_close_stop();
+    rt_store_clear();
+}
+
+static int run_service(void)
+{
+    static const bw_service_def_t def = {
+        .name = "rating",
+        .migrations = bw_migrations_rating,
+        .init = svc_init,
+        .fini = svc_fini,
+        .handle = rt_api_handle,
+    };
+    char *argv[] = {"rating", NULL};
+    return bw_service_main(&def, 1, argv);
+}
+
+/* --- client helpers ------------------------------------------------------ */
+
+static Billow__Reply *call(void *z, const char *ep, Billow__RatingRequest *rr, int timeout_ms)
+{
+    Billow__Request req = BILLOW__REQUEST__INIT;
+    req.body_case = BILLOW__REQUEST__BODY_RATING;
+    req.rating = rr;
+    Billow__Reply *reply = NULL;
+    if (bw_rpc_call(z, ep, &req, timeout_ms, &reply) < 0)
+        return NULL;
+    if (reply->code != BILLOW__CODE__OK) {
+        fprintf(stderr, "rating: %s: %s\n", reply->error, reply->detail);
+        billow__reply__free_unpacked(reply, NULL);
+        return NULL;
+    }
+    return reply;
+}
+
+static void die(const char *what, bw_db_t *db)
+{
+    fprintf(stderr, "%s: %s\n", what, db ? bw_db_error(db) : "");
+    exit(1);
+}
+
+/* Reads `sql` (a COPY ... TO STDOUT) into memory. */
+static char *copy_out(bw_db_t *db, const char *sql, size_t *len)
+{
+    PGconn *c = bw_db_conn(db);
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT)
+        die("copy out", db);
+    PQclear(res);
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap), *row;
+    int r;
+    while ((r = PQgetCopyData(c, &row, 0)) > 0) {
+        if (n + (size_t)r + 1 > cap) {
+            while (n + (size_t)r + 1 > cap)
+                cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        memcpy(buf + n, row, (size_t)r);
+        n += (size_t)r;
+        PQfreemem(row);
+    }
+    while ((res = PQgetResult(c)))
+        PQclear(res);
+    *len = n;
+    return buf;
+}
+
+/* COPYs buf into table, `rows` lines per transaction; returns seconds. */
+static double copy_in(bw_db_t *db, const char *copy_sql, const char *buf, size_t len, int rows)
+{
+    double t0 = now_s();
+    size_t off = 0;
+    while (off < len) {
+        size_t end = off;
+        for (int k = 0; k < rows && end < len; k++) {
+            const char *nl = memchr(buf + end, '\n', len - end);
+            end = nl ? (size_t)(nl - buf) + 1 : len;
+        }
+        if (bw_db_begin(db) < 0 || bw_db_copy_begin(db, copy_sql) < 0 ||
+            bw_db_copy_put(db, buf + off, end - off) < 0 || bw_db_copy_end(db) < 0 ||
+            bw_db_commit(db) < 0)
+            die("copy in", db);
+        off = end;
+    }
+    return now_s() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    bw_log_init("rating_bench");
+    bw_log_set_level(BW_WARN);
+    long long nrec = argc > 1 ? atoll(argv[1]) : 200000;
+    long long nacc = argc > 2 ? atoll(argv[2]) : 100000;
+    nrec = (nrec + BATCH - 1) / BATCH * BATCH;
+    const char *admin = getenv("BW_PG_ADMIN");
+    if (!admin || !getenv("BILLOW_DATABASE_URL")) {
+        fprintf(stderr, "BW_PG_ADMIN and BILLOW_DATABASE_URL must be set\n");
+        return 2;
+    }
+    setenv("BILLOW_NOW", "2026-11-30T12:00:00Z", 1);
+    if (!getenv("BILLOW_LOG_LEVEL"))
+        setenv("BILLOW_LOG_LEVEL", "warn", 1);
+    bw_db_t *db = bw_db_new(admin, NULL, "rating_bench");
+    if (bw_db_connect(db, 5000) < 0)
+        die("connect", db);
+    /* A clean rating schema and a baseline schema for the COPYs. */
+    if (bw_db_exec(db, "DROP SCHEMA IF EXISTS rating CASCADE", 0, NULL) < 0 ||
+        bw_db_exec(db, "CREATE SCHEMA rating AUTHORIZATION billow_rating", 0, NULL) < 0 ||
+        bw_db_exec(db, "DROP SCHEMA IF EXISTS rating_bench CASCADE", 0, NULL) < 0 ||
+        bw_db_exec(db, "CREATE SCHEMA rating_bench", 0, NULL) < 0)
+        die("schemas", db);
+
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(run_service());
+    char ep[256];
+    bw_endpoint("rating", "api", 0, ep, sizeof ep);
+    void *z = zmq_ctx_new();
+    int status = 1;
+    /* Wait for the service (migrations included). */
+    Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
+    Billow__RatingDescribe rd = BILLOW__RATING_DESCRIBE__INIT;
+    rr.op_case = BILLOW__RATING_REQUEST__OP_DESCRIBE;
+    rr.describe = &rd;
+    Billow__Reply *reply = NULL;
+    for (int i = 0; i < 100 && !(reply = call(z, ep, &rr, 300)); i++)
+        ;
+    if (!reply) {
+        fprintf(stderr, "rating did not start\n");
+        goto out;
+    }
+    billow__reply__free_unpacked(reply, NULL);
+
+    FILE *f = fopen("services/rating/catalog.example.json", "rb");
+    if (!f) {
+        fprintf(stderr, "run from the repository root\n");
+        goto out;
+    }
+    static char doc[1 << 16];
+    doc[fread(doc, 1, sizeof doc - 1, f)] = '\0';
+    fclose(f);
+    Billow__CatalogLoad cl = BILLOW__CATALOG_LOAD__INIT;
+    cl.json = doc;
+    rr.op_case = BILLOW__RATING_REQUEST__OP_CATALOG_LOAD;
+    rr.catalog_load = &cl;
+    if (!(reply = call(z, ep, &rr, 10000)))
+        goto out;
+    billow__reply__free_unpacked(reply, NULL);
+
+    char na[24];
+    snprintf(na, sizeof na, "%lld", nacc);
+    const char *pa[1] = {na};
+    if (bw_db_exec(db,
+                   "INSERT INTO rating.accounts (id, currency, cycle, tier, language, status,"
+                   " created_on, version, caused_by) SELECT 'B' || lpad(g::text, 8, '0'), 'CNY',"
+                   " 'monthly', CASE WHEN g % 10 = 0 THEN 'gold' ELSE 'standard' END,"
+                   " CASE WHEN g % 2 = 0 THEN 'zh-CN' ELSE 'en' END, 'active', '2026-09-01', 1,"
+                   " 'bench' FROM generate_series(1, $1::int) g", 1, pa) < 0 ||
+        bw_db_exec(db,
+                   "INSERT INTO rating.subscriptions (account_id, plan, quantity, start_date,"
+                   " origin, caused_by) SELECT 'B' || lpad(g::text, 8, '0'), 'SAAS_PRO', 5,"
+                   " '2026-10-01', '2026-10-01', 'bench' FROM generate_series(1, $1::int) g",
+                   1, pa) < 0 ||
+        bw_db_exec(db, "ANALYZE rating.accounts", 0, NULL) < 0 ||
+        bw_db_exec(db, "ANALYZE rating.subscriptions", 0, NULL) < 0)
+        die("accounts", db);
+
+    /* --- ingest ----------------------------------------------------------- */
+    Billow__UsageRecord *recs = calloc(BATCH, sizeof *recs);
+    Billow__UsageRecord **rp = calloc(BATCH, sizeof *rp);
+    char (*strs)[4][40] = calloc(BATCH, sizeof *strs);
+    size_t cap = (size_t)nrec * 110 + 64, blen = 0;
+    char *copybuf = malloc(cap);
+    long long accepted = 0;
+    double t_ingest = 0;
+    for (long long done = 0; done < nrec; done += BATCH) {
+        for (int i = 0; i < BATCH; i++) {
+            long long k = done + i;
+            billow__usage_record__init(&recs[i]);
+            snprintf(strs[i][0], 40, "u-%lld", k);
+            snprintf(strs[i][1], 40, "B%08lld", k % nacc + 1);
+            snprintf(strs[i][2], 40, "%lld", k % 100 + 1);
+            snprintf(strs[i][3], 40, "2026-11-%02lldT%02lld:00:00Z", k % 28 + 1, k % 24);
+            recs[i].event_id = strs[i][0];
+            recs[i].account_id = strs[i][1];
+            recs[i].fee_item = k % 5 == 0 ? "SMS" : "API_CALLS";
+            recs[i].quantity = strs[i][2];
+            recs[i].timestamp = strs[i][3];
+            rp[i] = &recs[i];
+            blen += (size_t)snprintf(copybuf + blen, cap - blen, "%s\t%s\t%s\t%s\t%s\t2026-11\tbench\n",
+                                     strs[i][0], strs[i][1], recs[i].fee_item, strs[i][2],
+                                     strs[i][3]);
+        }
+        Billow__IngestUsage iu = BILLOW__INGEST_USAGE__INIT;
+        iu.records = rp;
+        iu.n_records = BATCH;
+        rr.op_case = BILLOW__RATING_REQUEST__OP_INGEST_USAGE;
+        rr.ingest_usage = &iu;
+        double t0 = now_s();
+        reply = call(z, ep, &rr, 60000);
+        t_ingest += now_s() - t0;
+        if (!reply)
+            goto out;
+        accepted += reply->rating->usage->accepted;
+        if (reply->rating->usage->n_rejected)
+            fprintf(stderr, "rejected: %s\n", reply->rating->usage->rejected[0]->error);
+        billow__reply__free_unpacked(reply, NULL);
+    }
+    free(recs);
+    free(rp);
+    free(strs);
+    if (bw_db_exec(db,
+                   "CREATE TABLE rating_bench.usage_copy (event_id text, account_id text,"
+                   " fee_item text, quantity numeric(28,9), at timestamptz, period text,"
+                   " caused_by text)", 0, NULL) < 0)
+        die("baseline table", db);
+    double c_ingest = copy_in(db, "COPY rating_bench.usage_copy FROM STDIN", copybuf, blen, BATCH);
+    free(copybuf);
+    printf("usage ingest: %lld records over the API in %.2fs (%.0f records/s, %d per request);"
+           " raw COPY of the same rows %.2fs (%.0f rows/s); %.2fx COPY time; accepted %lld\n",
+           nrec, t_ingest, nrec / t_ingest, BATCH, c_ingest, nrec / c_ingest, t_ingest / c_ingest,
+           accepted);
+    printf("RESULT {\"bench\":\"rating_ingest\",\"records\":%lld,\"seconds\":%.3f,"
+           "\"records_per_s\":%.0f,\"copy_seconds\":%.3f,\"copy_rows_per_s\":%.0f,"
+           "\"ratio_to_copy\":%.2f,\"ok\":%s}\n",
+           nrec, t_ingest, nrec / t_ingest, c_ingest, nrec / c_ingest, t_ingest / c_ingest,
+           accepted == nrec ? "true" : "false");
+
+    /* --- close ------------------------------------------------------------ */
+    Billow__RateClose rc = BILLOW__RATE_CLOSE__INIT;
+    rc.period = "2026-11";
+    rc.cycle = "monthly";
+    rr.op_case = BILLOW__RATING_REQUEST__OP_RATE_CLOSE;
+    rr.rate_close = &rc;
+    double t0 = now_s(), worst = 0;
+    if (!(reply = call(z, ep, &rr, 10000)))
+        goto out;
+    long long rated = 0;
+    for (;;) {
+        bool done = strcmp(reply->rating->close_job->job->status, "done") == 0;
+        rated = reply->rating->close_job->job->rated;
+        billow__reply__free_unpacked(reply, NULL);
+        if (done)
+            break;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+        Billow__CloseStatus cs = BILLOW__CLOSE_STATUS__INIT;
+        cs.job_id = "close:2026-11:monthly";
+        rr.op_case = BILLOW__RATING_REQUEST__OP_CLOSE_STATUS;
+        rr.close_status = &cs;
+        /* The status request doubles as a probe of API latency mid-close. */
+        double q0 = now_s();
+        if (!(reply = call(z, ep, &rr, 30000)))
+            goto out;
+        if (now_s() - q0 > worst)
+            worst = now_s() - q0;
+    }
+    double t_close = now_s() - t0;
+    size_t l1, l2;
+    char *closed = copy_out(db, "COPY rating.closed_periods TO STDOUT", &l1);
+    char *events = copy_out(db,
+                            "COPY (SELECT part, event_type, event_id, payload, caused_by FROM"
+                            " rating.outbox WHERE event_type = 'AccountRated') TO STDOUT", &l2);
+    if (bw_db_exec(db, "CREATE TABLE rating_bench.closed_copy (LIKE rating.closed_periods)", 0, NULL) < 0 ||
+        bw_db_exec(db, "CREATE TABLE rating_bench.outbox_copy (part int, event_type text,"
+                       " event_id uuid, payload bytea, caused_by text)", 0, NULL) < 0)
+        die("baseline tables", db);
+    double c_close = copy_in(db, "COPY rating_bench.closed_copy FROM STDIN", closed, l1, 2000) +
+                     copy_in(db, "COPY rating_bench.outbox_copy FROM STDIN", events, l2, 2000);
+    free(closed);
+    free(events);
+    printf("period close: %lld accounts rated and emitted in %.2fs (%.0f accounts/s); raw COPY of"
+           " the same closed rows and events %.2fs (%.0f rows/s); %.2fx COPY time; slowest API"
+           " reply during the close %.0f ms\n",
+           rated, t_close, rated / t_close, c_close, rated / c_close, t_close / c_close,
+           worst * 1000);
+    printf("RESULT {\"bench\":\"rating_close\",\"accounts\":%lld,\"seconds\":%.3f,"
+           "\"accounts_per_s\":%.0f,\"copy_seconds\":%.3f,\"copy_rows_per_s\":%.0f,"
+           "\"ratio_to_copy\":%.2f,\"max_api_ms\":%.0f,\"ok\":%s}\n",
+           rated, t_close, rated / t_close, c_close, rated / c_close, t_close / c_close,
+           worst * 1000, rated == nacc ? "true" : "false");
+    status = 0;
+out:
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    zmq_ctx_term(z);
+    bw_db_destroy(&db);
+    return status;
+}
