@@ -44,6 +44,12 @@ static const char SQL_CLAIM[] =
     " RETURNING m.id, m.source_event_id, m.account_id, m.type, m.ref_id, m.address,"
     " m.language, m.vars, m.attempts";
 
+/* Outcomes and claims may be lost in a crash without breaking a promise: a
+ * lost claim or outcome only means the message is sent again with the same
+ * idempotency key, and events commit with the outcome they describe. So
+ * these transactions do not wait for the WAL flush. */
+static const char SQL_ASYNC[] = "SET LOCAL synchronous_commit = off";
+
 static const char SQL_ATTEMPTS_COPY[] =
     "COPY attempts (message_id, attempt, channel, notifier, address, status, code, answer,"
     " provider_id, started_at, caused_by) FROM STDIN";
@@ -307,7 +313,15 @@ static int claim(ntf_delivery_t *d, int c)
     bw_time_format(bw_now_us(), now, sizeof now);
     snprintf(lim, sizeof lim, "%d", room);
     const char *p[3] = {ntf_channel_names[c], now, lim};
-    PGresult *res = bw_db_query(d->db, SQL_CLAIM, 3, p);
+    PGresult *res = NULL;
+    if (bw_db_begin(d->db) == 0 && bw_db_exec(d->db, SQL_ASYNC, 0, NULL) == 0)
+        res = bw_db_query(d->db, SQL_CLAIM, 3, p);
+    if (res && bw_db_commit(d->db) < 0) {
+        PQclear(res);
+        res = NULL;
+    } else if (!res && bw_db_in_tx(d->db)) {
+        bw_db_rollback(d->db);
+    }
     if (!res) {
         bw_log(BW_WARN, "could not claim notifications", "channel", BW_S(p[0]), "pg_error",
                BW_S(bw_db_error(d->db)), NULL);
@@ -502,6 +516,8 @@ static int flush(ntf_delivery_t *d)
     rc = BW_EDB;
     if (bw_db_begin(d->db) < 0)
         goto out;
+    if (bw_db_exec(d->db, SQL_ASYNC, 0, NULL) < 0)
+        goto rollback;
     if (bw_db_copy_begin(d->db, SQL_ATTEMPTS_COPY) < 0 ||
         bw_db_copy_put(d->db, cb.data, cb.len) < 0 || bw_db_copy_end(d->db) < 0)
         goto rollback;

@@ -16,6 +16,8 @@ SRV_PIDS=""
 cleanup() { stop_all; for p in $SRV_PIDS; do kill "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
+# Starts a server (not in a subshell, so that cleanup knows its pid) and
+# sets PORT to the port it prints.
 start_server() { # name command...
   name=$1; shift
   : >"$BW_TMP/$name.port"
@@ -26,11 +28,13 @@ start_server() { # name command...
     i=$((i + 1)); [ $i -ge 100 ] && { cat "$BW_TMP/$name.err"; fail "$name did not start"; }
     sleep 0.1
   done
-  sed -n 's/^PORT //p' "$BW_TMP/$name.port"
+  PORT=$(sed -n 's/^PORT //p' "$BW_TMP/$name.port")
 }
 
-SMTP_PORT=$(start_server smtp $PY tests/integration/servers/smtp_server.py "$BW_TMP/mail")
-HOOK_PORT=$(start_server hook $PY tests/integration/notif_webhook.py "$BW_TMP/hooks")
+start_server smtp $PY tests/integration/servers/smtp_server.py "$BW_TMP/mail"
+SMTP_PORT=$PORT
+start_server hook $PY tests/integration/notif_webhook.py "$BW_TMP/hooks"
+HOOK_PORT=$PORT
 HOOK="http://127.0.0.1:$HOOK_PORT"
 ok "smtp on $SMTP_PORT, webhook receiver on $HOOK_PORT"
 

@@ -1,0 +1,296 @@
+/* Notification delivery benchmark: messages/s from "pending" rows to
+ * delivered and recorded (attempt row, status, NoticeDelivered in the
+ * outbox), through the real delivery engine (services/notification/
+ * delivery.c) with real templates. Two runs: the e-mail channel mapped to
+ * the file notifier, and the webhook channel mapped to the webhook notifier
+ * POSTing to a small keep-alive HTTP server on 127.0.0.1 running in a
+ * thread of this process (so client and server share the machine, as in
+ * the DESIGN.md figures).
+ *   notify_bench [FILE_N [WEBHOOK_N]]   (BW_PG_ADMIN: database)
+ * Prints human lines and RESULT lines of JSON for bench/run.sh. */
+#include "arena.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "notification/delivery.h"
+#include "notification/notifier_registry.h"
+#include "notification/template.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const bw_migration_t bw_migrations_notification[];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --- a minimal HTTP/1.1 keep-alive receiver: 200 {} to every POST ------- */
+
+#define MAXC 512
+static int listen_fd = -1;
+static volatile int stop_server;
+
+typedef struct {
+    int fd;
+    char buf[65536];
+    size_t len;
+} conn_t;
+
+static conn_t *conns[MAXC];
+
+/* Answers every complete request in c's buffer; -1 when the peer is gone. */
+static int serve(conn_t *c)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Content-Length: 2\r\n\r\n{}";
+    for (;;) {
+        c->buf[c->len] = '\0';
+        char *end = strstr(c->buf, "\r\n\r\n");
+        if (!end)
+            return c->len >= sizeof c->buf - 1 ? -1 : 0;
+        size_t head = (size_t)(end - c->buf) + 4, clen = 0;
+        char *cl = strcasestr(c->buf, "content-length:");
+        if (cl && cl < end)
+            clen = strtoul(cl + 15, NULL, 10);
+        if (head + clen > sizeof c->buf - 1)
+            return -1;
+        if (c->len < head + clen)
+            return 0;
+        if (write(c->fd, ok, sizeof ok - 1) != (ssize_t)(sizeof ok - 1))
+            return -1;
+        memmove(c->buf, c->buf + head + clen, c->len - head - clen);
+        c->len -= head + clen;
+    }
+}
+
+static void *server_main(void *arg)
+{
+    (void)arg;
+    struct pollfd pfd[MAXC + 1];
+    while (!stop_server) {
+        int n = 0;
+        pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+        for (int i = 0; i < MAXC; i++)
+            if (conns[i])
+                pfd[n++] = (struct pollfd){.fd = conns[i]->fd, .events = POLLIN};
+        if (poll(pfd, (nfds_t)n, 100) <= 0)
+            continue;
+        if (pfd[0].revents & POLLIN) {
+            int fd = accept(listen_fd, NULL, NULL);
+            int one = 1;
+            if (fd >= 0)
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            for (int i = 0; fd >= 0 && i < MAXC; i++)
+                if (!conns[i]) {
+                    conns[i] = calloc(1, sizeof *conns[i]);
+                    if (conns[i])
+                        conns[i]->fd = fd;
+                    fd = -1;
+                }
+            if (fd >= 0)
+                close(fd);
+        }
+        for (int k = 1; k < n; k++) {
+            if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            for (int i = 0; i < MAXC; i++) {
+                conn_t *c = conns[i];
+                if (!c || c->fd != pfd[k].fd)
+                    continue;
+                ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+                if (r > 0)
+                    c->len += (size_t)r;
+                if (r <= 0 || serve(c) < 0) {
+                    close(c->fd);
+                    free(c);
+                    conns[i] = NULL;
+                }
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < MAXC; i++)
+        if (conns[i]) {
+            close(conns[i]->fd);
+            free(conns[i]);
+            conns[i] = NULL;
+        }
+    return NULL;
+}
+
+static int start_server(int *port)
+{
+    listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        listen(listen_fd, 128) < 0 || getsockname(listen_fd, (struct sockaddr *)&a, &al) < 0)
+        return -1;
+    *port = ntohs(a.sin_port);
+    return 0;
+}
+
+/* --- the benchmark ------------------------------------------------------ */
+
+static const char SQL_FILL[] =
+    "INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id, address,"
+    " language, vars, status, due_at, caused_by)"
+    " SELECT gen_random_uuid()::text, $1 || g, 'acct-' || (g % 1000), $2, 'invoice_issued',"
+    " 'INV-' || g, $3, 'en', $4, 'pending', now(), 'bench' FROM generate_series(1, $5::int) g";
+
+static const char VARS[] =
+    "{\"company_name\":\"Billow\",\"customer_name\":\"Bench Customer\",\"account_id\":\"acct-1\","
+    "\"invoice_number\":\"INV-2026-000001\",\"issue_date\":\"2026-12-01\",\"due_date\":"
+    "\"2026-12-31\",\"period_start\":\"2026-11\",\"period_end\":\"2026-11\",\"currency\":\"CNY\","
+    "\"subtotal\":\"100.00\",\"tax_total\":\"6.00\",\"total\":\"106.00\",\"amount_due\":\"106.00\","
+    "\"payment_reference\":\"INV-2026-000001\",\"lines\":[{\"description\":\"Hosting\","
+    "\"quantity\":\"1\",\"unit\":\"month\",\"unit_price\":\"100.00\",\"amount\":\"100.00\"}]}";
+
+typedef struct {
+    ntf_delivery_t *d;
+    uint64_t target;
+    double deadline;
+} run_t;
+
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    run_t *r = w->data;
+    ntf_delivery_stats_t st;
+    ntf_delivery_stats(r->d, &st);
+    if (st.delivered + st.dead + st.failed_over >= r->target || now_s() > r->deadline)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char *name,
+               const char *channel, const char *address, long n)
+{
+    char ns[24], prefix[32];
+    snprintf(ns, sizeof ns, "%ld", n);
+    snprintf(prefix, sizeof prefix, "%s-", name);
+    const char *p[5] = {prefix, channel, address, VARS, ns};
+    if (bw_db_exec(db, SQL_FILL, 5, p) < 0) {
+        fprintf(stderr, "fill failed: %s\n", bw_db_error(db));
+        return -1;
+    }
+    ntf_delivery_stats_t before;
+    ntf_delivery_stats(d, &before);
+    run_t r = {.d = d, .target = before.delivered + before.dead + before.failed_over + (uint64_t)n,
+               .deadline = now_s() + 40};
+    ev_timer check;
+    ev_timer_init(&check, check_cb, 0.005, 0.005);
+    check.data = &r;
+    ev_timer_start(loop, &check);
+    ntf_delivery_kick(d);
+    double t0 = now_s();
+    ev_run(loop, 0);
+    double secs = now_s() - t0;
+    ev_timer_stop(loop, &check);
+    ntf_delivery_stats_t st;
+    ntf_delivery_stats(d, &st);
+    long done = (long)(st.delivered - before.delivered);
+    printf("%s: %ld of %ld messages delivered in %.2f s: %.0f messages/s\n", name, done, n, secs,
+           done / secs);
+    printf("RESULT {\"bench\":\"%s\",\"messages\":%ld,\"seconds\":%.3f,\"messages_per_s\":%.0f}\n",
+           name, done, secs, done / secs);
+    fflush(stdout);
+    return done == n ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    bw_log_init("notify_bench");
+    bw_log_set_level(BW_WARN);
+    long nfile = argc > 1 ? atol(argv[1]) : 50000, nhook = argc > 2 ? atol(argv[2]) : 5000;
+    const char *conninfo = getenv("BW_PG_ADMIN");
+    if (!conninfo || nfile < 1 || nhook < 1) {
+        fprintf(stderr, "usage: notify_bench [FILE_N [WEBHOOK_N]] (BW_PG_ADMIN: database)\n");
+        return 2;
+    }
+    char dir[] = "/tmp/notify-bench.XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    int port;
+    if (start_server(&port) < 0) {
+        perror("listen");
+        return 1;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", port);
+    setenv("BILLOW_NOTIFIER_FILE_DIR", dir, 1);
+    setenv("BILLOW_NOTIFIER_WEBHOOK_SECRET", "bench-secret-0123456789", 1);
+    pthread_t th;
+    pthread_create(&th, NULL, server_main, NULL);
+
+    int rc = 1;
+    bw_db_t *db = bw_db_new(conninfo, NULL, "bench_notify");
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    ntf_templates_t *tpl = NULL;
+    ntf_registry_t *reg = NULL;
+    ntf_delivery_t *d = NULL;
+    char err[4096];
+    if (!db || bw_db_connect(db, 10000) < 0)
+        goto out;
+    bw_db_exec(db, "DROP SCHEMA IF EXISTS bench_notify CASCADE", 0, NULL);
+    bw_db_exec(db, "CREATE SCHEMA bench_notify", 0, NULL);
+    if (bw_migrate(db, "notification", bw_migrations_notification, NULL) < 0) {
+        fprintf(stderr, "migrate: %s\n", bw_db_error(db));
+        goto out;
+    }
+    if (ntf_templates_load("services/notification/templates", &tpl, err, sizeof err) < 0) {
+        fprintf(stderr, "templates: %s\n", err);
+        goto out;
+    }
+    reg = ntf_registry_new(loop);
+    ntf_delivery_opts_t o;
+    if (!reg || ntf_delivery_opts_from_env(&o) < 0)
+        goto out;
+    o.notifier[NTF_CH_EMAIL] = "file";
+    o.notifier[NTF_CH_SMS] = "file";
+    o.notifier[NTF_CH_WEBHOOK] = "webhook";
+    o.concurrency[NTF_CH_EMAIL] = 2000;
+    o.concurrency[NTF_CH_WEBHOOK] = 128;
+    o.batch = 1000;
+    d = ntf_delivery_new(loop, db, reg, tpl, &o, err, sizeof err);
+    if (!d || ntf_delivery_start(d) < 0) {
+        fprintf(stderr, "delivery: %s\n", d ? "start failed" : err);
+        goto out;
+    }
+    rc = 0;
+    if (run(loop, db, d, "notify_file", "email", "bench@example.com", nfile) < 0)
+        rc = 1;
+    if (run(loop, db, d, "notify_webhook", "webhook", url, nhook) < 0)
+        rc = 1;
+out:
+    ntf_delivery_destroy(&d);
+    ntf_registry_destroy(&reg);
+    ntf_templates_destroy(&tpl);
+    if (db)
+        bw_db_exec(db, "DROP SCHEMA IF EXISTS bench_notify CASCADE", 0, NULL);
+    bw_db_destroy(&db);
+    if (loop)
+        ev_loop_destroy(loop);
+    stop_server = 1;
+    pthread_join(th, NULL);
+    close(listen_fd);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return rc;
+}
