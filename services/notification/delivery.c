@@ -108,7 +108,9 @@ struct ntf_delivery {
     channel_t ch[NTF_CH_COUNT];
     ev_prepare prepare;
     ev_timer tick;
-    bool need_claim;
+    ev_timer linger; /* writes a partial batch of outcomes a little later */
+    bool need_claim, flush_due;
+    size_t ndone;
     job_t *inflight, *done_head, *done_tail;
     bw_arena_t *arena;
     ntf_delivery_stats_t st;
@@ -190,6 +192,8 @@ static void finish(ntf_delivery_t *d, job_t *j, ntf_status_t st, int code, const
     else
         d->done_head = j;
     d->done_tail = j;
+    if (d->ndone++ == 0)
+        ev_timer_start(d->loop, &d->linger);
 }
 
 static void done_cb(void *arg, const ntf_result_t *res)
@@ -580,14 +584,28 @@ out:
     return rc;
 }
 
+/* Outcomes are written when this many are queued, or LINGER_S after the
+ * first of them: slow channels complete a few sends per loop iteration, and
+ * a transaction for each few would cost more than the sends. */
+#define FLUSH_AT 256
+#define LINGER_S 0.005
+
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
     (void)revents;
     ntf_delivery_t *d = w->data;
-    bool freed = d->done_head != NULL;
-    if (freed && flush(d) < 0)
-        return; /* the database is away: the tick tries again */
+    bool freed = d->ndone > 0 && (d->ndone >= FLUSH_AT || d->flush_due);
+    if (freed) {
+        if (flush(d) < 0) {
+            /* the database is away: try again after the next tick */
+            d->flush_due = false;
+            return;
+        }
+        d->ndone = 0;
+        d->flush_due = false;
+        ev_timer_stop(d->loop, &d->linger);
+    }
     if (!d->need_claim && !freed)
         return;
     bool claim_all = d->need_claim;
@@ -603,6 +621,15 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     ntf_delivery_t *d = w->data;
     d->need_claim = true;
+    d->flush_due = true;
+}
+
+static void linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ntf_delivery_t *d = w->data;
+    d->flush_due = true;
 }
 
 void ntf_delivery_kick(void *arg)
@@ -643,6 +670,8 @@ ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry
     double poll = o->poll_ms / 1000.0;
     ev_timer_init(&d->tick, tick_cb, poll, poll);
     d->tick.data = d;
+    ev_timer_init(&d->linger, linger_cb, LINGER_S, 0.);
+    d->linger.data = d;
     return d;
 }
 
@@ -681,6 +710,7 @@ void ntf_delivery_destroy(ntf_delivery_t **pd)
         flush(d);
     ev_prepare_stop(d->loop, &d->prepare);
     ev_timer_stop(d->loop, &d->tick);
+    ev_timer_stop(d->loop, &d->linger);
     /* Instances shut down without calling back: what was in flight stays
      * "sending" in the database and is resent after the next start. */
     for (int c = 0; c < NTF_CH_COUNT; c++)
