@@ -35,9 +35,15 @@ static const char SQL_SHOW[] =
 static const char SQL_ATTEMPTS[] =
     "SELECT attempt, notifier, address, status, code, answer, provider_id, " T("started_at")
     ", " T("finished_at") " FROM attempts WHERE message_id = $1 ORDER BY id";
+/* A retry takes the contact's current address for the channel, so an
+ * operator can fix a contact (billctl contact set) and then retry. */
 static const char SQL_RETRY[] =
-    "UPDATE messages SET status = 'retry', attempts = 0, not_before = now(), last_error = '',"
-    " caused_by = $2, updated_at = now() WHERE id = $1 AND status = 'dead' RETURNING id";
+    "UPDATE messages m SET status = 'retry', attempts = 0, not_before = now(),"
+    " last_error = 'retry requested by ' || $2, updated_at = now(),"
+    " address = coalesce((SELECT nullif(CASE m.channel WHEN 'email' THEN c.email"
+    " WHEN 'sms' THEN c.phone ELSE c.webhook_url END, '') FROM contacts c"
+    " WHERE c.account_id = m.account_id), m.address)"
+    " WHERE m.id = $1 AND m.status = 'dead' RETURNING m.id";
 
 static const char *const statuses[] = {"scheduled", "pending", "sending",   "retry",   "delivered",
                                        "failed",    "dead",    "cancelled", "skipped", NULL};

@@ -136,6 +136,18 @@ wait_for "INV-5 delivered after retry" "SELECT status FROM notification.messages
 "$CTL" notify show "$dead" >/dev/null || fail "notify show"
 ok "all channels failed -> dead letter -> notify retry -> delivered"
 
+# --- no address at all: dead at once; the operator adds one and retries -----
+$H account a7 || fail "account a7"
+$H invoice a7 INV-7 || fail "emit INV-7"
+wait_for "INV-7 dead-lettered" "SELECT status || ':' || last_error FROM notification.messages WHERE ref_id='INV-7'" "dead:no address on any channel"
+[ "$(nsql "SELECT count(*) FROM notification.outbox WHERE event_type='NotificationFailed'")" = 2 ] || fail "NotificationFailed for INV-7 missing"
+"$CTL" contact set a7 --email ops7@example.com >/dev/null || fail "contact set a7"
+dead7=$(nsql "SELECT id FROM notification.messages WHERE ref_id='INV-7'")
+"$CTL" notify retry "$dead7" >/dev/null || fail "notify retry INV-7"
+wait_for "INV-7 delivered after the contact was fixed" "SELECT status || ' ' || address FROM notification.messages WHERE id='$dead7'" "delivered ops7@example.com"
+mail_has "INV-7" || fail "INV-7 not in the mail"
+ok "no address -> dead letter; operator adds an e-mail; retry delivers to it"
+
 # --- operator edits win over AccountChanged ---------------------------------
 "$CTL" contact set a1 --email operator1@example.com >/dev/null || fail "contact set a1"
 $H account a1 --email changed1@example.com --phone +8613800000011 || fail "account a1 update"
