@@ -256,9 +256,14 @@ static const char *ns_literal(const nameset_t *s, bw_arena_t *arena)
     return out;
 }
 
-static int invalid(Billow__Reply *reply, const char *field, const char *why)
+/* why names the field already; detail carries the offending value only
+ * when it is not the field's name (opt-out types, field lists). */
+static int invalid(Billow__Reply *reply, const char *value, const char *why)
 {
-    bw_reply_error(reply, BILLOW__CODE__INVALID, why, field);
+    bool is_field = !strcmp(value, "account") || !strcmp(value, "email") ||
+                    !strcmp(value, "phone") || !strcmp(value, "webhook") ||
+                    !strcmp(value, "language") || !strcmp(value, "channels");
+    bw_reply_error(reply, BILLOW__CODE__INVALID, why, is_field ? NULL : value);
     return BW_EINVAL;
 }
 

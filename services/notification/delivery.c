@@ -659,8 +659,7 @@ ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry
         ch->limit = o->concurrency[c];
         char why[256];
         if (ntf_instance_from_env(reg, ch->notifier, &ch->inst, why, sizeof why) < 0) {
-            snprintf(err, errlen, "channel %s: notifier %s: %s", ntf_channel_names[c],
-                     ch->notifier, why);
+            snprintf(err, errlen, "channel %s: %s", ntf_channel_names[c], why);
             ntf_delivery_destroy(&d);
             return NULL;
         }
