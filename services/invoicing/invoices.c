@@ -117,6 +117,27 @@ static char *id_array(item_t *items, size_t n, bw_arena_t *a)
     return s;
 }
 
+static int item_cmp(const void *a, const void *b)
+{
+    const item_t *x = a, *y = b;
+    int c = strcmp(x->ar->account_id, y->ar->account_id);
+    return c ? c : strcmp(x->ar->period, y->ar->period);
+}
+
+/* The first item (items sorted by account) for an account id, or NULL. */
+static item_t *find_account(item_t *items, size_t n, const char *id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(items[mid].ar->account_id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && !strcmp(items[lo].ar->account_id, id) ? &items[lo] : NULL;
+}
+
 static int load_accounts(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
     const char *p[1] = {id_array(items, n, a)};
@@ -125,10 +146,8 @@ static int load_accounts(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         return BW_EDB;
     for (int r = 0; r < PQntuples(res); r++) {
         const char *id = PQgetvalue(res, r, 0);
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(items[i].ar->account_id, id) != 0)
-                continue;
-            item_t *it = &items[i];
+        item_t *it = find_account(items, n, id);
+        for (; it && it < items + n && !strcmp(it->ar->account_id, id); it++) {
             it->known = true;
             it->name = bw_arena_strdup(a, PQgetvalue(res, r, 1));
             it->currency = bw_arena_strdup(a, PQgetvalue(res, r, 2));
@@ -144,29 +163,58 @@ static int load_accounts(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     return 0;
 }
 
-/* Marks items already recorded (a replayed event) so they are skipped. */
+/* "{r1,r2}" of the distinct run ids in the batch (ids we formatted). */
+static char *run_array(item_t *items, size_t n, bw_arena_t *a)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(items[i].ar->run_id) + 1;
+    char *s = bw_arena_alloc(a, cap), *p = s;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        const char *r = items[i].ar->run_id;
+        if (!*r || !id_ok(r))
+            continue;
+        /* Runs are few: compare with those already listed. */
+        bool seen = false;
+        for (const char *q = s + 1; q < p && !seen;) {
+            size_t len = strcspn(q, ",");
+            seen = len == strlen(r) && !strncmp(q, r, len);
+            q += len + 1;
+        }
+        if (!seen)
+            p += sprintf(p, "%s%s", p[-1] == '{' ? "" : ",", r);
+    }
+    *p++ = '}';
+    *p = '\0';
+    return s;
+}
+
+/* Marks items already recorded (a replayed event) so they are skipped. Both
+ * lookups use a unique index: (account_id, period) and (run_id, account_id). */
 static int mark_done(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    const char *p[1] = {id_array(items, n, a)};
+    const char *p[2] = {id_array(items, n, a), run_array(items, n, a)};
     PGresult *res = bw_db_query(
         db, "SELECT account_id, period FROM invoices WHERE account_id = ANY($1::text[])"
             " UNION ALL SELECT r.account_id, b.period FROM bill_run_results r"
-            " JOIN bill_runs b ON b.id = r.run_id WHERE r.account_id = ANY($1::text[])",
-        1, p);
+            " JOIN bill_runs b ON b.id = r.run_id"
+            " WHERE r.run_id = ANY($2::text[]) AND r.account_id = ANY($1::text[])",
+        2, p);
     if (!res)
         return BW_EDB;
-    for (int r = 0; r < PQntuples(res); r++)
-        for (size_t i = 0; i < n; i++)
-            if (!items[i].outcome && !strcmp(items[i].ar->account_id, PQgetvalue(res, r, 0)) &&
-                !strcmp(items[i].ar->period, PQgetvalue(res, r, 1)))
-                items[i].outcome = "done";
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0), *period = PQgetvalue(res, r, 1);
+        item_t *it = find_account(items, n, id);
+        for (; it && it < items + n && !strcmp(it->ar->account_id, id); it++)
+            if (!strcmp(it->ar->period, period))
+                it->outcome = "done";
+    }
     PQclear(res);
-    /* The same account twice in one batch: keep the first. */
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < i; k++)
-            if (!items[i].outcome && !strcmp(items[i].ar->account_id, items[k].ar->account_id) &&
-                !strcmp(items[i].ar->period, items[k].ar->period))
-                items[i].outcome = "done";
+    /* The same account and period twice in one batch: keep the first. */
+    for (size_t i = 1; i < n; i++)
+        if (!items[i].outcome && !item_cmp(&items[i], &items[i - 1]))
+            items[i].outcome = "done";
     return 0;
 }
 
@@ -504,12 +552,45 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
                         " error, caused_by) FROM STDIN",
                         &res)) < 0)
         goto out;
-    /* Runs whose every due account has a result are finished. */
-    if ((rc = bw_db_exec(db,
-                         "UPDATE bill_runs r SET finished_at = now() WHERE finished_at IS NULL"
-                         " AND (SELECT count(*) FROM bill_run_results x WHERE x.run_id = r.id) >= r.due",
-                         0, NULL)) < 0)
-        goto out;
+    /* Each run counts its results; one that reaches its due count is done.
+     * A batch holds very few runs (usually one), so they are tallied in a
+     * short list and updated in id order, so workers cannot deadlock. */
+    {
+        const char **runs = bw_arena_alloc(a, sizeof *runs * (n + 1));
+        long long *counts = bw_arena_alloc(a, sizeof *counts * (n + 1));
+        size_t nruns = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *run = items[i].ar->run_id;
+            if (!*run || (items[i].outcome && !strcmp(items[i].outcome, "done")))
+                continue;
+            size_t k = 0;
+            while (k < nruns && strcmp(runs[k], run))
+                k++;
+            if (k == nruns) {
+                runs[nruns] = run;
+                counts[nruns++] = 0;
+            }
+            counts[k]++;
+        }
+        for (size_t a1 = 0; a1 < nruns; a1++)
+            for (size_t b1 = a1 + 1; b1 < nruns; b1++)
+                if (strcmp(runs[b1], runs[a1]) < 0) {
+                    const char *t = runs[a1];
+                    long long c = counts[a1];
+                    runs[a1] = runs[b1], counts[a1] = counts[b1];
+                    runs[b1] = t, counts[b1] = c;
+                }
+        for (size_t k = 0; k < nruns; k++) {
+            char c[24];
+            snprintf(c, sizeof c, "%lld", counts[k]);
+            const char *p[2] = {runs[k], c};
+            if ((rc = bw_db_exec(db,
+                                 "UPDATE bill_runs SET done = done + $2::int8, finished_at ="
+                                 " CASE WHEN done + $2::int8 >= due THEN now() END WHERE id = $1",
+                                 2, p)) < 0)
+                goto out;
+        }
+    }
     rc = bw_outbox_append(db, evs, nev);
 out:
     for (size_t i = 0; i < nev; i++)
@@ -554,6 +635,7 @@ int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, 
     int rc = 0;
     if (m == 0)
         goto out;
+    qsort(items, m, sizeof *items, item_cmp);
     int64_t today = bw_now_us() / 86400000000LL;
     if ((rc = load_accounts(db, items, m, arena)) < 0 || (rc = mark_done(db, items, m, arena)) < 0)
         goto out;
