@@ -49,7 +49,7 @@ typedef struct {
     const char *name;      /* the event's account name, when it has one */
     const char *email, *phone, *webhook_url; /* the event's addresses (fallback) */
     const char *ack_token; /* NULL: no acknowledgement */
-    const char *status;    /* "pending" or "scheduled" */
+    const char *status;    /* "pending" or "scheduled"; create() leaves the one it chose */
     int64_t due_us;
     json_object *vars;     /* taken */
 } want_t;
@@ -166,6 +166,7 @@ static int create(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena
     }
     *created = PQntuples(res) == 1;
     PQclear(res);
+    w->status = status;
     if (*created && strcmp(status, "dead") == 0) {
         bw_log(BW_WARN, "notification has no channel", "account", BW_S(w->account_id), "type",
                BW_S(w->type), NULL);
@@ -315,6 +316,8 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
                         e->change_id, se->event_id};
     if (bw_db_exec(db, SQL_ACK, 7, p) < 0)
         return BW_EDB;
+    if (strcmp(w.status, "pending") != 0)
+        return 0; /* dead-lettered (no address): no reminders to an address we lack */
     int64_t eff;
     if (bw_date_parse(e->effective_date, &eff) < 0) {
         bw_log(BW_WARN, "price change without a valid effective date", "change",
