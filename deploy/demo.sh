@@ -1,9 +1,151 @@
 #!/bin/sh
-# `make demo`: the main job on the local stack. Until bill runs land
-# (invoicing), this starts the stack and shows its status; see README.
+# `make demo`: the main job end to end on the local stack.
+#
+# It (re)starts the four services with the clock pinned to the first day of
+# next month (BILLOW_NOW), so this month can be billed as at month end, then:
+# loads the example catalog, imports a few hundred accounts across tiers,
+# cycles, currencies and languages, subscribes them, records a month of
+# usage, runs the month-end bill run, waits for invoices and notifications,
+# opens and resolves a few feedback tickets, and prints a summary with the
+# paths of some HTML invoices to open. Every step is idempotent (fixed ids),
+# so running it again changes nothing.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-sh "$ROOT/deploy/stack.sh" start
+cd "$ROOT"
+BC=${BW_BUILD:-$ROOT/build}/billctl
+N=${BW_DEMO_ACCOUNTS:-300}
+OUT=$ROOT/var/demo
+mkdir -p "$OUT/invoices"
+
+# This month, billed as at 02:00 UTC on the first of next month.
+PERIOD=${BW_DEMO_PERIOD:-$(date -u +%Y-%m)}
+Y=${PERIOD%-*}; M=${PERIOD#*-}; M=${M#0}
+if [ "$M" -eq 12 ]; then NY=$((Y + 1)); NM=1; else NY=$Y; NM=$((M + 1)); fi
+NEXT=$(printf '%04d-%02d-01' "$NY" "$NM")
+export BILLOW_NOW="${NEXT}T02:00:00Z"
+export BILLOW_OPERATOR=${BILLOW_OPERATOR:-demo}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "starting the stack with the clock at $BILLOW_NOW"
+sh deploy/stack.sh restart-services >/dev/null
+"$BC" status
+
+step "catalog"
+# The example catalog, with the Japanese plan billed monthly so that the
+# JPY accounts are part of this month's run too.
+python3 - services/rating/catalog.example.json "$OUT/catalog.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+for p in c["plans"]:
+    if p["code"] == "SAAS_STANDARD_JP":
+        p["billing_cycle"] = "monthly"
+        p["name"] = {"zh-CN": "标准版（日本，月付）", "en": "Standard (Japan, monthly)"}
+json.dump(c, open(sys.argv[2], "w"), ensure_ascii=False, indent=1)
+PY
+"$BC" catalog load "$OUT/catalog.json" || true
+
+step "$N accounts"
+awk -v n="$N" 'BEGIN {
+  print "id,name,currency,tier,tax_profile,language,cycle,terms_days,email,phone";
+  split("standard standard standard silver silver gold", tiers, " ");
+  for (i = 1; i <= n; i++) {
+    id = sprintf("CUST-%04d", i);
+    jp = (i % 10 == 0);
+    zh = (!jp && i % 2 == 0);
+    cur = jp ? "JPY" : "CNY";
+    tax = jp ? "jp-consumption" : "cn-vat-general";
+    lang = zh ? "zh-CN" : "en";
+    name = zh ? sprintf("上海示例科技有限公司 %d", i) : (jp ? sprintf("Kabushiki Kaisha Demo %d", i) : sprintf("Demo Trading Co. %d", i));
+    cycle = (i % 25 == 0) ? "quarterly" : "monthly";
+    printf "%s,%s,%s,%s,%s,%s,%s,%d,billing+%d@example.com,+8613800%05d\n", id, name, cur, tiers[i % 6 + 1], tax, lang, cycle, (i % 3 == 0) ? 15 : 30, i, i;
+  } }' > "$OUT/accounts.csv"
+"$BC" account import "$OUT/accounts.csv"
+
+# Rating learns accounts from invoicing's stream: wait until it knows them all.
+i=0
+until "$BC" subscription list --account "$(printf 'CUST-%04d' "$N")" >/dev/null 2>&1 || \
+      "$BC" subscribe --account "$(printf 'CUST-%04d' "$N")" --plan SAAS_PRO --start "${PERIOD}-01" >/dev/null 2>&1; do
+  i=$((i + 1)); [ $i -gt 60 ] && { echo "demo: rating did not learn the accounts" >&2; exit 1; }
+  sleep 0.5
+done
+
+step "subscriptions"
+subs=0
+for i in $(seq 1 "$N"); do
+  id=$(printf 'CUST-%04d' "$i")
+  [ $((i % 25)) -eq 0 ] && continue           # quarterly accounts: not due this month
+  if [ $((i % 10)) -eq 0 ]; then plan=SAAS_STANDARD_JP; else plan=SAAS_PRO; fi
+  start="${PERIOD}-01"
+  [ $((i % 7)) -eq 0 ] && start="${PERIOD}-16"  # joined mid-month: prorated
+  seats=$((1 + i % 5))
+  coupon=""
+  [ $((i % 11)) -eq 0 ] && [ "$plan" = SAAS_PRO ] && coupon="--coupon WELCOME2026"
+  # shellcheck disable=SC2086
+  "$BC" subscribe --account "$id" --plan "$plan" --start "$start" --quantity "$seats" $coupon >/dev/null 2>&1 \
+    && subs=$((subs + 1)) || true
+done
+echo "$subs new subscriptions (existing ones are kept)"
+
+step "a month of usage"
+awk -v n="$N" -v period="$PERIOD" 'BEGIN {
+  print "event_id,account,fee_item,quantity,timestamp";
+  srand(42);
+  for (i = 1; i <= n; i++) {
+    if (i % 25 == 0) continue;
+    id = sprintf("CUST-%04d", i);
+    for (d = 1; d <= 28; d += 3) {
+      if (i % 7 == 0 && d < 16) continue;
+      printf "demo-%s-api-%02d,%s,API_CALLS,%d,%s-%02dT09:00:00Z\n", id, d, id, int(rand() * 40000), period, d;
+      if (i % 3 == 0)
+        printf "demo-%s-sms-%02d,%s,SMS,%d,%s-%02dT10:00:00Z\n", id, d, id, int(rand() * 500), period, d;
+    }
+    if (i % 10 != 0 && i % 4 == 0)
+      printf "demo-%s-consult,%s,CONSULTING,%d.5,%s-20T15:00:00Z\n", id, id, 1 + i % 6, period;
+  } }' > "$OUT/usage.csv"
+"$BC" usage import "$OUT/usage.csv" || true
+
+step "month-end bill run for $PERIOD"
+"$BC" billrun start --period "$PERIOD"
+RUN="RUN-$PERIOD-monthly"
+"$BC" billrun status "$RUN" --watch
+
+step "notifications"
+i=0
+pending() { "$BC" notify list --status pending --limit 1 2>/dev/null | tail -n +2 | grep -c . || true; }
+sleep 2
+while [ "$(pending)" -gt 0 ] && [ $i -lt 60 ]; do i=$((i + 1)); sleep 1; done
+for f in var/notifications/*.jsonl; do
+  [ -f "$f" ] && printf '%-45s %6d messages\n' "$f" "$(wc -l < "$f")"
+done
+
+step "feedback"
+FIRST=$("$BC" invoice list --run "$RUN" --limit 1 | awk 'NR == 2 { print $1 }')
+FIRST_ACC=$("$BC" invoice list --run "$RUN" --limit 1 | awk 'NR == 2 { print $2 }')
+if [ -n "$FIRST" ] && ! grep -q "$FIRST" "$OUT/tickets.txt" 2>/dev/null; then
+  "$BC" feedback open --account "$FIRST_ACC" --type inquiry --channel email \
+    --text "Could you explain the API call charges on my invoice?" --invoice "$FIRST" | tee -a "$OUT/tickets.txt"
+  T=$("$BC" feedback open --account "$FIRST_ACC" --type dispute --channel phone --priority high \
+    --text "我们本月的短信用量被重复计费了，请核实。" --invoice "$FIRST" | tee -a "$OUT/tickets.txt" | grep -o 'FB-[0-9A-Za-z-]*' | head -n 1)
+  if [ -n "$T" ]; then
+    "$BC" feedback assign "$T" --to alice >/dev/null
+    "$BC" feedback reply "$T" --text "We found a duplicated SMS batch and will credit it." >/dev/null
+    "$BC" feedback resolve "$T" --outcome upheld --credit 10.00 >/dev/null
+    "$BC" feedback show "$T" | head -n 20
+  fi
+fi
+"$BC" feedback list | head -n 10
+
+step "summary"
+"$BC" billrun status "$RUN"
+n=0
+for num in $("$BC" invoice list --run "$RUN" --limit 200 | awk 'NR > 1 { print $1 }'); do
+  n=$((n + 1))
+  [ $n -gt 200 ] && break
+  case $n in 1|2|3|50|100) "$BC" invoice show "$num" --format html > "$OUT/invoices/$num.html" ;; esac
+done
 echo
-echo "The four services are running on the local stack (logs in var/log/)."
-echo "Stop them with: make stop"
+echo "Open these invoices in a browser:"
+ls "$OUT"/invoices/*.html | head -n 5 | sed 's/^/  /'
+echo "Notifications sent are in var/notifications/; logs in var/log/."
+echo "The services keep running (clock pinned at $BILLOW_NOW); stop them with: make stop"

@@ -130,6 +130,6 @@ case "$cmd" in
   ensure) ensure "$@" ;;
   stop) stop "$@" ;;
   destroy) destroy "$@" ;;
-  psql) d=$1; shift; psql_admin "$(realdir "$d")" billow "$@" ;;
+  psql) d=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); shift; psql_admin "$(realdir "$d")" billow "$@" ;;
   *) echo "usage: pg.sh ensure|stop|destroy|psql DIR" >&2; exit 2 ;;
 esac

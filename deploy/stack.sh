@@ -6,6 +6,7 @@
 #   stack.sh start     start whatever is not running (so it also restarts a
 #                      service that was killed), then print billctl status
 #   stack.sh stop      SIGTERM every service, then stop the cluster
+#   stack.sh restart-services   restart the services with this environment
 #   stack.sh env       print the settings the stack runs with (for `eval`)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,9 +63,24 @@ stop() {
   echo "stack stopped"
 }
 
+# Stops the services only (the cluster keeps running) and starts them again
+# with the current environment: how `make demo` pins the clock.
+restart_services() {
+  for s in $SERVICES; do
+    if alive "$s"; then kill -TERM "$(cat "$VAR/run/$s.pid")" 2>/dev/null || true; fi
+  done
+  for s in $SERVICES; do
+    i=0
+    while alive "$s" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    rm -f "$VAR/run/$s.pid"
+  done
+  start
+}
+
 case "${1:-}" in
   start) start ;;
+  restart-services) restart_services ;;
   stop) stop ;;
   env) [ -f "$VAR/stack.env" ] && cat "$VAR/stack.env" ;;
-  *) echo "usage: stack.sh start|stop|env" >&2; exit 2 ;;
+  *) echo "usage: stack.sh start|stop|restart-services|env" >&2; exit 2 ;;
 esac

@@ -21,20 +21,32 @@
  * "cn-vat-general-2027") and move accounts over, so old invoices stay
  * recomputable. tax_test.c checks the table is well formed. */
 
+/* The categories the catalog's fee items name (catalog.example.json):
+ * standard, services, telecom, goods, financial, plus reduced and exempt. */
 static const inv_tax_category_t cn_vat_general[] = {
     {"standard", 130000, "Standard rate", "标准税率"},
+    {"goods", 130000, "Goods", "货物"},
     {"services", 60000, "Services", "现代服务"},
+    {"telecom", 60000, "Value-added telecom", "增值电信服务"},
+    {"financial", 60000, "Financial services", "金融服务"},
     {"exempt", 0, "Exempt", "免税"},
 };
 
 static const inv_tax_category_t cn_vat_small[] = {
     {"standard", 30000, "Simplified rate", "简易征收"},
+    {"goods", 30000, "Goods", "货物"},
     {"services", 30000, "Services", "现代服务"},
+    {"telecom", 30000, "Telecom", "电信服务"},
+    {"financial", 30000, "Financial services", "金融服务"},
     {"exempt", 0, "Exempt", "免税"},
 };
 
 static const inv_tax_category_t jp_consumption[] = {
     {"standard", 100000, "Standard rate", "标准税率"},
+    {"goods", 100000, "Goods", "货物"},
+    {"services", 100000, "Services", "服务"},
+    {"telecom", 100000, "Telecom", "电信服务"},
+    {"financial", 0, "Non-taxable financial", "非课税金融服务"},
     {"reduced", 80000, "Reduced rate", "轻减税率"},
     {"exempt", 0, "Exempt", "免税"},
 };
@@ -43,7 +55,10 @@ static const inv_tax_category_t jp_consumption[] = {
  * can move to it without recategorising the catalog. */
 static const inv_tax_category_t no_tax[] = {
     {"standard", 0, "No tax", "不征税"},
+    {"goods", 0, "No tax", "不征税"},
     {"services", 0, "No tax", "不征税"},
+    {"telecom", 0, "No tax", "不征税"},
+    {"financial", 0, "No tax", "不征税"},
     {"reduced", 0, "No tax", "不征税"},
     {"exempt", 0, "No tax", "不征税"},
 };
