@@ -66,5 +66,7 @@ extern const billctl_cmd_t billctl_rating_cmds[];
 extern const billctl_cmd_t billctl_invoicing_cmds[];
 extern const billctl_cmd_t billctl_notification_cmds[];
 extern const billctl_cmd_t billctl_feedback_cmds[];
+extern const billctl_cmd_t billctl_payments_cmds[];
+extern const billctl_cmd_t billctl_pricechange_cmds[];
 
 #endif

@@ -21,6 +21,8 @@ static const billctl_cmd_t *const tables[] = {
     billctl_invoicing_cmds,
     billctl_notification_cmds,
     billctl_feedback_cmds,
+    billctl_payments_cmds,
+    billctl_pricechange_cmds,
     NULL,
 };
 
