@@ -19,13 +19,22 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$PGBIN" ] || { echo "pg.sh: PostgreSQL server binaries not found (make deps)" >&2; exit 1; }
 SERVICES="rating invoicing notification feedback"
 
+# Runs a command as the cluster's owner. As root that is postgres, from /
+# since the caller's directory may be one postgres cannot enter.
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
 }
+
+# DIR arguments become absolute before anything changes directory.
+absdir() {
+  mkdir -p "$(dirname "$1")"
+  echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+}
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 # The real data directory for DIR (following the link made for root).
 realdir() {
@@ -98,7 +107,7 @@ ensure() {
   fi
   psql_admin "$data" postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'billow'" | grep -q 1 \
     || psql_admin "$data" postgres -qc "CREATE DATABASE billow" >/dev/null
-  psql_admin "$data" billow -q -v ON_ERROR_STOP=1 -f "$(dirname "$0")/pg/roles.sql" >/dev/null
+  psql_admin "$data" billow -q -v ON_ERROR_STOP=1 -f - < "$HERE/pg/roles.sql" >/dev/null
   conninfo "$data"
 }
 
@@ -126,10 +135,11 @@ destroy() {
 }
 
 cmd=${1:-}; shift || true
+[ $# -gt 0 ] && { d=$(absdir "$1"); shift; set -- "$d" "$@"; }
 case "$cmd" in
   ensure) ensure "$@" ;;
   stop) stop "$@" ;;
   destroy) destroy "$@" ;;
-  psql) d=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); shift; psql_admin "$(realdir "$d")" billow "$@" ;;
+  psql) d=$1; shift; psql_admin "$(realdir "$d")" billow "$@" ;;
   *) echo "usage: pg.sh ensure|stop|destroy|psql DIR" >&2; exit 2 ;;
 esac
