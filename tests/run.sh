@@ -80,7 +80,18 @@ record() { # name rc log
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
-port=20000
+# Each integration test gets 100 ports of its own. Several `make test` runs
+# may share this machine (developers, CI): start at a random block and skip
+# blocks where anything listens.
+port=$((20000 + $$ % 150 * 200))
+next_ports() {
+  while :; do
+    port=$((port + 100))
+    [ $port -gt 60000 ] && port=20000
+    ss -ltnH 2>/dev/null | awk '{print $4}' | sed 's/.*://' |
+      awk -v lo=$port -v hi=$((port + 99)) '$1 >= lo && $1 <= hi { busy = 1 } END { exit !busy }' || break
+  done
+}
 for variant in build build/san; do
   label=$( [ "$variant" = build ] && echo plain || echo san )
   echo "== unit tests ($label)"
@@ -120,7 +131,7 @@ for variant in build build/san; do
     ndb=$((ndb + 1))
     url=$(new_db $ndb) || { record "$name" 1 /dev/null; continue; }
     dir="$TMP/work.$ndb"; mkdir -p "$dir"
-    port=$((port + 100))
+    next_ports
     case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
     BW_BUILD="$ROOT/$variant" BW_TMP="$dir" BILLOW_DATABASE_URL="$url" BW_PG_ADMIN="$url user=postgres" \
       BILLOW_PORT_BASE=$port BILLOW_LOG_LEVEL=${BILLOW_LOG_LEVEL:-warn} $cmd >"$log" 2>&1
