@@ -17,11 +17,11 @@ mkdir -p build/bench
 out=build/bench/results.json
 : > "$TMP/results"
 status=0
-for b in build/bench/*; do
+for b in build/bench/* bench/*.sh; do
   [ -x "$b" ] && [ -f "$b" ] || continue
   name=$(basename "$b")
   echo "== $name"
-  if ! "$b" ${BW_BENCH_ARGS:-} >"$TMP/$name.out" 2>"$TMP/$name.err"; then
+  if ! "$b" >"$TMP/$name.out" 2>"$TMP/$name.err"; then
     status=1; echo "FAILED: $name"; tail -n 20 "$TMP/$name.err"
   fi
   grep -v '^RESULT ' "$TMP/$name.out"

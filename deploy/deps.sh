@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 libpq-dev libev-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
-postgresql postgresql-client python3 python3-aiosmtpd procps iproute2 util-linux"
+postgresql postgresql-client python3 python3-aiosmtpd procps iproute2 util-linux bc"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,72 @@
+#!/bin/sh
+# Invoicing benchmark: invoices/s from AccountRated to issued invoices (lines,
+# tax, gap-free numbers, InvoiceIssued events, bill-run results) with 1, 2
+# and 4 worker processes, beside a raw COPY of the same invoice and line rows
+# measured in the same run. The AccountRated events come from the
+# fake_rating stand-in (written before the clock starts), so this measures
+# the invoicing stage, not rating. Invoice HTML is left out of the events
+# (BILLOW_INVOICE_HTML_IN_EVENT=0); see bench/README.md for its cost.
+#   BW_BENCH_ACCOUNTS (default 100000), BW_BENCH_WORKERS (default "1 2 4")
+set -eu
+N=${BW_BENCH_ACCOUNTS:-100000}
+WORKERS=${BW_BENCH_WORKERS:-1 2 4}
+B=${BW_BUILD:-build}
+BASE=${BILLOW_PORT_BASE:-21000}
+export BILLOW_PORT_BASE=$((BASE + 300))
+export BILLOW_NOW=2026-12-01T02:00:00Z BILLOW_INVOICE_HTML_IN_EVENT=0 BILLOW_LOG_LEVEL=warn
+TMP=$(mktemp -d /tmp/billow-ibench.XXXXXX)
+ADMIN=$BW_PG_ADMIN
+pids=""
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+psql_q() { psql "$ADMIN" -X -qtA -v ON_ERROR_STOP=1 "$@"; }
+
+awk -v n="$N" 'BEGIN { print "id,name,currency,tax_profile,terms_days,email";
+  for (i = 1; i <= n; i++) printf "ACC-%06d,Customer %d,CNY,cn-vat-general,30,c%d@example.com\n", i, i, i }' > "$TMP/accounts.csv"
+
+for w in $WORKERS; do
+  db="ibench_$w"
+  psql_q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE billow"
+  url=$(echo "$BILLOW_DATABASE_URL" | sed "s/dbname=billow/dbname=$db/")
+  export BILLOW_DATABASE_URL_RUN="$url"
+  BILLOW_DATABASE_URL="$url" BILLOW_API_WORKS=0 "$B/invoicing" 2>>"$TMP/api.log" & api=$!
+  pids="$pids $api"
+  i=0; until BILLOW_DATABASE_URL="$url" "$B/billctl" invoicing describe >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
+  "$B/billctl" account import "$TMP/accounts.csv" >/dev/null
+  "$B/billctl" billrun start --period 2026-11 >/dev/null
+  BW_PG_ADMIN="$url user=postgres" "$B/tests/integration/fake_rating" "tcp://127.0.0.1:$((BILLOW_PORT_BASE + 2))" \
+    RUN-2026-11-monthly 2026-11 2026-11-01 2026-12-01 "$N" CNY 2>"$TMP/fake.log" & fake=$!
+  pids="$pids $fake"
+  until grep -q emitted "$TMP/fake.log"; do sleep 0.2; done
+  t0=$(now)
+  wp=""
+  k=0
+  while [ $k -lt "$w" ]; do
+    BILLOW_DATABASE_URL="$url" "$B/invoicing" --worker --partitions "$k/$w" 2>>"$TMP/w.log" & wp="$wp $!"
+    k=$((k + 1))
+  done
+  pids="$pids $wp"
+  until [ "$(psql "$url user=postgres" -X -qtA -c "SELECT done >= due FROM invoicing.bill_runs")" = t ]; do sleep 0.1; done
+  t1=$(now)
+  invoices=$(psql "$url user=postgres" -X -qtA -c "SELECT count(*) FROM invoicing.invoices")
+  lines=$(psql "$url user=postgres" -X -qtA -c "SELECT count(*) FROM invoicing.invoice_lines")
+  # The baseline: the same invoice and line rows, COPYed into plain tables.
+  psql "$url user=postgres" -X -q -c "\\copy invoicing.invoices TO '$TMP/inv.copy'" -c "\\copy invoicing.invoice_lines TO '$TMP/lines.copy'"
+  psql "$url user=postgres" -X -q -c "CREATE TABLE public.copy_inv (LIKE invoicing.invoices)" -c "CREATE TABLE public.copy_lines (LIKE invoicing.invoice_lines)"
+  c0=$(now)
+  psql "$url user=postgres" -X -q -c "\\copy public.copy_inv FROM '$TMP/inv.copy'" -c "\\copy public.copy_lines FROM '$TMP/lines.copy'"
+  c1=$(now)
+  for p in $wp $fake $api; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pids=""
+  secs=$(echo "$t1 - $t0" | bc -l)
+  csecs=$(echo "$c1 - $c0" | bc -l)
+  rate=$(echo "$invoices / $secs" | bc -l)
+  crate=$(echo "$invoices / $csecs" | bc -l)
+  ratio=$(echo "$secs / $csecs" | bc -l)
+  printf 'invoicing, %d worker(s): %d invoices (%d lines) in %.2fs = %.0f invoices/s; raw COPY of the same rows %.2fs (%.0f invoices/s); %.2fx COPY\n' \
+    "$w" "$invoices" "$lines" "$secs" "$rate" "$csecs" "$crate" "$ratio"
+  printf 'RESULT {"bench":"invoicing_%dw","invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f}\n' \
+    "$w" "$invoices" "$secs" "$rate" "$csecs" "$crate" "$ratio"
+  psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
+done
