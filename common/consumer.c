@@ -36,6 +36,13 @@ struct bw_consumer {
     int64_t sent_ms; /* when the fetch in flight went out */
     int failures;
     bw_arena_t *arena;
+    char owner[96];    /* lease owner; "" without leases */
+    unsigned ttl_s;
+    bool adopted;
+    bool holding;      /* holds the lease */
+    bool stopped;      /* lost or handed back: does nothing more */
+    bool give_back;    /* hand the lease back after this batch */
+    ev_timer renew;
 };
 
 static const char SQL_CURSOR_GET[] =
@@ -44,6 +51,26 @@ static const char SQL_CURSOR_PUT[] =
     "INSERT INTO stream_cursors (producer, partitions, last_seq, updated_at)"
     " VALUES ($1, $2, $3, now()) ON CONFLICT (producer, partitions)"
     " DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()";
+
+static const char SQL_LEASE_TAKE[] =
+    "INSERT INTO stream_leases AS l (producer, partitions, owner, expires_at)"
+    " VALUES ($1, $2, $3, now() + make_interval(secs => $4::int))"
+    " ON CONFLICT (producer, partitions) DO UPDATE SET owner = EXCLUDED.owner,"
+    " expires_at = EXCLUDED.expires_at, wanted_by = NULL"
+    " WHERE l.owner = EXCLUDED.owner OR (l.expires_at < now() AND (l.wanted_by IS NULL"
+    " OR l.wanted_by = EXCLUDED.owner OR l.expires_at < now() - make_interval(secs => 3 * $4::int)))"
+    " RETURNING owner";
+static const char SQL_LEASE_WANT[] =
+    "UPDATE stream_leases SET wanted_by = $3 WHERE producer = $1 AND partitions = $2"
+    " AND owner <> $3";
+/* Renewal doubles as the fence: no row means someone else owns it now. */
+static const char SQL_LEASE_RENEW[] =
+    "UPDATE stream_leases SET expires_at = now() + make_interval(secs => $4::int)"
+    " WHERE producer = $1 AND partitions = $2 AND owner = $3 RETURNING coalesce(wanted_by, '')";
+/* Letting go is expiring at once, so the next holder need not wait. */
+static const char SQL_LEASE_DROP[] =
+    "UPDATE stream_leases SET expires_at = now() - interval '1 second'"
+    " WHERE producer = $1 AND partitions = $2 AND owner = $3";
 
 static int64_t mono_ms(void)
 {
@@ -71,8 +98,96 @@ static int load_cursor(bw_consumer_t *c)
     return 0;
 }
 
+static void stop(bw_consumer_t *c, const char *why)
+{
+    c->stopped = true;
+    c->holding = false;
+    ev_timer_stop(c->loop, &c->timer);
+    ev_timer_stop(c->loop, &c->renew);
+    bw_log(BW_INFO, why, "producer", BW_S(c->producer), "partitions", BW_S(c->spec), "owner",
+           BW_S(c->owner), NULL);
+}
+
+/* Renews the lease (inside the batch's transaction or on its own). Returns
+ * 1 when held, 0 when someone else holds it, <0 on database error. */
+static int lease_renew(bw_consumer_t *c)
+{
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%u", c->ttl_s);
+    const char *p[4] = {c->producer, c->spec, c->owner, ttl};
+    PGresult *res = bw_db_query(c->db, SQL_LEASE_RENEW, 4, p);
+    if (!res)
+        return BW_EDB;
+    int held = PQntuples(res) == 1;
+    if (held && c->adopted && *PQgetvalue(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), c->owner))
+        c->give_back = true;
+    PQclear(res);
+    return held;
+}
+
+static void lease_give_back(bw_consumer_t *c)
+{
+    const char *p[3] = {c->producer, c->spec, c->owner};
+    bw_db_exec(c->db, SQL_LEASE_DROP, 3, p);
+    stop(c, "partitions handed back");
+}
+
+/* Takes the lease; 1 when held, 0 when another live worker holds it. */
+static int lease_take(bw_consumer_t *c)
+{
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%u", c->ttl_s);
+    const char *p[4] = {c->producer, c->spec, c->owner, ttl};
+    PGresult *res = bw_db_query(c->db, SQL_LEASE_TAKE, 4, p);
+    if (!res)
+        return BW_EDB;
+    int held = PQntuples(res) == 1;
+    PQclear(res);
+    if (!held && !c->adopted)
+        bw_db_exec(c->db, SQL_LEASE_WANT, 3, p); /* ask the adopter to hand it back */
+    if (held) {
+        bw_log(BW_INFO, c->adopted ? "partitions adopted" : "partitions leased", "producer",
+               BW_S(c->producer), "partitions", BW_S(c->spec), "owner", BW_S(c->owner), NULL);
+        c->cursor_loaded = false; /* the previous holder moved it */
+        ev_timer_again(c->loop, &c->renew);
+    }
+    return held;
+}
+
+static void renew_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    bw_consumer_t *c = (bw_consumer_t *)((char *)t - offsetof(bw_consumer_t, renew));
+    if (!c->holding || c->stopped || bw_db_in_tx(c->db))
+        return;
+    int held = lease_renew(c);
+    if (held == 0)
+        stop(c, "partition lease lost");
+    else if (held > 0 && c->give_back && !c->inflight)
+        lease_give_back(c);
+}
+
 static void send_fetch(bw_consumer_t *c)
 {
+    if (c->stopped)
+        return;
+    if (c->owner[0] && !c->holding) {
+        int held = lease_take(c);
+        if (held <= 0) {
+            if (c->adopted && held == 0) {
+                stop(c, "partitions taken by another worker");
+                return;
+            }
+            arm(c, 1.0);
+            return;
+        }
+        c->holding = true;
+    }
+    if (c->give_back) {
+        lease_give_back(c);
+        return;
+    }
     if (!c->cursor_loaded && load_cursor(c) < 0) {
         arm(c, 1.0);
         return;
@@ -106,6 +221,15 @@ static int apply_batch(bw_consumer_t *c, Billow__Batch *b)
 {
     if (bw_db_begin(c->db) < 0)
         return BW_EUNAVAIL;
+    if (c->owner[0]) {
+        int held = lease_renew(c);
+        if (held <= 0) {
+            bw_db_rollback(c->db);
+            if (held == 0)
+                stop(c, "partition lease lost: batch not applied");
+            return held < 0 ? held : BW_ECONFLICT;
+        }
+    }
     int rc = c->apply(c->arg, c->db, b->events, b->n_events, c->arena);
     if (rc == 0) {
         char seq[32];
@@ -135,6 +259,11 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
         Billow__Batch *b =
             billow__batch__unpack(bw_arena_pb(c->arena), zmq_msg_size(&msg), zmq_msg_data(&msg));
         zmq_msg_close(&msg);
+        if (c->stopped) {
+            if (b)
+                bw_arena_reset(c->arena);
+            continue; /* a late answer to a consumer that has stopped */
+        }
         if (!b) {
             bw_log(BW_WARN, "malformed batch", "producer", BW_S(c->producer), NULL);
             bw_arena_reset(c->arena);
@@ -163,6 +292,8 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
         long long last = b->events[b->n_events - 1]->seq;
         int rc = apply_batch(c, b);
         bw_arena_reset(c->arena);
+        if (c->stopped)
+            return;
         if (rc < 0) {
             c->failures++;
             double delay = c->failures < 6 ? 0.1 * (1 << c->failures) : 5.0;
@@ -206,6 +337,13 @@ bw_consumer_t *bw_consumer_new(struct ev_loop *loop, void *zctx, bw_db_t *db,
     c->apply = o->apply;
     c->arg = o->arg;
     c->head = -1;
+    if (o->lease_owner) {
+        snprintf(c->owner, sizeof c->owner, "%s", o->lease_owner);
+        c->ttl_s = o->lease_ttl_s ? o->lease_ttl_s : 10;
+        c->adopted = o->adopted;
+    }
+    ev_init(&c->renew, renew_cb);
+    c->renew.repeat = c->ttl_s ? c->ttl_s / 3.0 : 0.;
     c->arena = bw_arena_new();
     c->sock = zmq_socket(zctx, ZMQ_DEALER);
     if (!c->arena || !c->sock)
@@ -235,8 +373,16 @@ void bw_consumer_destroy(bw_consumer_t **pc)
     if (!pc || !*pc)
         return;
     bw_consumer_t *c = *pc;
-    if (c->loop)
+    if (c->loop) {
         ev_timer_stop(c->loop, &c->timer);
+        ev_timer_stop(c->loop, &c->renew);
+    }
+    if (c->holding && c->db) {
+        /* A clean stop hands the partitions over at once instead of making
+         * the others wait for the lease to expire. */
+        const char *p[3] = {c->producer, c->spec, c->owner};
+        bw_db_exec(c->db, SQL_LEASE_DROP, 3, p);
+    }
     if (c->watch.loop)
         bw_zwatch_stop(&c->watch);
     if (c->sock)
@@ -261,3 +407,5 @@ void bw_consumer_status(bw_consumer_t *c, Billow__ConsumerStatus *st)
 }
 
 long long bw_consumer_cursor(const bw_consumer_t *c) { return c->cursor; }
+bool bw_consumer_stopped(const bw_consumer_t *c) { return c->stopped; }
+const char *bw_consumer_partitions(const bw_consumer_t *c) { return c->spec; }

@@ -7,6 +7,7 @@
 #define BW_CONSUMER_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "api.pb-c.h"
@@ -34,6 +35,14 @@ typedef struct {
     unsigned wait_ms;     /* long-poll time, default 1000 */
     bw_consumer_apply_fn apply;
     void *arg;
+    /* Leases (worker processes): when lease_owner is set the consumer only
+     * fetches while it holds the lease of its partition set, renews it in
+     * every batch's transaction (a consumer that lost it rolls back and
+     * stops), and, when `adopted`, hands it back to the worker that asks
+     * for it (wanted_by). */
+    const char *lease_owner;
+    unsigned lease_ttl_s;
+    bool adopted;
 } bw_consumer_opts_t;
 
 /* Starts consuming on loop. db is shared with its owner (not owned). */
@@ -43,5 +52,9 @@ void bw_consumer_destroy(bw_consumer_t **pc);
 /* Fills st (strings point into the consumer; valid while it lives). */
 void bw_consumer_status(bw_consumer_t *c, Billow__ConsumerStatus *st);
 long long bw_consumer_cursor(const bw_consumer_t *c);
+/* True once a leased consumer has stopped for good (lease lost or handed
+ * back); it fetches nothing more. */
+bool bw_consumer_stopped(const bw_consumer_t *c);
+const char *bw_consumer_partitions(const bw_consumer_t *c);
 
 #endif

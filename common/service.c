@@ -16,7 +16,16 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define MAX_CONSUMERS 8
+#define MAX_CONSUMERS 64
+#define MAX_SUBS 8
+
+/* A stream this service consumes, remembered so that adopted partitions
+ * get the same apply callback. */
+typedef struct {
+    char producer[32];
+    bw_consumer_apply_fn apply;
+    void *arg;
+} sub_t;
 
 struct bw_service {
     const bw_service_def_t *def;
@@ -28,6 +37,11 @@ struct bw_service {
     bw_stream_server_t *stream;
     bw_consumer_t *consumers[MAX_CONSUMERS];
     int nconsumers;
+    sub_t subs[MAX_SUBS];
+    int nsubs;
+    char lease_owner[96]; /* workers with partitions: host:pid */
+    long long lease_ttl_s;
+    ev_timer adopt;
     bool worker;
     bw_partset_t parts;
     int schema_version;
@@ -44,31 +58,93 @@ const bw_partset_t *bw_service_partitions(const bw_service_t *svc) { return &svc
 void bw_service_set_data(bw_service_t *svc, void *data) { svc->data = data; }
 void *bw_service_data(bw_service_t *svc) { return svc->data; }
 
+static bw_consumer_t *add_consumer(bw_service_t *svc, const sub_t *sub, const bw_partset_t *parts,
+                                   bool adopted)
+{
+    if (svc->nconsumers == MAX_CONSUMERS) {
+        /* Make room by dropping consumers that stopped for good. */
+        int k = 0;
+        for (int i = 0; i < svc->nconsumers; i++) {
+            if (bw_consumer_stopped(svc->consumers[i]))
+                bw_consumer_destroy(&svc->consumers[i]);
+            else
+                svc->consumers[k++] = svc->consumers[i];
+        }
+        svc->nconsumers = k;
+        if (k == MAX_CONSUMERS)
+            return NULL;
+    }
+    char ep[256];
+    if (bw_endpoint(sub->producer, "stream", 0, ep, sizeof ep) < 0)
+        return NULL;
+    long long batch;
+    if (bw_env_int("BILLOW_CONSUMER_BATCH", 1000, 1, 10000, &batch) < 0)
+        return NULL;
+    bw_consumer_opts_t o = {
+        .producer = sub->producer,
+        .endpoint = ep,
+        .name = svc->def->name,
+        .partitions = parts,
+        .batch_max = (unsigned)batch,
+        .apply = sub->apply,
+        .arg = sub->arg,
+        .lease_owner = svc->lease_owner[0] ? svc->lease_owner : NULL,
+        .lease_ttl_s = (unsigned)svc->lease_ttl_s,
+        .adopted = adopted,
+    };
+    bw_consumer_t *c = bw_consumer_new(svc->loop, svc->zctx, svc->db, &o);
+    if (c)
+        svc->consumers[svc->nconsumers++] = c;
+    return c;
+}
+
 int bw_service_consume(bw_service_t *svc, const char *producer, bw_consumer_apply_fn apply,
                        void *arg)
 {
-    if (svc->nconsumers == MAX_CONSUMERS)
+    if (svc->nsubs == MAX_SUBS)
         return BW_EINVAL;
-    char ep[256];
-    if (bw_endpoint(producer, "stream", 0, ep, sizeof ep) < 0)
-        return BW_EINVAL;
-    bw_consumer_opts_t o = {
-        .producer = producer,
-        .endpoint = ep,
-        .name = svc->def->name,
-        .partitions = &svc->parts,
-        .apply = apply,
-        .arg = arg,
-    };
-    long long batch;
-    if (bw_env_int("BILLOW_CONSUMER_BATCH", 1000, 1, 10000, &batch) < 0)
-        return BW_EINVAL;
-    o.batch_max = (unsigned)batch;
-    bw_consumer_t *c = bw_consumer_new(svc->loop, svc->zctx, svc->db, &o);
-    if (!c)
-        return BW_EIO;
-    svc->consumers[svc->nconsumers++] = c;
-    return 0;
+    sub_t *sub = &svc->subs[svc->nsubs++];
+    snprintf(sub->producer, sizeof sub->producer, "%s", producer);
+    sub->apply = apply;
+    sub->arg = arg;
+    return add_consumer(svc, sub, &svc->parts, false) ? 0 : BW_EIO;
+}
+
+/* Workers adopt partition sets whose lease expired (their worker died) if
+ * they split the stream the same way (same partition count). */
+static void adopt_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    bw_service_t *svc = (bw_service_t *)((char *)t - offsetof(bw_service_t, adopt));
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "/%u", svc->parts.count);
+    for (int i = 0; i < svc->nsubs; i++) {
+        const char *p[1] = {svc->subs[i].producer};
+        PGresult *res = bw_db_query(svc->db,
+                                    "SELECT partitions FROM stream_leases WHERE producer = $1"
+                                    " AND expires_at < now() ORDER BY partitions",
+                                    1, p);
+        if (!res)
+            return;
+        for (int r = 0; r < PQntuples(res); r++) {
+            const char *spec = PQgetvalue(res, r, 0);
+            size_t n = strlen(spec), m = strlen(suffix);
+            if (n <= m || strcmp(spec + n - m, suffix) != 0)
+                continue;
+            bool mine = false;
+            for (int k = 0; k < svc->nconsumers && !mine; k++)
+                mine = !bw_consumer_stopped(svc->consumers[k]) &&
+                       !strcmp(bw_consumer_partitions(svc->consumers[k]), spec);
+            bw_partset_t ps;
+            if (mine || bw_partset_parse(spec, &ps, NULL, 0) < 0)
+                continue;
+            if (add_consumer(svc, &svc->subs[i], &ps, true))
+                bw_log(BW_INFO, "adopting expired partitions", "producer",
+                       BW_S(svc->subs[i].producer), "partitions", BW_S(spec), NULL);
+        }
+        PQclear(res);
+    }
 }
 
 static void status(bw_service_t *svc, Billow__Reply *reply, bw_arena_t *arena)
@@ -85,13 +161,15 @@ static void status(bw_service_t *svc, Billow__Reply *reply, bw_arena_t *arena)
     char now[40];
     bw_time_format(bw_now_us(), now, sizeof now);
     st->now = bw_arena_strdup(arena, now);
-    st->n_consumers = (size_t)svc->nconsumers;
+    st->n_consumers = 0;
     st->consumers = bw_arena_alloc(arena, sizeof *st->consumers * (size_t)(svc->nconsumers + 1));
     for (int i = 0; i < svc->nconsumers; i++) {
+        if (bw_consumer_stopped(svc->consumers[i]))
+            continue;
         Billow__ConsumerStatus *cs = bw_arena_alloc(arena, sizeof *cs);
         billow__consumer_status__init(cs);
         bw_consumer_status(svc->consumers[i], cs);
-        st->consumers[i] = cs;
+        st->consumers[st->n_consumers++] = cs;
     }
     reply->body_case = BILLOW__REPLY__BODY_STATUS;
     reply->status = st;
@@ -256,6 +334,16 @@ int bw_service_main(const bw_service_def_t *def, int argc, char **argv)
             goto out;
         bw_log(BW_INFO, "listening", "api", BW_S(api), "stream", BW_S(stream), NULL);
     }
+    if (bw_env_int("BILLOW_LEASE_TTL_S", 10, 0, 3600, &svc->lease_ttl_s) < 0)
+        goto out;
+    ev_init(&svc->adopt, adopt_cb);
+    if (svc->worker && svc->parts.count > 1 && svc->lease_ttl_s > 0) {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(svc->lease_owner, sizeof svc->lease_owner, "%s:%d", host, (int)getpid());
+        svc->adopt.repeat = svc->lease_ttl_s / 2.0 > 1.0 ? svc->lease_ttl_s / 2.0 : 1.0;
+        ev_timer_again(svc->loop, &svc->adopt);
+    }
     if (def->init && def->init(svc) != 0) {
         bw_log(BW_ERROR, "service init failed", NULL);
         goto out;
@@ -272,6 +360,8 @@ int bw_service_main(const bw_service_def_t *def, int argc, char **argv)
     ev_run(svc->loop, 0);
     rc = 0;
 out:
+    if (svc->loop)
+        ev_timer_stop(svc->loop, &svc->adopt);
     if (def->fini)
         def->fini(svc);
     for (int i = 0; i < svc->nconsumers; i++)

@@ -61,24 +61,35 @@ ok "bill run started once"
 "$BW_BUILD/tests/integration/fake_rating" "$RATING_EP" RUN-2026-11-monthly 2026-11 2026-11-01 2026-12-01 "$N" CNY \
   >>"$BW_TMP/fake_rating.log" 2>&1 &
 echo $! > "$BW_TMP/fake_rating.pid"
+export BILLOW_LEASE_TTL_S=2
 for w in 0 1 2 3 4 5 6 7; do
   "$BW_BUILD/invoicing" --worker --partitions "$w/8" >>"$BW_TMP/worker$w.log" 2>&1 &
   echo $! > "$BW_TMP/worker$w.pid"
 done
 sleep 1.5
-kill -KILL "$(cat "$BW_TMP/worker3.pid")"; wait "$(cat "$BW_TMP/worker3.pid")" 2>/dev/null
+dead=$(cat "$BW_TMP/worker3.pid")
+kill -KILL "$dead"; wait "$dead" 2>/dev/null
 done_before=$(sql "SELECT count(*) FROM invoicing.bill_run_results")
-"$BW_BUILD/invoicing" --worker --partitions 3/8 >>"$BW_TMP/worker3.log" 2>&1 &
-echo $! > "$BW_TMP/worker3.pid"
-echo "worker 3 killed and restarted with $done_before results recorded"
-
+echo "worker 3 killed with $done_before results recorded; not restarted yet"
 i=0
 until "$BC" billrun status RUN-2026-11-monthly | grep -q "status: *complete"; do
   i=$((i + 1)); [ $i -gt 240 ] && { "$BC" billrun status RUN-2026-11-monthly; fail "run did not complete"; }
   sleep 0.5
 done
 "$BC" billrun status RUN-2026-11-monthly
-ok "run complete"
+owner=$(sql "SELECT owner FROM invoicing.stream_leases WHERE producer = 'rating' AND partitions = '3/8'")
+case "$owner" in *":$dead") fail "partitions 3/8 still leased to the dead worker" ;; esac
+ok "run complete: the other workers adopted the dead worker's partitions ($owner)"
+
+# The worker the partitions belong to comes back and gets them back.
+"$BW_BUILD/invoicing" --worker --partitions 3/8 >>"$BW_TMP/worker3.log" 2>&1 &
+echo $! > "$BW_TMP/worker3.pid"
+i=0
+until [ "$(sql "SELECT owner FROM invoicing.stream_leases WHERE producer = 'rating' AND partitions = '3/8'")" = "$(hostname):$(cat "$BW_TMP/worker3.pid")" ]; do
+  i=$((i + 1)); [ $i -gt 60 ] && fail "restarted worker 3 did not get its partitions back"
+  sleep 0.25
+done
+ok "restarted worker 3 got partitions 3/8 back"
 
 inv=$(sql "SELECT count(*) FROM invoicing.invoices")
 nothing=$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE outcome = 'nothing_to_bill'")
