@@ -7,6 +7,7 @@
  *   stream_bench [N]      (BW_PG_ADMIN: database; BILLOW_PORT_BASE: ports)
  * Prints a human line and a RESULT line of JSON for bench/run.sh. */
 #include "consumer.h"
+#include "copybuf.h"
 #include "db.h"
 #include "events.pb-c.h"
 #include "log.h"
@@ -70,31 +71,31 @@ static void make_batch(batch_t *b, long long base)
 static long long target;
 static bw_consumer_t *consumer;
 
+/* Applies a batch with one COPY (the bulk path a real consumer would use). */
 static int apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
                  bw_arena_t *arena)
 {
     (void)arg;
-    size_t cap = n * 28 + 4;
-    char *seqs = bw_arena_alloc(arena, cap), *accts = bw_arena_alloc(arena, cap),
-         *ns = bw_arena_alloc(arena, cap);
-    size_t a = 0, b = 0, c = 0;
-    seqs[a++] = accts[b++] = ns[c++] = '{';
+    bw_copybuf_t b;
+    bw_copybuf_init(&b);
     for (size_t i = 0; i < n; i++) {
         Billow__Event *ev =
             billow__event__unpack(bw_arena_pb(arena), evs[i]->payload.len, evs[i]->payload.data);
-        if (!ev || ev->body_case != BILLOW__EVENT__BODY_TEST_EVENT)
+        if (!ev || ev->body_case != BILLOW__EVENT__BODY_TEST_EVENT) {
+            bw_copybuf_free(&b);
             return -1;
-        const char *sep = i ? "," : "";
-        a += (size_t)snprintf(seqs + a, cap - a, "%s%lld", sep, (long long)evs[i]->seq);
-        b += (size_t)snprintf(accts + b, cap - b, "%s%u", sep, evs[i]->partition);
-        c += (size_t)snprintf(ns + c, cap - c, "%s%lld", sep, (long long)ev->test_event->n);
+        }
+        bw_copybuf_int(&b, evs[i]->seq);
+        bw_copybuf_int(&b, evs[i]->partition);
+        bw_copybuf_int(&b, ev->test_event->n);
+        bw_copybuf_end(&b);
     }
-    seqs[a++] = accts[b++] = ns[c++] = '}';
-    seqs[a] = accts[b] = ns[c] = '\0';
-    const char *p[3] = {seqs, accts, ns};
-    return bw_db_exec(db,
-                      "INSERT INTO applied SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[])",
-                      3, p);
+    int rc = b.failed ? -1 : 0;
+    if (rc == 0 && (bw_db_copy_begin(db, "COPY applied (seq, account, n) FROM STDIN") < 0 ||
+                    bw_db_copy_put(db, b.data, b.len) < 0 || bw_db_copy_end(db) < 0))
+        rc = -1;
+    bw_copybuf_free(&b);
+    return rc;
 }
 
 static void check_cb(struct ev_loop *loop, ev_timer *t, int revents)
