@@ -49,6 +49,7 @@ typedef struct {
     const char *name;      /* the event's account name, when it has one */
     const char *email, *phone, *webhook_url; /* the event's addresses (fallback) */
     const char *ack_token; /* NULL: no acknowledgement */
+    const char *channel;   /* NULL: the first channel with an address; else only this one */
     const char *status;    /* "pending" or "scheduled"; create() leaves the one it chose */
     int64_t due_us;
     json_object *vars;     /* taken */
@@ -134,6 +135,12 @@ static int create(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena
     if (ntf_contact_opted_out(&c, w->type)) {
         status = "skipped";
         err = "opted out";
+    } else if (w->channel) {
+        /* A notice sent on every channel: this one, or nothing. */
+        address = ntf_contact_address(&c, w->channel);
+        if (!*address)
+            goto out;
+        channel = w->channel;
     } else {
         for (size_t i = 0; i < c.n_channels && !channel; i++) {
             const char *a = ntf_contact_address(&c, c.channels[i]);
@@ -167,6 +174,7 @@ static int create(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena
     *created = PQntuples(res) == 1;
     PQclear(res);
     w->status = status;
+    w->channel = channel;
     if (*created && strcmp(status, "dead") == 0) {
         bw_log(BW_WARN, "notification has no channel", "account", BW_S(w->account_id), "type",
                BW_S(w->type), NULL);
@@ -286,6 +294,24 @@ static json_object *price_vars(const ntf_messages_opts_t *o, const Billow__Price
     return v;
 }
 
+/* The full variables of a fee-change notice. */
+static json_object *notice_vars(const ntf_messages_opts_t *o, const Billow__PriceChangeAnnounced *e,
+                                const char *token, const char *today, bw_arena_t *arena)
+{
+    json_object *v = price_vars(o, e, token, arena);
+    put_s(v, "reason", e->reason);
+    put_s(v, "notice_date", today);
+    put_s(v, "transition_end_date", "");
+    put_s(v, "scope", e->scope);
+    put_s(v, "exceptions", "");
+    put_s(v, "value_statement", e->value);
+    put_money(v, "old_total", e->old_amount_minor, e->currency);
+    put_money(v, "new_total", e->new_amount_minor, e->currency);
+    put_s(v, "feedback_email", o->support_email);
+    put_s(v, "feedback_deadline", e->effective_date);
+    return v;
+}
+
 static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
                            const Billow__StreamEvent *se, const Billow__PriceChangeAnnounced *e,
                            bw_arena_t *arena, bool *made)
@@ -296,17 +322,7 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
     bw_date_format(now / 86400000000LL, today, sizeof today);
     want_t w = want_for(se, "price_change_notice", e->account_id, e->change_id, e->language);
     w.ack_token = token;
-    w.vars = price_vars(o, e, token, arena);
-    put_s(w.vars, "reason", e->reason);
-    put_s(w.vars, "notice_date", today);
-    put_s(w.vars, "transition_end_date", "");
-    put_s(w.vars, "scope", e->scope);
-    put_s(w.vars, "exceptions", "");
-    put_s(w.vars, "value_statement", e->value);
-    put_money(w.vars, "old_total", e->old_amount_minor, e->currency);
-    put_money(w.vars, "new_total", e->new_amount_minor, e->currency);
-    put_s(w.vars, "feedback_email", o->support_email);
-    put_s(w.vars, "feedback_deadline", e->effective_date);
+    w.vars = notice_vars(o, e, token, today, arena);
     bool created;
     int rc = create(db, o, &w, arena, id, &created);
     if (rc < 0 || !created)
@@ -316,6 +332,24 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
                         e->change_id, se->event_id};
     if (bw_db_exec(db, SQL_ACK, 7, p) < 0)
         return BW_EDB;
+    /* A fee change is told on every channel the customer has, not just the
+     * first: the same token, so one confirmation covers them all. */
+    ntf_contact_t c;
+    if (strcmp(w.status, "pending") == 0 && ntf_contact_load(db, e->account_id, &c, arena) == 0) {
+        for (size_t i = 0; i < c.n_channels; i++) {
+            if (strcmp(c.channels[i], w.channel) == 0)
+                continue;
+            want_t x = want_for(se, "price_change_notice", e->account_id, e->change_id, e->language);
+            x.ack_token = token;
+            x.channel = c.channels[i];
+            x.vars = notice_vars(o, e, token, today, arena);
+            char xid[37];
+            bool xc;
+            rc = create(db, o, &x, arena, xid, &xc);
+            if (rc < 0)
+                return rc;
+        }
+    }
     if (strcmp(w.status, "pending") != 0)
         return 0; /* dead-lettered (no address): no reminders to an address we lack */
     int64_t eff;

@@ -4,6 +4,7 @@
 #include "rating/catalog_store.h"
 #include "rating/close.h"
 #include "rating/inspect.h"
+#include "rating/pricechange_api.h"
 #include "rating/subscriptions.h"
 #include "rating/usage.h"
 
@@ -50,6 +51,19 @@ bool rt_api_handle(void *arg, const Billow__Request *req, Billow__Reply *reply,
         return false;
     case BILLOW__RATING_REQUEST__OP_RATE_EXPLAIN:
         rt_rate_explain(db, r->rate_explain, reply, arena);
+        return false;
+    case BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_CREATE:
+        return rt_pc_create(db, r->price_change_create, req->operator_, cause, reply, arena);
+    case BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_PREVIEW:
+        rt_pc_preview(db, r->price_change_preview, reply, arena);
+        return false;
+    case BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_ANNOUNCE:
+        return rt_pc_announce(db, r->price_change_announce, req->operator_, cause, reply, arena);
+    case BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_STATUS:
+        rt_pc_status(db, r->price_change_status, reply, arena);
+        return false;
+    case BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_LIST:
+        rt_pc_list(db, reply, arena);
         return false;
     default:
         bw_reply_error(reply, BILLOW__CODE__UNSUPPORTED, "unknown rating operation", NULL);

@@ -2,6 +2,8 @@
 #include "rating/rater.h"
 #include "rating/catalog_store.h"
 #include "rating/periods.h"
+#include "rating/pricechange.h"
+#include "rating/pricechange_api.h"
 #include "rating/reply.h"
 
 #include "clock.h"
@@ -140,6 +142,9 @@ int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, c
     }
     PQclear(res);
 
+    if (rt_pc_load_applied(db, accts, n, blo, bhi, p, a) < 0)
+        return BW_EDB;
+
     char *pct = percentage_items(p->cat, a);
     if (!pct)
         return 0;
@@ -265,6 +270,171 @@ static int add_lines(const rt_result_t *res, const rt_price_version_t *pv, const
     return 0;
 }
 
+/* The price change in force for plan in currency before `before` (the
+ * latest such), or NULL. */
+static const rt_pc_applied_t *change_for(const rt_acct_data_t *d, const char *plan,
+                                         const char *currency, int64_t before)
+{
+    const rt_pc_applied_t *best = NULL;
+    for (size_t i = 0; i < d->npcs; i++) {
+        const rt_pc_applied_t *c = &d->pcs[i];
+        if (c->pv && c->from_day < before && strcmp(c->plan, plan) == 0 &&
+            strcmp(c->currency, currency) == 0 && (!best || c->from_day > best->from_day))
+            best = c;
+    }
+    return best;
+}
+
+/* Rates [as, ae) of segment s with price version pv (usage and the setup
+ * fee when asked) into *out (caller destroys). */
+static int price_piece(const rt_acct_data_t *d, const rt_period_t *p, const rt_segment_t *s,
+                       const rt_price_version_t *pv, int64_t as, int64_t ae, bool with_usage,
+                       bool with_setup, rt_result_t **out, bw_arena_t *a, char *err,
+                       size_t errlen)
+{
+    const rt_account_t *acct = &d->acct;
+    rt_usage_t *use = bw_arena_alloc(a, sizeof *use * (pv->n_charges + 1));
+    size_t nuse = 0;
+    for (size_t k = 0; k < pv->n_charges; k++) {
+        const rt_charge_t *ch = &pv->charges[k];
+        const rt_fee_item_t *fi = rt_catalog_fee_item(p->cat, ch->fee_item);
+        rt_usage_t u = {.fee_item = ch->fee_item};
+        bool any = false;
+        if (fi && fi->service_type == RT_SVC_SUBSCRIPTION) {
+            u.quantity = s->quantity;
+            any = true;
+        }
+        /* Metered usage belongs to the segment in force at the end of
+         * the period: the plan the customer is on when it is billed. */
+        if (with_usage) {
+            for (size_t g = 0; g < d->naggs; g++) {
+                const rt_aggregate_t *ag = &d->aggs[g];
+                if (strcmp(ag->fee_item, ch->fee_item) != 0)
+                    continue;
+                if (bw_dec_add(u.quantity, ag->quantity, &u.quantity) < 0) {
+                    snprintf(err, errlen, "%s: quantity out of range", ch->fee_item);
+                    return BW_EINVAL;
+                }
+                u.transactions = ag->tx;
+                u.n_transactions = ag->ntx;
+                any = true;
+            }
+        }
+        if (any)
+            use[nuse++] = u;
+    }
+    rt_coupon_input_t coupon = {.code = s->coupon, .redeemable = true};
+    rt_rate_input_t in = {
+        .customer_tier = acct->tier && *acct->tier ? acct->tier : NULL,
+        .period_start = p->start,
+        .period_end = p->end,
+        .active_start = as,
+        .active_end = ae,
+        .period_number = rt_period_number(s->origin, p->start, p->months),
+        .include_setup = with_setup,
+        .usage = use,
+        .n_usage = nuse,
+        .coupons = s->coupon && *s->coupon ? &coupon : NULL,
+        .n_coupons = s->coupon && *s->coupon ? 1 : 0,
+    };
+    return rt_rate(pv, p->cat->discounts, p->cat->n_discounts, &p->cat->settings, &in, out, err,
+                   errlen);
+}
+
+/* The transition line of change pc on a piece rated at new_total: the
+ * share of the increase over the old price that is waived. */
+static int transition_line(const rt_acct_data_t *d, const rt_period_t *p, const rt_segment_t *s,
+                           const rt_pc_applied_t *pc, int64_t as, int64_t ae, bool with_usage,
+                           bool with_setup, int64_t new_total, Billow__AccountRated *ar,
+                           size_t *cap, bw_arena_t *a, char *err, size_t errlen)
+{
+    if (!rt_pc_in_transition(pc->transition_periods,
+                             rt_period_number(pc->from_day, p->start, p->months)))
+        return 0;
+    const rt_plan_t *plan = rt_catalog_plan(p->cat, s->plan);
+    const rt_price_version_t *old = plan ? rt_plan_version_at(plan, d->acct.currency, as) : NULL;
+    if (!old)
+        return 0; /* nothing to compare with: no waiver */
+    rt_result_t *res = NULL;
+    int rc = price_piece(d, p, s, old, as, ae, with_usage, with_setup, &res, a, err, errlen);
+    if (rc < 0)
+        return rc;
+    int64_t waived = 0;
+    rc = rt_pc_transition_discount(res->total, new_total, pc->transition_percent,
+                                   p->cat->settings.rounding, &waived);
+    rt_result_destroy(&res);
+    if (rc < 0 || waived == 0)
+        return 0;
+    if (ar->n_lines == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        Billow__RatedLine **nl = bw_arena_alloc(a, sizeof *nl * nc);
+        if (!nl)
+            return BW_ENOMEM;
+        if (ar->n_lines)
+            memcpy(nl, ar->lines, sizeof *nl * ar->n_lines);
+        ar->lines = nl;
+        *cap = nc;
+    }
+    Billow__RatedLine *rl = bw_arena_alloc(a, sizeof *rl);
+    if (!rl)
+        return BW_ENOMEM;
+    billow__rated_line__init(rl);
+    const rt_fee_item_t *first =
+        pc->pv->n_charges ? rt_catalog_fee_item(p->cat, pc->pv->charges[0].fee_item) : NULL;
+    char pct[BW_DEC_STRLEN];
+    bw_dec_format(pc->transition_percent, pct, sizeof pct);
+    bool zh = d->acct.language && strcmp(d->acct.language, "zh-CN") == 0;
+    rl->fee_item = "";
+    rl->kind = "discount";
+    rl->description = zh ? bw_arena_printf(a, "调价过渡期：减免涨价部分的 %s%%（%s）", pct, pc->change_id)
+                         : bw_arena_printf(a, "Transition: %s%% of the increase waived (%s)", pct,
+                                           pc->change_id);
+    rl->service_type = "";
+    rl->quantity = "1";
+    rl->unit = "";
+    rl->unit_price = "";
+    rl->amount_minor = -waived;
+    rl->tax_category = first ? (char *)first->tax_category : "standard";
+    rl->period_start = rt_date_str(a, as);
+    rl->period_end = rt_date_str(a, ae);
+    rl->price_version = rt_price_version_name(pc->pv, a);
+    rl->discount_code = (char *)pc->change_id;
+    ar->lines[ar->n_lines++] = rl;
+    ar->total_minor -= waived;
+    return 0;
+}
+
+/* Rates one piece of a segment and appends its lines (and, under a price
+ * change, its transition line). */
+static int rate_piece(const rt_acct_data_t *d, const rt_period_t *p, const rt_segment_t *s,
+                      const rt_price_version_t *pv, int64_t as, int64_t ae, bool with_usage,
+                      bool with_setup, const rt_pc_applied_t *pc, Billow__AccountRated *ar,
+                      size_t *cap, bw_arena_t *a, char *err, size_t errlen)
+{
+    if (!pv) {
+        char day[16];
+        bw_date_format(as, day, sizeof day);
+        snprintf(err, errlen, "plan %s has no price in %s in force on %s", s->plan,
+                 d->acct.currency, day);
+        return BW_EINVAL;
+    }
+    rt_result_t *res = NULL;
+    int rc = price_piece(d, p, s, pv, as, ae, with_usage, with_setup, &res, a, err, errlen);
+    if (rc < 0)
+        return rc;
+    int64_t total = res->total;
+    rc = add_lines(res, pv, p, &d->acct, as, ae, ar, cap, a);
+    rt_result_destroy(&res);
+    if (rc < 0) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    if (pc)
+        return transition_line(d, p, s, pc, as, ae, with_usage, with_setup, total, ar, cap, a, err,
+                               errlen);
+    return 0;
+}
+
 int rt_rate_account(const rt_acct_data_t *d, const rt_period_t *p, Billow__AccountRated *ar,
                     bw_arena_t *a, char *err, size_t errlen)
 {
@@ -290,73 +460,29 @@ int rt_rate_account(const rt_acct_data_t *d, const rt_period_t *p, Billow__Accou
         if (ae <= as)
             continue;
         bool last = si + 1 == d->nsegs;
+        bool setup = s->start == s->origin && s->origin >= p->start && s->origin < p->end;
         const rt_plan_t *plan = p->cat ? rt_catalog_plan(p->cat, s->plan) : NULL;
         if (!plan) {
             snprintf(err, errlen, "plan %s is not in the catalog", s->plan);
             return BW_EINVAL;
         }
-        const rt_price_version_t *pv = rt_plan_version_at(plan, acct->currency, as);
-        if (!pv) {
-            char day[16];
-            bw_date_format(as, day, sizeof day);
-            snprintf(err, errlen, "plan %s has no price in %s in force on %s", s->plan,
-                     acct->currency, day);
-            return BW_EINVAL;
+        /* A price change in force for the account splits the segment at its
+         * first day: the old price before, the new one from then on, each
+         * piece prorated by its days. */
+        const rt_pc_applied_t *pc = change_for(d, s->plan, acct->currency, ae);
+        int64_t cut = !pc ? ae : (pc->from_day > as ? pc->from_day : as);
+        if (cut > as) {
+            const rt_price_version_t *pv = rt_plan_version_at(plan, acct->currency, as);
+            int rc = rate_piece(d, p, s, pv, as, cut, last && cut == ae, setup, NULL, ar, &cap, a,
+                                err, errlen);
+            if (rc < 0)
+                return rc;
         }
-        rt_usage_t *use = bw_arena_alloc(a, sizeof *use * (pv->n_charges + 1));
-        size_t nuse = 0;
-        for (size_t k = 0; k < pv->n_charges; k++) {
-            const rt_charge_t *ch = &pv->charges[k];
-            const rt_fee_item_t *fi = rt_catalog_fee_item(p->cat, ch->fee_item);
-            rt_usage_t u = {.fee_item = ch->fee_item};
-            bool any = false;
-            if (fi && fi->service_type == RT_SVC_SUBSCRIPTION) {
-                u.quantity = s->quantity;
-                any = true;
-            }
-            /* Metered usage belongs to the segment in force at the end of
-             * the period: the plan the customer is on when it is billed. */
-            if (last) {
-                for (size_t g = 0; g < d->naggs; g++) {
-                    const rt_aggregate_t *ag = &d->aggs[g];
-                    if (strcmp(ag->fee_item, ch->fee_item) != 0)
-                        continue;
-                    if (bw_dec_add(u.quantity, ag->quantity, &u.quantity) < 0) {
-                        snprintf(err, errlen, "%s: quantity out of range", ch->fee_item);
-                        return BW_EINVAL;
-                    }
-                    u.transactions = ag->tx;
-                    u.n_transactions = ag->ntx;
-                    any = true;
-                }
-            }
-            if (any)
-                use[nuse++] = u;
-        }
-        rt_coupon_input_t coupon = {.code = s->coupon, .redeemable = true};
-        rt_rate_input_t in = {
-            .customer_tier = acct->tier && *acct->tier ? acct->tier : NULL,
-            .period_start = p->start,
-            .period_end = p->end,
-            .active_start = as,
-            .active_end = ae,
-            .period_number = rt_period_number(s->origin, p->start, p->months),
-            .include_setup = s->start == s->origin && s->origin >= p->start && s->origin < p->end,
-            .usage = use,
-            .n_usage = nuse,
-            .coupons = s->coupon && *s->coupon ? &coupon : NULL,
-            .n_coupons = s->coupon && *s->coupon ? 1 : 0,
-        };
-        rt_result_t *res = NULL;
-        int rc = rt_rate(pv, p->cat->discounts, p->cat->n_discounts, &p->cat->settings, &in, &res,
-                         err, errlen);
-        if (rc < 0)
-            return rc;
-        rc = add_lines(res, pv, p, acct, as, ae, ar, &cap, a);
-        rt_result_destroy(&res);
-        if (rc < 0) {
-            snprintf(err, errlen, "out of memory");
-            return rc;
+        if (cut < ae) {
+            int rc = rate_piece(d, p, s, pc->pv, cut, ae, last, setup && cut == as, pc, ar, &cap,
+                                a, err, errlen);
+            if (rc < 0)
+                return rc;
         }
     }
     return 0;

@@ -35,6 +35,18 @@ typedef struct {
     size_t ntx, txcap;
 } rt_aggregate_t;
 
+/* A price change in force for an account from from_day (pricechange_api.c
+ * loads them with the batch): segments of plan in currency are rated with
+ * pv from that day on, the catalog's version before it. */
+typedef struct {
+    const char *change_id;
+    const char *plan, *currency;
+    int64_t from_day;
+    const rt_price_version_t *pv;
+    int transition_periods;
+    bw_dec_t transition_percent;
+} rt_pc_applied_t;
+
 typedef struct {
     rt_account_t acct;
     rt_segment_t *segs;
@@ -42,6 +54,8 @@ typedef struct {
     rt_aggregate_t *aggs;
     size_t naggs;
     const char *error;  /* data that could not be read (bad quantity) */
+    const rt_pc_applied_t *pcs; /* price changes in force for the account */
+    size_t npcs;
 } rt_acct_data_t;
 
 typedef struct {
@@ -52,7 +66,8 @@ typedef struct {
     const rt_catalog_t *cat;
 } rt_period_t;
 
-/* Loads segments and aggregates for accounts[0..n) (acct filled; sorted by
+/* Loads segments, aggregates and the price changes in force for
+ * accounts[0..n) (acct filled; sorted by
  * id with strcmp on return). lo and hi are the first and last id of the
  * batch in the database's order (ORDER BY id): rows are read by that range.
  * 0 or BW_EDB. */
