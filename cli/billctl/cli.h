@@ -59,6 +59,13 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const ch
 char *cli_read_file(const char *path, size_t *len);
 /* Prints a reply's body as JSON (the --json output of most commands). */
 void cli_print_reply_json(const Billow__Reply *reply);
+/* Prints an OK reply for people; returns false when the reply lacks what
+ * the command expected (a protocol mismatch). */
+typedef bool (*cli_print_fn)(cli_t *cli, const Billow__Reply *reply);
+/* The whole round of most commands: sends req to service, prints the
+ * error, the JSON (--json) or the text (print), frees the reply, and
+ * returns the exit status. */
+int cli_run(cli_t *cli, const char *service, Billow__Request *req, cli_print_fn print);
 
 extern const billctl_cmd_t billctl_status_cmds[];
 extern const billctl_cmd_t billctl_describe_cmds[];

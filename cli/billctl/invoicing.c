@@ -26,6 +26,12 @@ static void money(int64_t minor, const char *cur, char *buf, size_t len)
     snprintf(buf, len, "%s %s", cur, amt);
 }
 
+/* The invoicing part of a reply, or NULL. */
+static const Billow__InvoicingReply *inv(const Billow__Reply *r)
+{
+    return r->body_case == BILLOW__REPLY__BODY_INVOICING ? r->invoicing : NULL;
+}
+
 /* Sends req and returns the InvoicingReply, or NULL after printing why. The
  * caller frees *reply. */
 static Billow__InvoicingReply *call(cli_t *cli, Billow__Request *req, Billow__Reply **reply)
@@ -41,8 +47,12 @@ static Billow__InvoicingReply *call(cli_t *cli, Billow__Request *req, Billow__Re
 
 /* --- accounts --------------------------------------------------------------- */
 
-static void print_account(const Billow__AccountChanged *a)
+static bool print_account(cli_t *cli, const Billow__Reply *r)
 {
+    (void)cli;
+    if (!inv(r) || !inv(r)->account)
+        return false;
+    const Billow__AccountChanged *a = inv(r)->account->account;
     printf("id:            %s\n", a->account_id);
     printf("name:          %s\n", a->name);
     if (*a->external_ref)
@@ -59,6 +69,18 @@ static void print_account(const Billow__AccountChanged *a)
     printf("phone:         %s\n", *a->phone ? a->phone : "-");
     printf("webhook:       %s\n", *a->webhook_url ? a->webhook_url : "-");
     printf("version:       %lld (changed %s)\n", (long long)a->version, a->changed_at);
+    return true;
+}
+
+static bool print_upsert(cli_t *cli, const Billow__Reply *r)
+{
+    (void)cli;
+    const Billow__AccountReply *a = inv(r) ? inv(r)->account : NULL;
+    if (!a)
+        return false;
+    printf("%s %s\n", a->created ? "created" : a->changed ? "updated" : "unchanged",
+           a->account->account_id);
+    return true;
 }
 
 static int account_write(cli_t *cli, int argc, char **argv, bool create)
@@ -123,21 +145,7 @@ static int account_write(cli_t *cli, int argc, char **argv, bool create)
         up.fields = sel;
     }
     INV_REQ(req, sub, ACCOUNT_UPSERT, account_upsert, &up);
-    Billow__Reply *reply;
-    Billow__InvoicingReply *ir = call(cli, &req, &reply);
-    rc = CLI_FAIL;
-    if (ir && ir->account) {
-        if (cli->json)
-            cli_print_reply_json(reply);
-        else
-            printf("%s %s\n",
-                   ir->account->created ? "created" : ir->account->changed ? "updated" : "unchanged",
-                   ir->account->account->account_id);
-        rc = CLI_OK;
-    }
-    if (reply)
-        billow__reply__free_unpacked(reply, NULL);
-    return rc;
+    return cli_run(cli, "invoicing", &req, print_upsert);
 }
 
 static int account_create(cli_t *cli, int argc, char **argv) { return account_write(cli, argc, argv, true); }
@@ -155,19 +163,23 @@ static int account_show(cli_t *cli, int argc, char **argv)
     Billow__AccountGet g = BILLOW__ACCOUNT_GET__INIT;
     g.account_id = (char *)pos[0];
     INV_REQ(req, sub, ACCOUNT_GET, account_get, &g);
-    Billow__Reply *reply;
-    Billow__InvoicingReply *ir = call(cli, &req, &reply);
-    rc = CLI_FAIL;
-    if (ir && ir->account) {
-        if (cli->json)
-            cli_print_reply_json(reply);
-        else
-            print_account(ir->account->account);
-        rc = CLI_OK;
+    return cli_run(cli, "invoicing", &req, print_account);
+}
+
+static bool print_account_list(cli_t *cli, const Billow__Reply *r)
+{
+    (void)cli;
+    const Billow__AccountListReply *l = inv(r) ? inv(r)->account_list : NULL;
+    if (!l)
+        return false;
+    printf("%-16s %-30s %-4s %-9s %-9s %-8s %s\n", "ID", "NAME", "CUR", "CYCLE", "TIER", "STATUS",
+           "EMAIL");
+    for (size_t i = 0; i < l->n_accounts; i++) {
+        const Billow__AccountChanged *a = l->accounts[i];
+        printf("%-16s %-30.30s %-4s %-9s %-9s %-8s %s\n", a->account_id, a->name, a->currency,
+               a->cycle, a->tier, a->status, a->email);
     }
-    if (reply)
-        billow__reply__free_unpacked(reply, NULL);
-    return rc;
+    return true;
 }
 
 static int account_list(cli_t *cli, int argc, char **argv)
@@ -184,26 +196,7 @@ static int account_list(cli_t *cli, int argc, char **argv)
     l.after = (char *)after;
     l.limit = limit ? (uint32_t)atoi(limit) : 100;
     INV_REQ(req, sub, ACCOUNT_LIST, account_list, &l);
-    Billow__Reply *reply;
-    Billow__InvoicingReply *ir = call(cli, &req, &reply);
-    rc = CLI_FAIL;
-    if (ir && ir->account_list) {
-        if (cli->json) {
-            cli_print_reply_json(reply);
-        } else {
-            printf("%-16s %-30s %-4s %-9s %-9s %-8s %s\n", "ID", "NAME", "CUR", "CYCLE", "TIER",
-                   "STATUS", "EMAIL");
-            for (size_t i = 0; i < ir->account_list->n_accounts; i++) {
-                Billow__AccountChanged *a = ir->account_list->accounts[i];
-                printf("%-16s %-30.30s %-4s %-9s %-9s %-8s %s\n", a->account_id, a->name,
-                       a->currency, a->cycle, a->tier, a->status, a->email);
-            }
-        }
-        rc = CLI_OK;
-    }
-    if (reply)
-        billow__reply__free_unpacked(reply, NULL);
-    return rc;
+    return cli_run(cli, "invoicing", &req, print_account_list);
 }
 
 static int account_import(cli_t *cli, int argc, char **argv)
@@ -276,6 +269,17 @@ static void print_run(const Billow__BillRun *r)
     }
 }
 
+static bool print_started(cli_t *cli, const Billow__Reply *r)
+{
+    (void)cli;
+    const Billow__BillRunReply *b = inv(r) ? inv(r)->bill_run : NULL;
+    if (!b)
+        return false;
+    printf("%s %s: %lld accounts due\n", b->created ? "started" : "already started",
+           b->run->run_id, (long long)b->run->due);
+    return true;
+}
+
 static int billrun_start(cli_t *cli, int argc, char **argv)
 {
     const char *period = NULL, *cycle = "monthly";
@@ -289,21 +293,7 @@ static int billrun_start(cli_t *cli, int argc, char **argv)
     st.period = (char *)period;
     st.cycle = (char *)cycle;
     INV_REQ(req, sub, BILL_RUN_START, bill_run_start, &st);
-    Billow__Reply *reply;
-    Billow__InvoicingReply *ir = call(cli, &req, &reply);
-    rc = CLI_FAIL;
-    if (ir && ir->bill_run) {
-        if (cli->json)
-            cli_print_reply_json(reply);
-        else
-            printf("%s %s: %lld accounts due\n",
-                   ir->bill_run->created ? "started" : "already started",
-                   ir->bill_run->run->run_id, (long long)ir->bill_run->run->due);
-        rc = CLI_OK;
-    }
-    if (reply)
-        billow__reply__free_unpacked(reply, NULL);
-    return rc;
+    return cli_run(cli, "invoicing", &req, print_started);
 }
 
 static void progress(const Billow__BillRun *r, double rate)
@@ -381,6 +371,19 @@ static int billrun_status(cli_t *cli, int argc, char **argv)
     }
 }
 
+static bool print_runs(cli_t *cli, const Billow__Reply *r)
+{
+    (void)cli;
+    const Billow__BillRunListReply *l = inv(r) ? inv(r)->bill_run_list : NULL;
+    if (!l)
+        return false;
+    printf("%-26s %-8s %-9s %8s %8s %8s %8s %6s  %s\n", "RUN", "PERIOD", "STATUS", "DUE",
+           "INVOICED", "NOTHING", "FAILED", "LEFT", "STARTED");
+    for (size_t i = 0; i < l->n_runs; i++)
+        print_run_line(l->runs[i]);
+    return true;
+}
+
 static int billrun_list(cli_t *cli, int argc, char **argv)
 {
     int rc = cli_parse(cli, argc, argv, NULL, NULL, 0, NULL);
@@ -388,23 +391,7 @@ static int billrun_list(cli_t *cli, int argc, char **argv)
         return rc;
     Billow__BillRunList l = BILLOW__BILL_RUN_LIST__INIT;
     INV_REQ(req, sub, BILL_RUN_LIST, bill_run_list, &l);
-    Billow__Reply *reply;
-    Billow__InvoicingReply *ir = call(cli, &req, &reply);
-    rc = CLI_FAIL;
-    if (ir && ir->bill_run_list) {
-        if (cli->json) {
-            cli_print_reply_json(reply);
-        } else {
-            printf("%-26s %-8s %-9s %8s %8s %8s %8s %6s  %s\n", "RUN", "PERIOD", "STATUS", "DUE",
-                   "INVOICED", "NOTHING", "FAILED", "LEFT", "STARTED");
-            for (size_t i = 0; i < ir->bill_run_list->n_runs; i++)
-                print_run_line(ir->bill_run_list->runs[i]);
-        }
-        rc = CLI_OK;
-    }
-    if (reply)
-        billow__reply__free_unpacked(reply, NULL);
-    return rc;
+    return cli_run(cli, "invoicing", &req, print_runs);
 }
 
 /* --- invoices --------------------------------------------------------------- */
@@ -441,6 +428,24 @@ static int invoice_show(cli_t *cli, int argc, char **argv)
     return rc;
 }
 
+static bool print_invoices(cli_t *cli, const Billow__Reply *r)
+{
+    (void)cli;
+    const Billow__InvoiceListReply *l = inv(r) ? inv(r)->invoice_list : NULL;
+    if (!l)
+        return false;
+    printf("%-20s %-16s %-8s %18s  %-8s %-10s %s\n", "NUMBER", "ACCOUNT", "PERIOD", "TOTAL",
+           "STATUS", "ISSUED", "DUE");
+    for (size_t i = 0; i < l->n_invoices; i++) {
+        const Billow__InvoiceSummary *s = l->invoices[i];
+        char m[64];
+        money(s->total_minor, s->currency, m, sizeof m);
+        printf("%-20s %-16s %-8s %18s  %-8s %-10s %s\n", s->number, s->account_id, s->period, m,
+               s->status, s->issue_date, s->due_date);
+    }
+    return true;
+}
+
 static int invoice_list(cli_t *cli, int argc, char **argv)
 {
     const char *account = "", *period = "", *status = "", *run = "", *after = "", *limit = NULL;
@@ -459,28 +464,7 @@ static int invoice_list(cli_t *cli, int argc, char **argv)
     l.after = (char *)after;
     l.limit = limit ? (uint32_t)atoi(limit) : 100;
     INV_REQ(req, sub, INVOICE_LIST, invoice_list, &l);
-    Billow__Reply *reply;
-    Billow__InvoicingReply *ir = call(cli, &req, &reply);
-    rc = CLI_FAIL;
-    if (ir && ir->invoice_list) {
-        if (cli->json) {
-            cli_print_reply_json(reply);
-        } else {
-            printf("%-20s %-16s %-8s %18s  %-8s %-10s %s\n", "NUMBER", "ACCOUNT", "PERIOD",
-                   "TOTAL", "STATUS", "ISSUED", "DUE");
-            for (size_t i = 0; i < ir->invoice_list->n_invoices; i++) {
-                Billow__InvoiceSummary *s = ir->invoice_list->invoices[i];
-                char m[64];
-                money(s->total_minor, s->currency, m, sizeof m);
-                printf("%-20s %-16s %-8s %18s  %-8s %-10s %s\n", s->number, s->account_id,
-                       s->period, m, s->status, s->issue_date, s->due_date);
-            }
-        }
-        rc = CLI_OK;
-    }
-    if (reply)
-        billow__reply__free_unpacked(reply, NULL);
-    return rc;
+    return cli_run(cli, "invoicing", &req, print_invoices);
 }
 
 #define ACCOUNT_FIELDS                                                                             \

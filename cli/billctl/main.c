@@ -173,6 +173,26 @@ void cli_print_reply_json(const Billow__Reply *reply)
     json_object_put(o);
 }
 
+int cli_run(cli_t *cli, const char *service, Billow__Request *req, cli_print_fn print)
+{
+    Billow__Reply *reply = cli_call(cli, service, req);
+    if (!reply)
+        return CLI_FAIL;
+    int rc = CLI_FAIL;
+    if (cli_reply_ok(cli, reply)) {
+        if (cli->json) {
+            cli_print_reply_json(reply);
+            rc = CLI_OK;
+        } else if (print(cli, reply)) {
+            rc = CLI_OK;
+        } else {
+            fprintf(stderr, "billctl: %s sent an unexpected reply\n", service);
+        }
+    }
+    billow__reply__free_unpacked(reply, NULL);
+    return rc;
+}
+
 static void print_synopsis(FILE *f, const billctl_cmd_t *c)
 {
     fprintf(f, "  billctl %s%s%s %s\n", c->noun, c->verb ? " " : "", c->verb ? c->verb : "",
