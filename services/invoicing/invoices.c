@@ -9,6 +9,7 @@
 #include "invoicing/invoices.h"
 #include "invoicing/document.h"
 #include "invoicing/numbering.h"
+#include "invoicing/payments.h"
 #include "invoicing/payplan.h"
 #include "invoicing/tax.h"
 
@@ -605,6 +606,38 @@ out:
     return rc;
 }
 
+/* Hands the batch's new invoices to payments (trail rows, account credit):
+ * one text[] of numbers and one of accounts, one call per batch. */
+static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+{
+    size_t cap = 3, cap2 = 3, cap3 = 3, k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!items[i].outcome && items[i].number) {
+            cap += strlen(items[i].number) + 1;
+            cap2 += strlen(items[i].ar->account_id) + 1;
+            cap3 += strlen(items[i].se->event_id) + 9;
+            k++;
+        }
+    if (k == 0)
+        return 0;
+    char *nums = bw_arena_alloc(a, cap), *accts = bw_arena_alloc(a, cap2);
+    char *evs = bw_arena_alloc(a, cap3);
+    char *p = nums, *q = accts, *e = evs;
+    *p++ = '{';
+    *q++ = '{';
+    *e++ = '{';
+    for (size_t i = 0; i < n; i++)
+        if (!items[i].outcome && items[i].number) {
+            p += sprintf(p, "%s%s", p[-1] == '{' ? "" : ",", items[i].number);
+            q += sprintf(q, "%s%s", q[-1] == '{' ? "" : ",", items[i].ar->account_id);
+            e += sprintf(e, "%sevent:%s", e[-1] == '{' ? "" : ",", items[i].se->event_id);
+        }
+    strcpy(p, "}");
+    strcpy(q, "}");
+    strcpy(e, "}");
+    return inv_pay_on_issued(db, nums, accts, evs);
+}
+
 int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
                        bw_arena_t *arena)
 {
@@ -645,6 +678,8 @@ int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, 
     if ((rc = allocate_numbers(db, items, m, arena)) < 0)
         goto out;
     rc = write_batch(db, items, m, arena);
+    if (rc == 0)
+        rc = on_issued(db, items, m, arena);
 out:
     for (size_t i = 0; i < m; i++)
         inv_payplan_destroy(&items[i].plan);

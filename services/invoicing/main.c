@@ -7,22 +7,16 @@
 #include "service.h"
 
 #include "invoicing/api.h"
+#include "invoicing/credit.h"
+#include "invoicing/dunning.h"
 #include "invoicing/invoices.h"
+#include "invoicing/payments.h"
 
 extern const bw_migration_t bw_migrations_invoicing[];
 
-/* Feedback's CreditRequested is handled by the credit-note work; until then
- * its events only advance the cursor. */
-static int from_feedback(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
-                         bw_arena_t *arena)
-{
-    (void)arg;
-    return bw_events_apply(db, evs, n, arena, NULL, NULL);
-}
-
 static int init(bw_service_t *svc)
 {
-    if (inv_invoices_init() < 0)
+    if (inv_invoices_init() < 0 || inv_payments_init() < 0 || inv_dunning_init(svc) < 0)
         return -1;
     /* With BILLOW_API_WORKS=0 the API process leaves AccountRated to the
      * --worker processes, so a scaled-out run has no idle overlap. */
@@ -33,8 +27,14 @@ static int init(bw_service_t *svc)
     if (bw_service_is_worker(svc) || api_works)
         rc = bw_service_consume(svc, "rating", inv_invoices_apply, NULL);
     if (rc == 0 && !bw_service_is_worker(svc))
-        rc = bw_service_consume(svc, "feedback", from_feedback, NULL);
+        rc = bw_service_consume(svc, "feedback", inv_credit_apply, NULL);
     return rc;
+}
+
+static void fini(bw_service_t *svc)
+{
+    (void)svc;
+    inv_dunning_fini();
 }
 
 int main(int argc, char **argv)
@@ -43,6 +43,7 @@ int main(int argc, char **argv)
         .name = "invoicing",
         .migrations = bw_migrations_invoicing,
         .init = init,
+        .fini = fini,
         .handle = inv_api_handle,
     };
     return bw_service_main(&def, argc, argv);

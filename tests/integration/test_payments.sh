@@ -1,0 +1,126 @@
+# Payments, credit notes, approvals, dunning, reconciliation, audit and
+# reports, end to end without rating or feedback: fake_rating stands in for
+# rating (five accounts invoiced), fb_peer for feedback (real
+# CreditRequested events). The clock is pinned; dunning runs --as-of.
+. tests/integration/lib.sh
+BC="$BW_BUILD/billctl"
+PEER="$BW_BUILD/tests/integration/fb_peer"
+RATING_EP="tcp://127.0.0.1:$((BILLOW_PORT_BASE + 2))"
+export BILLOW_NOW=2026-12-01T02:00:00Z
+export BILLOW_APPROVAL_THRESHOLD=100
+export BILLOW_DUNNING_INTERVAL_S=0
+cleanup() {
+  stop_all
+  for f in "$BW_TMP"/*.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+  return 0
+}
+trap cleanup EXIT
+q() { sql "$1"; }
+wait_for() { # SQL EXPECTED WHAT
+  i=0
+  until [ "$(q "$1")" = "$2" ]; do
+    i=$((i + 1)); [ $i -ge 120 ] && fail "$3: got $(q "$1"), want $2"; sleep 0.25
+  done
+}
+
+svc_start invoicing
+i=0; until "$BC" invoicing describe >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 80 ] && fail "invoicing not up"; sleep 0.25; done
+
+printf 'id,name,currency,tax_profile,terms_days,email,tier\n' > "$BW_TMP/acc.csv"
+for n in 1 2 3 4 5; do
+  tier=standard; [ $n -ge 4 ] && tier=gold
+  printf 'ACC-00000%d,Customer %d,CNY,cn-vat-general,30,c%d@example.com,%s\n' $n $n $n $tier >> "$BW_TMP/acc.csv"
+done
+"$BC" account import "$BW_TMP/acc.csv" >/dev/null || fail "account import"
+"$BC" billrun start --period 2026-11 >/dev/null || fail "billrun start"
+"$BW_BUILD/tests/integration/fake_rating" "$RATING_EP" RUN-2026-11-monthly 2026-11 2026-11-01 2026-12-01 5 CNY \
+  >>"$BW_TMP/fake_rating.log" 2>&1 & echo $! > "$BW_TMP/fake_rating.pid"
+wait_for "SELECT count(*) FROM invoicing.invoices" 5 "invoices"
+inv() { q "SELECT number FROM invoicing.invoices WHERE account_id = 'ACC-00000$1' AND period = '${2:-2026-11}'"; }
+tot() { q "SELECT total_minor FROM invoicing.invoices WHERE number = '$1'"; }
+st() { q "SELECT status FROM invoicing.invoices WHERE number = '$1'"; }
+I1=$(inv 1); I2=$(inv 2); I3=$(inv 3); I4=$(inv 4); I5=$(inv 5)
+# Hand-computed (fake_rating): 99.00 at 13% + (12.34 + n/100) at 6%.
+[ "$(tot "$I1")" = 12496 ] && [ "$(tot "$I2")" = 12497 ] && [ "$(tot "$I3")" = 12498 ] || fail "totals"
+ok "five invoices issued: $I1 .. $I5"
+
+# --- payments -----------------------------------------------------------------
+out=$("$BC" payment record --invoice "$I1" --amount 124.96 --method bank_transfer --ref T-1) || fail "full payment: $out"
+echo "$out" | grep -q "receipt RCP-202612-000001" || fail "receipt number: $out"
+[ "$(st "$I1")" = paid ] || fail "full payment status $(st "$I1")"
+"$BC" payment record --invoice "$I2" --amount 50.00 --method alipay --ref T-2 >/dev/null || fail "partial"
+[ "$(st "$I2")" = partially_paid ] || fail "partial status $(st "$I2")"
+out=$("$BC" payment record --invoice "$I2" --amount 1 --method cash --ref T-1 2>&1) && fail "duplicate reference accepted"
+echo "$out" | grep -q "duplicate payment reference" || fail "duplicate message: $out"
+out=$("$BC" payment record --invoice "$I2" --amount 1 --method bitcoin 2>&1) && fail "bad method accepted"
+echo "$out" | grep -q "method:" || fail "bad method message: $out"
+"$BC" payment record --invoice "$I2" --amount 1.234 --method cash 2>/dev/null && fail "3 decimals accepted"
+"$BC" payment record --invoice INV-209901-000001 --amount 1 --method cash 2>/dev/null && fail "unknown invoice accepted"
+out=$("$BC" payment record --invoice "$I3" --amount 144.98 --method wechat_pay --ref T-3) || fail "overpayment"
+echo "$out" | grep -q "held as credit 20.00" || fail "overpayment credit: $out"
+[ "$(st "$I3")" = paid ] || fail "overpaid status"
+P3=$(q "SELECT id FROM invoicing.payments WHERE reference = 'T-3'")
+[ "$(q "SELECT unallocated_minor FROM invoicing.payments WHERE id = '$P3'")" = 2000 ] || fail "credit held"
+"$BC" payment record --account ACC-000004 --amount 10 --method card --ref T-4 >/dev/null || fail "account payment"
+[ "$(q "SELECT paid_minor FROM invoicing.invoices WHERE number = '$I4'")" = 1000 ] || fail "account payment allocation"
+"$BC" receipt show RCP-202612-000003 | grep -q "CNY 144.98" || fail "receipt text"
+"$BC" receipt show RCP-202612-000003 --format html | grep -q "<html" || fail "receipt html"
+"$BC" receipt show RCP-202612-000003 --format json | grep -q '"amount_minor":14498' || fail "receipt json"
+[ "$(q "SELECT last FROM invoicing.number_series WHERE series = 'RCP-202612'")" = 4 ] || fail "receipt series"
+[ "$(q "SELECT count(*) FROM invoicing.outbox WHERE event_type = 'PaymentReceived'")" = 4 ] || fail "PaymentReceived events"
+out=$("$BC" payment refund "$P3" --amount 25 --reason "too much" 2>&1) && fail "refund above credit accepted"
+"$BC" payment refund RCP-202612-000003 --amount 5 --reason "customer asked" >/dev/null || fail "refund"
+[ "$(q "SELECT unallocated_minor FROM invoicing.payments WHERE id = '$P3'")" = 1500 ] || fail "credit after refund"
+ok "full, partial, overpaid and account payments; duplicates refused; receipts; refund"
+
+# --- credit notes and approvals -------------------------------------------------
+out=$(BILLOW_OPERATOR=alice "$BC" credit issue --invoice "$I2" --amount 10 --reason "late delivery") || fail "credit: $out"
+echo "$out" | grep -q "CN-202612-000001" || fail "credit note number: $out"
+[ "$(q "SELECT credited_minor FROM invoicing.invoices WHERE number = '$I2'")" = 1000 ] || fail "credit allocation"
+"$BC" credit issue --invoice "$I2" --amount 200 --reason x 2>/dev/null && fail "credit above invoice accepted"
+out=$("$BC" --as alice credit issue --invoice "$I5" --amount 110 --reason "service outage") || fail "big credit: $out"
+echo "$out" | grep -q "pending" || fail "big credit not pending: $out"
+A=$(q "SELECT max(id) FROM invoicing.approvals")
+"$BC" approval list | grep -q "service outage" || fail "approval list"
+out=$("$BC" --as alice approval approve "$A" 2>&1) && fail "self-approval accepted"
+echo "$out" | grep -q "cannot approve" || fail "self-approval message: $out"
+BILLOW_OPERATOR= "$BC" approval approve "$A" 2>/dev/null && fail "anonymous approval accepted"
+"$BC" credit issue --invoice "$I5" --amount 101 --reason y 2>&1 | grep -q "name the requesting operator" || fail "anonymous big credit"
+out=$("$BC" --as bob approval approve "$A") || fail "approval: $out"
+echo "$out" | grep -q "approved by bob" || fail "approval message: $out"
+[ "$(q "SELECT approved_by || '/' || operator FROM invoicing.credit_notes WHERE invoice_number = '$I5'")" = bob/alice ] || fail "approved credit note"
+[ "$(st "$I5")" = partially_paid ] || fail "credited status $(st "$I5")"
+"$BC" --as carol approval approve "$A" 2>/dev/null && fail "decided twice"
+q "SELECT count(*) FROM invoicing.trail WHERE entity = 'approval' AND entity_id = '$A'" | grep -qx 2 || fail "approval trail"
+ok "credit notes, approval threshold, self-approval refused, trail"
+
+# --- credit from feedback's CreditRequested ------------------------------------------
+"$PEER" emit feedback CreditRequested ticket_id=TK-1 account_id=ACC-000004 invoice_number="$I4" \
+  amount_minor=500 currency=CNY reason=upheld requested_by=agent7 2>>"$BW_TMP/peer.log" || fail "emit"
+"$PEER" emit feedback CreditRequested ticket_id=TK-2 account_id=ACC-000004 invoice_number="$I4" \
+  amount_minor=11000 currency=CNY reason=big requested_by=agent7 2>>"$BW_TMP/peer.log" || fail "emit"
+"$PEER" emit feedback CreditRequested ticket_id=TK-3 account_id=ACC-000004 invoice_number=INV-NOPE \
+  amount_minor=5 currency=CNY reason=bad 2>>"$BW_TMP/peer.log" || fail "emit"
+"$PEER" serve feedback >>"$BW_TMP/peer.log" 2>&1 & echo $! > "$BW_TMP/peer.pid"
+wait_for "SELECT count(*) FROM invoicing.credit_notes WHERE ticket_id = 'TK-1'" 1 "credit note from ticket"
+wait_for "SELECT count(*) FROM invoicing.approvals WHERE requested_by = 'feedback:agent7'" 1 "approval from ticket"
+[ "$(q "SELECT count(*) FROM invoicing.outbox WHERE event_type = 'CreditNoteIssued' AND position('TK-1'::bytea in payload) > 0")" = 1 ] || fail "CreditNoteIssued without ticket id"
+"$BC" credit issue --invoice "$I4" --amount 1 --reason z >/dev/null || fail "credit after feedback"
+ok "CreditRequested: credit note with ticket, big one waits for approval, bad one skipped"
+
+# --- account credit consumed by the next invoice ------------------------------------
+kill -TERM "$(cat "$BW_TMP/fake_rating.pid")"; wait "$(cat "$BW_TMP/fake_rating.pid")" 2>/dev/null
+"$BC" billrun start --period 2026-12 >/dev/null || fail "second run"
+"$BW_BUILD/tests/integration/fake_rating" "$RATING_EP" RUN-2026-12-monthly 2026-12 2026-12-01 2027-01-01 5 CNY \
+  >>"$BW_TMP/fake_rating.log" 2>&1 & echo $! > "$BW_TMP/fake_rating.pid"
+wait_for "SELECT count(*) FROM invoicing.invoices" 10 "second invoices"
+J3=$(inv 3 2026-12)
+[ "$(q "SELECT paid_minor FROM invoicing.invoices WHERE number = '$J3'")" = 1500 ] || fail "credit not consumed"
+[ "$(q "SELECT unallocated_minor FROM invoicing.payments WHERE id = '$P3'")" = 0 ] || fail "credit left"
+[ "$(st "$J3")" = partially_paid ] || fail "consumed status"
+ok "overpayment credit consumed by the next invoice"
+
+# @@END
+stop_all
+check_logs
+echo "all payment checks passed"
