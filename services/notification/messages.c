@@ -322,6 +322,7 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
     bw_date_format(now / 86400000000LL, today, sizeof today);
     want_t w = want_for(se, "price_change_notice", e->account_id, e->change_id, e->language);
     w.ack_token = token;
+    json_object_put(w.vars); /* want_for made an empty one */
     w.vars = notice_vars(o, e, token, today, arena);
     bool created;
     int rc = create(db, o, &w, arena, id, &created);
@@ -342,6 +343,7 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
             want_t x = want_for(se, "price_change_notice", e->account_id, e->change_id, e->language);
             x.ack_token = token;
             x.channel = c.channels[i];
+            json_object_put(x.vars);
             x.vars = notice_vars(o, e, token, today, arena);
             char xid[37];
             bool xc;
@@ -370,6 +372,7 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
         r.ack_token = token;
         r.status = "scheduled";
         r.due_us = due;
+        json_object_put(r.vars);
         r.vars = price_vars(o, e, token, arena);
         put_i(r.vars, "days_until_effective", days);
         put_s(r.vars, "acknowledged", "");

@@ -620,7 +620,7 @@ static Billow__PriceChangeAccount *account_of(const fig_t *f, const char *curren
     x->account_id = f->id;
     x->tier = f->tier;
     x->period = f->period ? f->period : "";
-    x->currency = (char *)currency;
+    x->currency = bw_arena_strdup(a, currency);
     x->scope = (char *)f->scope;
     x->note = f->note ? f->note : "";
     if (f->ok) {
