@@ -149,3 +149,44 @@ echo "Open these invoices in a browser:"
 ls "$OUT"/invoices/*.html | head -n 5 | sed 's/^/  /'
 echo "Notifications sent are in var/notifications/; logs in var/log/."
 echo "The services keep running (clock pinned at $BILLOW_NOW); stop them with: make stop"
+
+# --- fee change announced ahead (pricechange; README "Changing your fees") ---
+# A price rise on the Japanese plan, effective about 40 days after the
+# pinned clock, with a transition waiver; gold accounts are excluded. Run
+# again, create and announce answer "exists" / "already announced".
+step "fee change: create, preview, announce, status"
+PC_ID="PC-JP-$PERIOD"
+PC_EFF=$(date -u -d "$NEXT + 40 days" +%Y-%m-%d)
+cat > "$OUT/pricechange.json" <<JSON
+{ "id": "$PC_ID", "plan": "SAAS_STANDARD_JP", "currency": "JPY",
+  "charges": [
+    { "fee_item": "PLATFORM", "model": "flat", "price": "16500", "setup_fee": "30000" },
+    { "fee_item": "SEATS", "model": "per_unit", "unit_price": "1300", "prorate": true,
+      "overrides": { "gold": { "unit_price": "1000" } } },
+    { "fee_item": "API_CALLS", "model": "graduated", "tiers": [
+        { "up_to": "50000", "unit_price": "0", "flat_fee": "0" },
+        { "up_to": "500000", "unit_price": "0.03" }, { "up_to": null, "unit_price": "0.02" } ] },
+    { "fee_item": "SMS", "model": "volume", "tiers": [
+        { "up_to": "10000", "unit_price": "8" }, { "up_to": null, "unit_price": "6.5" } ] },
+    { "fee_item": "PAYMENT_PROCESSING", "model": "percentage", "percent": "3.6", "min_fee": "10" } ],
+  "reason": { "en": "Data-centre and support costs in Japan rose by 12% this year.",
+              "zh-CN": "今年日本的数据中心和客服成本上涨了 12%。" },
+  "value": { "en": "Japanese-language support around the clock and a 99.95% availability commitment.",
+             "zh-CN": "全天候日语客服，可用性承诺提升至 99.95%。" },
+  "exclude": { "tiers": ["gold"] },
+  "effective_date": "$PC_EFF",
+  "transition": { "periods": 2, "percent": "50" },
+  "min_notice_days": 30,
+  "reminder_days": [30, 7, 1],
+  "feedback_channels": ["phone 0120-000-000", "feedback@example.com", "the customer portal"] }
+JSON
+"$BC" pricechange create "$OUT/pricechange.json" >/dev/null 2>&1 || echo "($PC_ID exists already)"
+"$BC" pricechange preview "$PC_ID" --limit 8
+"$BC" pricechange announce "$PC_ID" || true
+i=0
+pc_pending() { "$BC" pricechange status "$PC_ID" --json | tr -d ' \n' | grep -o '"pending":"*[0-9]*' | grep -o '[0-9]*$' || echo 0; }
+sleep 2
+while [ "$(pc_pending)" != 0 ] && [ $i -lt 60 ]; do i=$((i + 1)); sleep 1; done
+"$BC" pricechange status "$PC_ID"
+"$BC" pricechange status "$PC_ID" --format html > "$OUT/pricechange-status.html"
+echo "Fee change status page: $OUT/pricechange-status.html"
