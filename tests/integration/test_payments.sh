@@ -120,6 +120,79 @@ J3=$(inv 3 2026-12)
 [ "$(st "$J3")" = partially_paid ] || fail "consumed status"
 ok "overpayment credit consumed by the next invoice"
 
+# --- dunning -----------------------------------------------------------------------
+# All open invoices are due 2026-12-31 (issued 2026-12-01, net 30): I2 I4 I5 J1..J5.
+ev() { q "SELECT count(*) FROM invoicing.outbox WHERE event_type = '$1'"; }
+"$BC" dunning run --as-of 2026-12-27 | grep -q ": 0 reminders" || fail "nothing due on 12-27"
+"$BC" dunning run --as-of 2026-12-28 | grep -q ": 8 reminders" || fail "-3 step"
+[ "$(ev PaymentReminderDue)" = 8 ] || fail "PaymentReminderDue count $(ev PaymentReminderDue)"
+"$BC" dunning run --as-of 2026-12-29 | grep -q ": 0 reminders" || fail "-3 step twice"
+"$BC" dunning run --as-of 2027-01-01 | grep -q ": 8 reminders" || fail "+1 step across the year end"
+[ "$(ev InvoiceOverdue)" = 8 ] || fail "InvoiceOverdue count"
+[ "$(st "$I2")" = overdue ] || fail "overdue status $(st "$I2")"
+[ "$(q "SELECT level FROM invoicing.account_dunning WHERE account_id = 'ACC-000002'")" = 1 ] || fail "level 1"
+"$BC" payment record --invoice "$I5" --amount 15 --method cash --ref T-5 >/dev/null || fail "pay I5"
+[ "$(st "$I5")" = paid ] || fail "I5 paid"
+"$BC" dunning run --as-of 2027-01-08 | grep -q ": 7 reminders" || fail "+7 step without the paid invoice"
+[ "$(q "SELECT count(*) FROM invoicing.dunning_steps WHERE invoice_number = '$I5'")" = 2 ] || fail "dunning did not stop on payment"
+"$BC" dunning run --as-of 2027-03-15 | grep -q ": 7 reminders/overdue notices, 7 missed steps skipped" || fail "catch-up run"
+[ "$(q "SELECT level FROM invoicing.account_dunning WHERE account_id = 'ACC-000002'")" = 4 ] || fail "level 4"
+"$BC" dunning run --as-of 2027-13-01 2>/dev/null && fail "bad date accepted"
+ok "dunning: -3/+1/+7 across month and year ends, once per step, stops on payment, catch-up skips"
+
+# --- reports (hand-computed from the figures above) ---------------------------------
+r=$("$BC" report aging --period 2026-12-15 --format csv | tr -d '\r')
+echo "$r" | grep -qx "all,CNY,783.86,0.00,0.00,0.00,0.00,783.86" || fail "aging current: $r"
+r=$("$BC" report aging --period 2027-03-15 --format csv | tr -d '\r')
+echo "$r" | grep -qx "all,CNY,0.00,0.00,0.00,783.86,0.00,783.86" || fail "aging 61-90: $r"
+r=$("$BC" report aging --period 2027-03-15 --by tier --format csv | tr -d '\r')
+echo "$r" | grep -qx "gold,CNY,0.00,0.00,0.00,358.98,0.00,358.98" || fail "aging gold: $r"
+"$BC" report aging --period 2027-03-15 --format html | grep -q "<svg" || fail "aging html chart"
+r=$("$BC" report billed-collected --period 2026-11 --format csv | tr -d '\r')
+echo "$r" | grep -qx "2026-11,CNY,5,624.90,324.94,126.00,173.96" || fail "billed-collected: $r"
+r=$("$BC" report collection-rate --period 2026-11 --format csv | tr -d '\r')
+echo "$r" | grep -qx "2026-11,CNY,5,624.90,324.94,126.00,173.96,52.00%" || fail "collection rate: $r"
+r=$("$BC" report revenue --period 2026-11 --by fee-item --format csv | tr -d '\r')
+echo "$r" | grep -qx "PLAN,CNY,5,495.00,64.35" && echo "$r" | grep -qx "API,CNY,5,61.85,3.70" || fail "revenue by fee item: $r"
+r=$("$BC" report revenue --period 2026-11 --by tier --format json)
+echo "$r" | grep -q '"tier":"standard","currency":"CNY","invoices":"3","net_minor":33408' || fail "revenue by tier: $r"
+"$BC" report revenue --by tier --format html | grep -q "<svg" || fail "revenue html"
+"$BC" report billed-collected --format html | grep -q "<svg" || fail "billed html"
+"$BC" report revenue --by plan 2>&1 | grep -q "not stored" || fail "by plan message"
+"$BC" report nope 2>/dev/null && fail "unknown report accepted"
+ok "reports: ageing, billed vs collected, collection rate, revenue by fee item and tier"
+
+# --- statement ------------------------------------------------------------------------
+s=$("$BC" statement --account ACC-000002 --from 2026-12-01 --to 2027-01-31)
+echo "$s" | grep "closing" | grep -q "CNY 189.94" || fail "statement closing: $s"
+echo "$s" | grep -q "CN-202612-000001" || fail "statement credit note"
+"$BC" statement --account ACC-000002 --from 2026-12-02 --to 2027-01-31 | grep opening | grep -q "CNY 189.94" || fail "opening balance"
+"$BC" statement --account ACC-000002 --format json | grep -q '"closing_minor":18994' || fail "statement json"
+"$BC" statement --account ACC-000002 --format html | grep -q "Closing balance" || fail "statement html"
+"$BC" statement --account NOPE 2>/dev/null && fail "statement of unknown account"
+ok "statement of account: opening, movements, closing"
+
+# --- audit and the trail ------------------------------------------------------------------
+"$BC" audit >"$BW_TMP/audit.txt" || { cat "$BW_TMP/audit.txt"; fail "audit of a clean database"; }
+q "UPDATE invoicing.trail SET actor = 'x'" 2>/dev/null && fail "trail was updatable"
+q "DELETE FROM invoicing.trail" 2>/dev/null && fail "trail was deletable"
+[ "$(q "SELECT count(*) FROM invoicing.trail WHERE entity = 'invoice' AND action = 'issued'")" = 10 ] || fail "issue trail"
+AL="(SELECT min(id) FROM invoicing.allocations WHERE invoice_number = '$I2' AND payment_id IS NOT NULL)"
+q "UPDATE invoicing.allocations SET amount_minor = amount_minor + 1 WHERE id = $AL" >/dev/null
+out=$("$BC" audit) && fail "audit missed a corrupted allocation"
+echo "$out" | grep -q "invoice $I2: records paid 5000/credited 1000 but allocations say 5001/1000" || fail "finding: $out"
+echo "$out" | grep -q "account ACC-000002: balance" || fail "balance finding: $out"
+echo "$out" | grep -q "^payment PAY-.*does not hold" || fail "payment finding: $out"
+q "UPDATE invoicing.allocations SET amount_minor = amount_minor - 1 WHERE id = $AL" >/dev/null
+q "UPDATE invoicing.number_series SET last = last + 1 WHERE series = 'CN-202612'" >/dev/null
+out=$("$BC" audit) && fail "audit missed a counter gap"
+echo "$out" | grep -q "series CN-202612: counter at" || fail "series finding: $out"
+q "UPDATE invoicing.number_series SET last = last - 1 WHERE series = 'CN-202612'" >/dev/null
+q "INSERT INTO invoicing.invoice_lines (number, line_no, fee_item, description, kind, quantity, unit_price, amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor) VALUES ('INV-209901-000009', 1, 'X', 'x', 'charge', '1', '1', 1, 1, 'standard', 0, 0)" >/dev/null
+out=$("$BC" --json audit) && fail "audit missed an orphan line"
+echo "$out" | grep -q "invoice line INV-209901-000009#1: no such invoice" || fail "orphan finding: $out"
+ok "audit: clean database passes; corrupted settled amount, counter and orphan line found; trail append-only"
+
 # @@END
 stop_all
 check_logs
