@@ -136,6 +136,41 @@ if [ -n "$FIRST" ] && ! grep -q "$FIRST" "$OUT/tickets.txt" 2>/dev/null; then
 fi
 "$BC" feedback list | head -n 10
 
+# ---- BEGIN payments, dunning and ageing (README "Payments, dunning and audit") ----
+step "payments, dunning and ageing"
+# Three invoices of the run: paid in full, in part, and overpaid (the excess
+# becomes account credit). Fixed references: a second demo run is refused
+# as duplicates, so nothing is paid twice.
+"$BC" invoice list --run "$RUN" --limit 3 | awk 'NR > 1 { print $1, $5 }' > "$OUT/pay.txt"
+k=0
+while read -r num total; do
+  k=$((k + 1))
+  case $k in
+    1) amt=$total; method=bank_transfer ;;
+    2) amt=1; method=alipay ;;
+    *) amt=$(echo "$total" | awk -F. '{ printf "%d%s%s\n", $1 + 5, (NF > 1 ? "." : ""), $2 }'); method=wechat_pay ;;
+  esac
+  "$BC" payment record --invoice "$num" --amount "$amt" --method "$method" --ref "DEMO-$num" 2>&1 || true
+done < "$OUT/pay.txt"
+LATER=$(date -u -d "$NEXT + 40 days" +%Y-%m-%d)
+"$BC" dunning run --as-of "$(date -u -d "$NEXT + 28 days" +%Y-%m-%d)" || true
+"$BC" dunning run --as-of "$LATER" || true
+"$BC" report aging --period "$LATER"
+"$BC" report aging --period "$LATER" --format html > "$OUT/aging.html" || true
+"$BC" report revenue --by tier --format html > "$OUT/revenue.html" || true
+# The upheld dispute above asked for a credit: feedback's CreditRequested
+# becomes a credit note here (if the ticket got that far).
+if [ -n "${FIRST_ACC:-}" ]; then
+  i=0
+  until "$BC" statement --account "$FIRST_ACC" 2>/dev/null | grep -q credit_note || [ $i -ge 10 ]; do
+    i=$((i + 1)); sleep 1
+  done
+  "$BC" statement --account "$FIRST_ACC" || true
+fi
+"$BC" audit || true
+echo "Ageing and revenue reports: $OUT/aging.html $OUT/revenue.html"
+# ---- END payments, dunning and ageing ----
+
 step "summary"
 "$BC" billrun status "$RUN"
 n=0
