@@ -162,10 +162,11 @@ ok "operator's e-mail kept over AccountChanged until released; legally required 
 
 # --- fee-change notice, reminders, acknowledgement once ----------------------
 $H price a1 PC-1 2099-01-01 30 7 || fail "emit PC-1"
-wait_for "fee-change notice delivered" "SELECT count(*) FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_notice' AND status='delivered'" 1
+# A fee-change notice goes to every channel with an address (a1: e-mail and SMS).
+wait_for "fee-change notice delivered" "SELECT string_agg(channel, ',' ORDER BY channel) FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_notice' AND status='delivered'" email,sms
 [ "$(nsql "SELECT count(*) FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_reminder' AND status='scheduled'")" = 2 ] || fail "reminders not scheduled"
 [ "$(nsql "SELECT string_agg(to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), ',' ORDER BY due_at) FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_reminder'")" = "2098-12-02,2098-12-25" ] || fail "reminder dates"
-token=$(nsql "SELECT ack_token FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_notice'")
+token=$(nsql "SELECT DISTINCT ack_token FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_notice'")
 [ ${#token} -eq 64 ] || fail "token length ${#token}"
 mail_has "$token" || fail "the notice does not carry its token"
 out=$("$CTL" notice ack "$token") || fail "notice ack"
