@@ -224,12 +224,13 @@ out:
 }
 
 /* Account credit: unallocated payments and credit notes, oldest first. */
+/* Locked, so a refund racing with the batch cannot spend the same credit. */
 static const char SQL_CREDIT[] =
-    "SELECT true, id, account_id, unallocated_minor, received_at FROM payments"
-    " WHERE account_id = ANY($1::text[]) AND unallocated_minor > 0"
-    " UNION ALL SELECT false, number, account_id, unallocated_minor, issued_at FROM credit_notes"
-    " WHERE account_id = ANY($1::text[]) AND unallocated_minor > 0"
-    " ORDER BY 3, 5, 2";
+    "WITH p AS (SELECT true AS pay, id, account_id, unallocated_minor, received_at AS at"
+    "  FROM payments WHERE account_id = ANY($1::text[]) AND unallocated_minor > 0 FOR UPDATE),"
+    " c AS (SELECT false AS pay, number, account_id, unallocated_minor, issued_at AS at"
+    "  FROM credit_notes WHERE account_id = ANY($1::text[]) AND unallocated_minor > 0 FOR UPDATE)"
+    " SELECT * FROM p UNION ALL SELECT * FROM c ORDER BY 3, 5, 2";
 
 int inv_pay_on_issued(bw_db_t *db, const char *numbers, const char *accounts,
                       const char *causes)
