@@ -27,8 +27,10 @@ awk -v n="$N" 'BEGIN { print "id,name,currency,tax_profile,terms_days,email";
 
 for w in $WORKERS; do
   db="ibench_$w"
-  psql_q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE billow"
+  # A database of its own, set up like billow (roles.sql is idempotent).
+  psql_q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   url=$(echo "$BILLOW_DATABASE_URL" | sed "s/dbname=billow/dbname=$db/")
+  psql "$url user=postgres" -X -q -v ON_ERROR_STOP=1 -f deploy/pg/roles.sql >/dev/null
   export BILLOW_DATABASE_URL_RUN="$url"
   BILLOW_DATABASE_URL="$url" BILLOW_API_WORKS=0 "$B/invoicing" 2>>"$TMP/api.log" & api=$!
   pids="$pids $api"

@@ -17,7 +17,7 @@ mkdir -p build/bench
 out=build/bench/results.json
 : > "$TMP/results"
 status=0
-for b in build/bench/* bench/*.sh; do
+for b in build/bench/* bench/*_bench.sh; do
   [ -x "$b" ] && [ -f "$b" ] || continue
   name=$(basename "$b")
   echo "== $name"
