@@ -7,12 +7,15 @@
 #include "service.h"
 
 #include "invoicing/api.h"
+#include "invoicing/autorun.h"
 #include "invoicing/credit.h"
 #include "invoicing/dunning.h"
 #include "invoicing/invoices.h"
 #include "invoicing/payments.h"
 
 extern const bw_migration_t bw_migrations_invoicing[];
+
+static inv_autorun_t *autorun;
 
 static int init(bw_service_t *svc)
 {
@@ -26,14 +29,17 @@ static int init(bw_service_t *svc)
     int rc = 0;
     if (bw_service_is_worker(svc) || api_works)
         rc = bw_service_consume(svc, "rating", inv_invoices_apply, NULL);
-    if (rc == 0 && !bw_service_is_worker(svc))
+    if (rc == 0 && !bw_service_is_worker(svc)) {
         rc = bw_service_consume(svc, "feedback", inv_credit_apply, NULL);
+        autorun = inv_autorun_new(bw_service_loop(svc), bw_service_db(svc));
+    }
     return rc;
 }
 
 static void fini(bw_service_t *svc)
 {
     (void)svc;
+    inv_autorun_destroy(&autorun);
     inv_dunning_fini();
 }
 

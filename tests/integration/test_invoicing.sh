@@ -138,5 +138,19 @@ sql "UPDATE invoicing.invoices SET total_minor = 1 WHERE number = '$num'" 2>/dev
 ok "documents render; issued invoices are immutable"
 
 for w in 0 1 2 3 4 5 6 7; do kill -TERM "$(cat "$BW_TMP/worker$w.pid")"; done
+
+# Automatic bill runs: with the clock at 2027-01-01 the API process starts
+# December's monthly run and Q4's quarterly run (ACME) by itself, once.
+svc_kill invoicing TERM
+BILLOW_NOW=2027-01-01T02:00:00Z BILLOW_AUTO_BILLRUN=1 BILLOW_AUTO_BILLRUN_CHECK_S=1 BILLOW_API_WORKS=0 svc_start invoicing
+i=0
+until [ "$(sql "SELECT count(*) FROM invoicing.bill_runs WHERE id IN ('RUN-2026-12-monthly', 'RUN-2026-10-quarterly')")" -eq 2 ]; do
+  i=$((i + 1)); [ $i -gt 40 ] && { sql "SELECT id FROM invoicing.bill_runs"; fail "automatic bill runs did not start"; }
+  sleep 0.25
+done
+sleep 2
+[ "$(sql "SELECT count(*) FROM invoicing.bill_runs")" -eq 3 ] || fail "automatic runs started more than once"
+[ "$(sql "SELECT count(*) FROM invoicing.outbox WHERE event_type = 'BillRunStarted'")" -eq 3 ] || fail "BillRunStarted count after automatic runs"
+ok "automatic bill runs for 2026-12 (monthly) and 2026-10 (quarterly), once each"
 check_logs
 echo PASS
