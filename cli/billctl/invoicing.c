@@ -61,6 +61,7 @@ static bool print_account(cli_t *cli, const Billow__Reply *r)
     printf("currency:      %s\n", a->currency);
     printf("cycle:         %s (anchor day %d)\n", a->cycle, a->anchor_day);
     printf("terms:         net %d days\n", a->terms_days);
+    printf("payment plan:  %s\n", a->payment_plan);
     printf("tier:          %s\n", a->tier);
     printf("tax profile:   %s\n", a->tax_profile);
     printf("language:      %s\n", a->language);
@@ -88,12 +89,12 @@ static int account_write(cli_t *cli, int argc, char **argv, bool create)
     static const char *names[] = {"--id", "--name", "--currency", "--time-zone", "--cycle",
                                   "--anchor-day", "--terms-days", "--tier", "--tax-profile",
                                   "--language", "--email", "--phone", "--webhook-url",
-                                  "--external-ref", "--status"};
+                                  "--external-ref", "--status", "--payment-plan"};
     static const char *fields[] = {"id", "name", "currency", "time_zone", "cycle",
                                    "anchor_day", "terms_days", "tier", "tax_profile",
                                    "language", "email", "phone", "webhook_url",
-                                   "external_ref", "status"};
-    enum { NF = 15 };
+                                   "external_ref", "status", "payment_plan"};
+    enum { NF = 16 };
     const char *v[NF] = {NULL}; /* NULL: not given */
     cli_opt_t opts[NF + 1];
     for (int i = 0; i < NF; i++)
@@ -122,7 +123,7 @@ static int account_write(cli_t *cli, int argc, char **argv, bool create)
     }
     char **dst[NF] = {&a.account_id, &a.name, &a.currency, &a.time_zone, &a.cycle, NULL, NULL,
                       &a.tier, &a.tax_profile, &a.language, &a.email, &a.phone, &a.webhook_url,
-                      &a.external_ref, &a.status};
+                      &a.external_ref, &a.status, &a.payment_plan};
     /* The fields given on the command line are the ones an update changes. */
     char *sel[NF];
     size_t nsel = 0;
@@ -470,7 +471,8 @@ static int invoice_list(cli_t *cli, int argc, char **argv)
 #define ACCOUNT_FIELDS                                                                             \
     "[--name N] [--currency CNY] [--cycle monthly|quarterly|annual] [--anchor-day D]"             \
     " [--terms-days N] [--tier T] [--tax-profile P] [--language en|zh-CN] [--time-zone TZ]"        \
-    " [--email E] [--phone P] [--webhook-url U] [--external-ref R] [--status S]"
+    " [--email E] [--phone P] [--webhook-url U] [--external-ref R] [--status S]"                    \
+    " [--payment-plan once|instalments:N[:30d|:1m]|milestones:A=30,B=70]"
 
 const billctl_cmd_t billctl_invoicing_cmds[] = {
     {"account", "create", "ID --name N --currency CUR " ACCOUNT_FIELDS,

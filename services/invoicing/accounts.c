@@ -1,6 +1,7 @@
 /* Accounts: validation, upsert with its AccountChanged event, listing, and a
  * bulk CSV import that validates every row before writing any. */
 #include "invoicing/accounts.h"
+#include "invoicing/payplan.h"
 #include "invoicing/tax.h"
 
 #include "copybuf.h"
@@ -24,18 +25,19 @@
 /* Column order shared by every statement below and by row_to_account. */
 #define ACCOUNT_COLS                                                                               \
     "id, external_ref, name, currency, time_zone, cycle, anchor_day, terms_days, tier,"           \
-    " tax_profile, language, email, phone, webhook_url, status, version"
+    " tax_profile, language, email, phone, webhook_url, status, version, payment_plan"
 
 static const char SQL_GET[] = "SELECT " ACCOUNT_COLS ", updated_at FROM accounts WHERE id = $1";
 static const char SQL_GET_LOCK[] =
     "SELECT " ACCOUNT_COLS ", updated_at FROM accounts WHERE id = $1 FOR UPDATE";
 static const char SQL_INSERT[] =
     "INSERT INTO accounts (" ACCOUNT_COLS ", caused_by) VALUES"
-    " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)";
+    " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)";
 static const char SQL_UPDATE[] =
     "UPDATE accounts SET external_ref=$2, name=$3, currency=$4, time_zone=$5, cycle=$6,"
     " anchor_day=$7, terms_days=$8, tier=$9, tax_profile=$10, language=$11, email=$12,"
-    " phone=$13, webhook_url=$14, status=$15, version=$16, caused_by=$17, updated_at=now()"
+    " phone=$13, webhook_url=$14, status=$15, version=$16, payment_plan=$17, caused_by=$18,"
+    " updated_at=now()"
     " WHERE id=$1";
 static const char SQL_LIST[] =
     "SELECT " ACCOUNT_COLS ", updated_at FROM accounts WHERE ($1 = '' OR status = $1)"
@@ -53,18 +55,19 @@ static const char SQL_MERGE[] =
     " anchor_day=EXCLUDED.anchor_day, terms_days=EXCLUDED.terms_days, tier=EXCLUDED.tier,"
     " tax_profile=EXCLUDED.tax_profile, language=EXCLUDED.language, email=EXCLUDED.email,"
     " phone=EXCLUDED.phone, webhook_url=EXCLUDED.webhook_url, status=EXCLUDED.status,"
+    " payment_plan=EXCLUDED.payment_plan,"
     " version=a.version + 1, caused_by=EXCLUDED.caused_by, updated_at=now()"
     " WHERE (a.external_ref, a.name, a.currency, a.time_zone, a.cycle, a.anchor_day,"
     " a.terms_days, a.tier, a.tax_profile, a.language, a.email, a.phone, a.webhook_url,"
-    " a.status) IS DISTINCT FROM (EXCLUDED.external_ref, EXCLUDED.name, EXCLUDED.currency,"
+    " a.status, a.payment_plan) IS DISTINCT FROM (EXCLUDED.external_ref, EXCLUDED.name, EXCLUDED.currency,"
     " EXCLUDED.time_zone, EXCLUDED.cycle, EXCLUDED.anchor_day, EXCLUDED.terms_days,"
     " EXCLUDED.tier, EXCLUDED.tax_profile, EXCLUDED.language, EXCLUDED.email, EXCLUDED.phone,"
-    " EXCLUDED.webhook_url, EXCLUDED.status)"
+    " EXCLUDED.webhook_url, EXCLUDED.status, EXCLUDED.payment_plan)"
     " RETURNING " ACCOUNT_COLS ", updated_at, (xmax = 0)";
 
 static const char *const csv_fields[] = {
     "id", "external_ref", "name", "currency", "time_zone", "cycle", "anchor_day", "terms_days",
-    "tier", "tax_profile", "language", "email", "phone", "webhook_url", "status",
+    "tier", "tax_profile", "language", "email", "phone", "webhook_url", "status", "payment_plan",
 };
 
 static bool empty(const char *s) { return !s || !*s; }
@@ -89,6 +92,8 @@ void inv_account_defaults(Billow__AccountChanged *a)
         a->language = "en";
     if (empty(a->status))
         a->status = "active";
+    if (empty(a->payment_plan))
+        a->payment_plan = "once";
 }
 
 static bool id_ok(const char *s, size_t max)
@@ -169,6 +174,11 @@ int inv_account_validate(const Billow__AccountChanged *a, char *err, size_t errl
         return bad(err, errlen, "webhook_url", "must be an http:// or https:// URL");
     if (!one_of(a->status, statuses))
         return bad(err, errlen, "status", "must be active, suspended or closed");
+    inv_plan_spec_t spec;
+    inv_milestone_t ms[INV_PLAN_MAX_MILESTONES];
+    char labels[INV_PLAN_MAX_MILESTONES][INV_PLAN_LABEL_LEN], why[160];
+    if (inv_plan_parse(a->payment_plan, a->terms_days, &spec, ms, labels, why, sizeof why) < 0)
+        return bad(err, errlen, "payment_plan", why);
     return 0;
 }
 
@@ -192,22 +202,23 @@ static Billow__AccountChanged *row_to_account(PGresult *res, int i, bw_arena_t *
     ac->webhook_url = arena_str(a, PQgetvalue(res, i, 13));
     ac->status = arena_str(a, PQgetvalue(res, i, 14));
     ac->version = atoll(PQgetvalue(res, i, 15));
-    ac->changed_at = arena_str(a, PQgetvalue(res, i, 16));
+    ac->payment_plan = arena_str(a, PQgetvalue(res, i, 16));
+    ac->changed_at = arena_str(a, PQgetvalue(res, i, 17));
     return ac;
 }
 
-/* The 17 parameters of SQL_INSERT / SQL_UPDATE. */
+/* The 18 parameters of SQL_INSERT / SQL_UPDATE. */
 static void account_params(const Billow__AccountChanged *ac, const char *cause, char nums[3][24],
-                           const char *p[17])
+                           const char *p[18])
 {
     snprintf(nums[0], 24, "%d", ac->anchor_day);
     snprintf(nums[1], 24, "%d", ac->terms_days);
     snprintf(nums[2], 24, "%lld", (long long)ac->version);
-    const char *v[17] = {ac->account_id, ac->external_ref, ac->name,  ac->currency,
-                         ac->time_zone,  ac->cycle,        nums[0],   nums[1],
+    const char *v[18] = {ac->account_id, ac->external_ref, ac->name,     ac->currency,
+                         ac->time_zone,  ac->cycle,        nums[0],      nums[1],
                          ac->tier,       ac->tax_profile,  ac->language, ac->email,
-                         ac->phone,      ac->webhook_url,  ac->status, nums[2],
-                         cause};
+                         ac->phone,      ac->webhook_url,  ac->status,   nums[2],
+                         ac->payment_plan, cause};
     memcpy(p, v, sizeof v);
 }
 
@@ -260,6 +271,7 @@ static int merge(Billow__AccountChanged *cur, const Billow__AccountChanged *in,
     TAKE_S(phone, "phone")
     TAKE_S(webhook_url, "webhook_url")
     TAKE_S(status, "status")
+    TAKE_S(payment_plan, "payment_plan")
 #undef TAKE_S
 #undef TAKE_I
     return 0;
@@ -273,7 +285,8 @@ static bool same(const Billow__AccountChanged *a, const Billow__AccountChanged *
            a->terms_days == b->terms_days && !strcmp(a->tier, b->tier) &&
            !strcmp(a->tax_profile, b->tax_profile) && !strcmp(a->language, b->language) &&
            !strcmp(a->email, b->email) && !strcmp(a->phone, b->phone) &&
-           !strcmp(a->webhook_url, b->webhook_url) && !strcmp(a->status, b->status);
+           !strcmp(a->webhook_url, b->webhook_url) && !strcmp(a->status, b->status) &&
+           !strcmp(a->payment_plan, b->payment_plan);
 }
 
 static void set_account_reply(Billow__Reply *reply, Billow__AccountChanged *ac, bool created,
@@ -352,9 +365,9 @@ bool inv_account_upsert(bw_db_t *db, const Billow__AccountUpsert *req, const cha
     }
     next->version = exists ? cur->version + 1 : 1;
     char nums[3][24];
-    const char *p[17];
+    const char *p[18];
     account_params(next, cause, nums, p);
-    if (bw_db_exec(db, exists ? SQL_UPDATE : SQL_INSERT, 17, p) < 0) {
+    if (bw_db_exec(db, exists ? SQL_UPDATE : SQL_INSERT, 18, p) < 0) {
         db_error(reply, db, "could not write account", arena);
         goto fail;
     }
@@ -511,6 +524,7 @@ bool inv_account_import(bw_db_t *db, const Billow__AccountImport *req, const cha
         COL(phone, "phone")
         COL(webhook_url, "webhook_url")
         COL(status, "status")
+        COL(payment_plan, "payment_plan")
 #undef COL
         char err[256];
         const char *ad = bw_csv_get(csv, "anchor_day"), *td = bw_csv_get(csv, "terms_days");
@@ -539,10 +553,10 @@ bool inv_account_import(bw_db_t *db, const Billow__AccountImport *req, const cha
             continue;
         }
         char nums[3][24];
-        const char *p[17];
+        const char *p[18];
         a.version = 1;
         account_params(&a, cause, nums, p);
-        for (int k = 0; k < 17; k++)
+        for (int k = 0; k < 18; k++)
             bw_copybuf_str(&copy, p[k]);
         bw_copybuf_end(&copy);
     }
@@ -584,7 +598,7 @@ bool inv_account_import(bw_db_t *db, const Billow__AccountImport *req, const cha
     uint8_t **bufs = calloc((size_t)n + 1, sizeof *bufs);
     for (int i = 0; i < n; i++) {
         Billow__AccountChanged *ac = row_to_account(res, i, arena);
-        if (strcmp(PQgetvalue(res, i, 17), "t") == 0)
+        if (strcmp(PQgetvalue(res, i, 18), "t") == 0)
             ir->created++;
         else
             ir->updated++;

@@ -58,12 +58,12 @@ int inv_invoices_init(void)
 /* --- building invoices ------------------------------------------------- */
 
 #define ACCOUNT_COLS                                                                               \
-    "id, name, currency, tax_profile, language, terms_days, email, phone, webhook_url"
+    "id, name, currency, tax_profile, language, terms_days, email, phone, webhook_url, payment_plan"
 
 typedef struct {
     const Billow__StreamEvent *se;
     const Billow__AccountRated *ar;
-    const char *name, *currency, *tax_profile, *language, *email, *phone, *webhook;
+    const char *name, *currency, *tax_profile, *language, *email, *phone, *webhook, *plan_spec;
     int terms_days;
     bool known;
     const char *outcome; /* NULL: to invoice */
@@ -158,6 +158,7 @@ static int load_accounts(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
             it->email = bw_arena_strdup(a, PQgetvalue(res, r, 6));
             it->phone = bw_arena_strdup(a, PQgetvalue(res, r, 7));
             it->webhook = bw_arena_strdup(a, PQgetvalue(res, r, 8));
+            it->plan_spec = bw_arena_strdup(a, PQgetvalue(res, r, 9));
         }
     }
     PQclear(res);
@@ -293,7 +294,15 @@ static void build(item_t *it, int64_t today, bw_arena_t *a)
         fail_item(it, "total is negative: a credit note is needed, not an invoice", a);
         return;
     }
-    inv_plan_spec_t spec = {.kind = INV_PLAN_ONCE, .terms_days = it->terms_days};
+    inv_plan_spec_t spec;
+    inv_milestone_t ms[INV_PLAN_MAX_MILESTONES];
+    char labels[INV_PLAN_MAX_MILESTONES][INV_PLAN_LABEL_LEN];
+    if (inv_plan_parse(it->plan_spec, it->terms_days, &spec, ms, labels, err, sizeof err) < 0) {
+        fail_item(it, bw_arena_printf(a, "payment_plan: %s", err), a);
+        return;
+    }
+    if (spec.kind == INV_PLAN_MILESTONES)
+        ms[0].due_days = today + it->terms_days; /* the first part is due on terms */
     if (inv_payplan_build(&spec, today, d->total_minor, &it->plan, err, sizeof err) < 0) {
         fail_item(it, err, a);
         return;
@@ -480,7 +489,7 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         bw_copybuf_str(&inv, dd);
         bw_copybuf_str(&inv, it->language);
         bw_copybuf_str(&inv, it->tax_profile);
-        bw_copybuf_str(&inv, "once");
+        bw_copybuf_str(&inv, it->plan_spec && *it->plan_spec ? it->plan_spec : "once");
         bw_copybuf_str(&inv, it->se->event_id);
         bw_copybuf_end(&inv);
         for (size_t k = 0; k < d->nlines; k++) {

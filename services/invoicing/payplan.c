@@ -211,3 +211,105 @@ fail:
     inv_payplan_destroy(&p);
     return rc;
 }
+
+int inv_plan_parse(const char *s, int terms_days, inv_plan_spec_t *spec, inv_milestone_t *ms,
+                   char labels[][INV_PLAN_LABEL_LEN], char *err, size_t errlen)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->terms_days = terms_days;
+    if (!s || !*s || strcmp(s, "once") == 0) {
+        spec->kind = INV_PLAN_ONCE;
+        return 0;
+    }
+    if (strncmp(s, "instalments:", 12) == 0) {
+        char *end;
+        long n = strtol(s + 12, &end, 10);
+        if (end == s + 12 || n < 1 || n > INV_PLAN_MAX_INSTALMENTS) {
+            snprintf(err, errlen, "instalments: the count must be 1 to %d", INV_PLAN_MAX_INSTALMENTS);
+            return BW_EINVAL;
+        }
+        spec->kind = INV_PLAN_INSTALMENTS;
+        spec->count = (int)n;
+        spec->cycle.unit = INV_CYCLE_MONTH;
+        spec->cycle.count = 1;
+        if (*end == ':') {
+            const char *q = end + 1;
+            long every = strtol(q, &end, 10);
+            if (end == q || every < 1 || every > 366 || (*end != 'd' && *end != 'm') || end[1]) {
+                snprintf(err, errlen, "instalments: the interval is like 30d or 1m");
+                return BW_EINVAL;
+            }
+            spec->cycle.unit = *end == 'd' ? INV_CYCLE_DAY : INV_CYCLE_MONTH;
+            spec->cycle.count = (int)every;
+        } else if (*end) {
+            snprintf(err, errlen, "expected instalments:N or instalments:N:30d");
+            return BW_EINVAL;
+        }
+        return 0;
+    }
+    if (strncmp(s, "milestones:", 11) == 0) {
+        const char *p = s + 11;
+        size_t n = 0;
+        int32_t total = 0;
+        while (*p) {
+            if (n == INV_PLAN_MAX_MILESTONES) {
+                snprintf(err, errlen, "milestones: at most %d", INV_PLAN_MAX_MILESTONES);
+                return BW_EINVAL;
+            }
+            const char *eq = strchr(p, '=');
+            size_t llen = eq ? (size_t)(eq - p) : 0;
+            if (!eq || llen == 0 || llen >= INV_PLAN_LABEL_LEN || memchr(p, ',', llen)) {
+                snprintf(err, errlen, "milestones: each is LABEL=PERCENT, e.g. Design=30");
+                return BW_EINVAL;
+            }
+            memcpy(labels[n], p, llen);
+            labels[n][llen] = '\0';
+            /* percent with up to two decimals -> basis points */
+            const char *q = eq + 1;
+            long whole = 0, frac = 0;
+            int fd = 0;
+            if (*q < '0' || *q > '9') {
+                snprintf(err, errlen, "milestones: %s needs a percentage", labels[n]);
+                return BW_EINVAL;
+            }
+            while (*q >= '0' && *q <= '9' && whole <= 100)
+                whole = whole * 10 + (*q++ - '0');
+            if (*q == '.') {
+                q++;
+                while (*q >= '0' && *q <= '9' && fd < 2)
+                    frac = frac * 10 + (*q++ - '0'), fd++;
+                if (fd == 0 || (*q >= '0' && *q <= '9')) {
+                    snprintf(err, errlen, "milestones: at most two decimals in a percentage");
+                    return BW_EINVAL;
+                }
+                while (fd++ < 2)
+                    frac *= 10;
+            }
+            if (*q && *q != ',') {
+                snprintf(err, errlen, "milestones: %s: not a percentage", labels[n]);
+                return BW_EINVAL;
+            }
+            int32_t bp = (int32_t)(whole * 100 + frac);
+            if (bp < 1 || bp > 10000) {
+                snprintf(err, errlen, "milestones: %s must be more than 0 and at most 100%%", labels[n]);
+                return BW_EINVAL;
+            }
+            ms[n].label = labels[n];
+            ms[n].share_bp = bp;
+            ms[n].due_days = INV_DATE_UNSET;
+            total += bp;
+            n++;
+            p = *q == ',' ? q + 1 : q;
+        }
+        if (n == 0 || total != 10000) {
+            snprintf(err, errlen, "milestones: the percentages must add up to 100");
+            return BW_EINVAL;
+        }
+        spec->kind = INV_PLAN_MILESTONES;
+        spec->milestones = ms;
+        spec->nmilestones = n;
+        return 0;
+    }
+    snprintf(err, errlen, "expected once, instalments:N[:30d|:1m] or milestones:LABEL=PCT,...");
+    return BW_EINVAL;
+}

@@ -71,6 +71,21 @@ int inv_payplan_build(const inv_plan_spec_t *spec, int64_t issue_days, int64_t t
                       inv_payplan_t **out, char *err, size_t errlen);
 void inv_payplan_destroy(inv_payplan_t **pp);
 
+#define INV_PLAN_MAX_MILESTONES 12
+
+/* Parses an account's payment plan setting into spec (terms_days from the
+ * account):
+ *   once                     one instalment at issue + terms (the default)
+ *   instalments:N            N monthly instalments, the first at issue + terms
+ *   instalments:N:Dd | :Mm   every D days or every M months
+ *   milestones:A=30,B=70     one part per milestone, percentages summing to
+ *                            100 (up to two decimals); the first is due at
+ *                            issue + terms, the others on completion
+ * Milestone labels are copied into labels[] (ms[] points at them). 0, or
+ * BW_EINVAL with the reason in err. */
+int inv_plan_parse(const char *s, int terms_days, inv_plan_spec_t *spec, inv_milestone_t *ms,
+                   char labels[][INV_PLAN_LABEL_LEN], char *err, size_t errlen);
+
 /* The date `months` calendar months after days, its day of month clamped to
  * the target month's length (Jan 31 + 1 = Feb 28 or 29). */
 int64_t inv_add_months(int64_t days, int months);

@@ -50,6 +50,13 @@ awk -v n="$N" 'BEGIN { print "id,name,currency,tax_profile,terms_days,email";
 "$BC" account import "$BW_TMP/accounts.csv" | grep -q "$N unchanged" || fail "re-import is not a no-op"
 ok "imported $N accounts; re-import changes nothing"
 
+"$BC" account update ACC-000001 --payment-plan instalments:3 >/dev/null || fail "instalment plan"
+"$BC" account update ACC-000002 --payment-plan "milestones:Kickoff=30,Delivery=70" >/dev/null || fail "milestone plan"
+out=$("$BC" account update ACC-000003 --payment-plan "milestones:A=30,B=60" 2>&1) && fail "milestones not adding up accepted"
+echo "$out" | grep -q "payment_plan: milestones: the percentages must add up to 100" || fail "plan error: $out"
+"$BC" account update ACC-000003 --payment-plan instalments:0 2>/dev/null && fail "zero instalments accepted"
+ok "payment plans set and validated"
+
 # --- bill run -------------------------------------------------------------
 "$BC" billrun start --period 2026-11 | grep -q "started RUN-2026-11-monthly: $N accounts due" || fail "billrun start"
 "$BC" billrun start --period 2026-11 | grep -q "already started" || fail "second start not idempotent"
@@ -115,7 +122,15 @@ t1=$(sql "SELECT subtotal_minor || '/' || tax_minor || '/' || total_minor FROM i
 [ "$t1" = "11135/1361/12496" ] || fail "ACC-000001 totals $t1"
 issued=$(sql "SELECT count(*) FROM invoicing.outbox WHERE event_type = 'InvoiceIssued'")
 [ "$issued" -eq "$inv" ] || fail "InvoiceIssued events $issued vs $inv invoices"
-ok "$inv invoices, $nothing nothing-to-bill, numbers gap-free, totals add up"
+p1=$(sql "SELECT count(*) || '/' || sum(s.amount_minor) FROM invoicing.invoice_instalments s JOIN invoicing.invoices i USING (number) WHERE i.account_id = 'ACC-000001'")
+[ "$p1" = "3/12496" ] || fail "ACC-000001 instalments $p1"
+d=$(sql "SELECT string_agg(to_char(s.due_date, 'YYYY-MM-DD'), ',' ORDER BY s.seq) FROM invoicing.invoice_instalments s JOIN invoicing.invoices i USING (number) WHERE i.account_id = 'ACC-000001'")
+[ "$d" = "2026-12-31,2027-01-31,2027-02-28" ] || fail "instalment dates $d"
+p2=$(sql "SELECT string_agg(s.label || '=' || s.amount_minor, ',' ORDER BY s.seq) FROM invoicing.invoice_instalments s JOIN invoicing.invoices i USING (number) WHERE i.account_id = 'ACC-000002'")
+t2=$(sql "SELECT total_minor FROM invoicing.invoices WHERE account_id = 'ACC-000002'")
+case "$p2" in Kickoff=*,Delivery=*) ;; *) fail "milestones $p2" ;; esac
+[ "$(sql "SELECT sum(s.amount_minor) FROM invoicing.invoice_instalments s JOIN invoicing.invoices i USING (number) WHERE i.account_id = 'ACC-000002'")" = "$t2" ] || fail "milestones do not sum to $t2"
+ok "$inv invoices, $nothing nothing-to-bill, numbers gap-free, totals add up, instalment and milestone plans"
 
 # Sending every AccountRated again (a second stand-in run) bills nobody twice.
 kill -TERM "$(cat "$BW_TMP/fake_rating.pid")"; wait "$(cat "$BW_TMP/fake_rating.pid")" 2>/dev/null
