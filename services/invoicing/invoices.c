@@ -262,6 +262,13 @@ static void build(item_t *it, int64_t today, bw_arena_t *a)
         l->quantity = rl->quantity;
         l->unit = rl->unit;
         l->unit_price = rl->unit_price;
+        /* A tiered charge has no single unit price and a discount's "price"
+         * is its rate: show neither rather than a misleading number (the
+         * breakdown is in `billctl rate explain`). */
+        if (rl->n_tiers > 0 || l->kind == INV_LINE_DISCOUNT)
+            l->unit_price = "";
+        if (l->kind == INV_LINE_DISCOUNT)
+            l->quantity = "";
         l->amount_minor = rl->amount_minor;
         l->tax_category = rl->tax_category;
     }
