@@ -17,7 +17,7 @@ export BILLOW_NOW=2026-12-01T02:00:00Z BILLOW_INVOICE_HTML_IN_EVENT=0 BILLOW_LOG
 TMP=$(mktemp -d /tmp/billow-ibench.XXXXXX)
 ADMIN=$BW_PG_ADMIN
 pids=""
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; [ -n "${BW_BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT
 now() { date +%s.%N; }
 psql_q() { psql "$ADMIN" -X -qtA -v ON_ERROR_STOP=1 "$@"; }

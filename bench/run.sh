@@ -20,6 +20,7 @@ status=0
 for b in build/bench/* bench/*_bench.sh; do
   [ -x "$b" ] && [ -f "$b" ] || continue
   name=$(basename "$b")
+  echo "$name" | grep -Eq "${BW_BENCH_FILTER:-.}" || continue
   echo "== $name"
   if ! "$b" >"$TMP/$name.out" 2>"$TMP/$name.err"; then
     status=1; echo "FAILED: $name"; tail -n 20 "$TMP/$name.err"

@@ -212,6 +212,9 @@ static int account_import(cli_t *cli, int argc, char **argv)
     char *csv = cli_read_file(pos[0], NULL);
     if (!csv)
         return CLI_FAIL;
+    /* One request carries the whole file: a large one takes a while. */
+    if (!getenv("BILLOW_CTL_TIMEOUT_MS"))
+        cli->timeout_ms = 600000;
     Billow__AccountImport im = BILLOW__ACCOUNT_IMPORT__INIT;
     im.csv = csv;
     INV_REQ(req, sub, ACCOUNT_IMPORT, account_import, &im);

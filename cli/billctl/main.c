@@ -38,8 +38,10 @@ Billow__Reply *cli_call(cli_t *cli, const char *service, Billow__Request *req)
     Billow__Reply *reply = NULL;
     int rc = bw_rpc_call(cli->zctx, ep, req, cli->timeout_ms, &reply);
     if (rc == BW_ETIMEOUT) {
-        fprintf(stderr, "billctl: %s is down: no answer from %s within %d ms\n", service, ep,
-                cli->timeout_ms);
+        fprintf(stderr,
+                "billctl: %s is down or busy: no answer from %s within %d ms"
+                " (BILLOW_CTL_TIMEOUT_MS sets the wait)\n",
+                service, ep, cli->timeout_ms);
         return NULL;
     }
     if (rc < 0) {
