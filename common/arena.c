@@ -139,3 +139,27 @@ void bw_arena_reset(bw_arena_t *a)
 }
 
 ProtobufCAllocator *bw_arena_pb(bw_arena_t *a) { return &a->pb; }
+
+void bw_abuf_printf(bw_abuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+        char *s = bw_arena_alloc(b->a, cap);
+        if (!s)
+            return;
+        if (b->len)
+            memcpy(s, b->s, b->len);
+        b->s = s;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}

@@ -17,6 +17,17 @@ char *bw_arena_strdup(bw_arena_t *a, const char *s);
 char *bw_arena_printf(bw_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Frees everything allocated since the last reset, keeping one chunk. */
 void bw_arena_reset(bw_arena_t *a);
+/* A string grown in the arena by printf-style appends, for documents built
+ * while handling one message: `bw_abuf_t b = {.a = arena};`. An append that
+ * cannot get memory is dropped (the document comes out short, never
+ * corrupt). */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bw_arena_t *a;
+} bw_abuf_t;
+void bw_abuf_printf(bw_abuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* A protobuf-c allocator backed by the arena (free is a no-op). */
 ProtobufCAllocator *bw_arena_pb(bw_arena_t *a);
 

@@ -82,12 +82,13 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
 # Each integration test gets 100 ports of its own. Several `make test` runs
 # may share this machine (developers, CI): start at a random block and skip
-# blocks where anything listens.
-port=$((20000 + $$ % 150 * 200))
+# blocks where anything listens. Blocks stay below 32768, where Linux's
+# ephemeral ports (the local side of outgoing connections) begin.
+port=$((20000 + $$ % 45 * 200))
 next_ports() {
   while :; do
     port=$((port + 100))
-    [ $port -gt 60000 ] && port=20000
+    [ $port -gt 32500 ] && port=20000
     ss -ltnH 2>/dev/null | awk '{print $4}' | sed 's/.*://' |
       awk -v lo=$port -v hi=$((port + 99)) '$1 >= lo && $1 <= hi { busy = 1 } END { exit !busy }' || break
   done
@@ -133,9 +134,15 @@ for variant in build build/san; do
     dir="$TMP/work.$ndb"; mkdir -p "$dir"
     next_ports
     case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
+    # Its own session, so that whatever it leaves running is killed with it
+    # and cannot hold ports or databases for the tests after it.
     BW_BUILD="$ROOT/$variant" BW_TMP="$dir" BILLOW_DATABASE_URL="$url" BW_PG_ADMIN="$url user=postgres" \
-      BILLOW_PORT_BASE=$port BILLOW_LOG_LEVEL=${BILLOW_LOG_LEVEL:-warn} $cmd >"$log" 2>&1
-    record "$name" $? "$log"
+      BILLOW_PORT_BASE=$port BILLOW_LOG_LEVEL=${BILLOW_LOG_LEVEL:-warn} setsid -w $cmd >"$log" 2>&1 &
+    tpid=$!
+    wait $tpid
+    trc=$?
+    kill -KILL -- "-$tpid" 2>/dev/null
+    record "$name" $trc "$log"
   done
 done
 finish

@@ -67,6 +67,13 @@ typedef bool (*cli_print_fn)(cli_t *cli, const Billow__Reply *reply);
  * returns the exit status. */
 int cli_run(cli_t *cli, const char *service, Billow__Request *req, cli_print_fn print);
 
+/* An amount in major units of its currency ("1234.50"; the minor units when
+ * the currency is unknown); returns buf. */
+const char *cli_money(long long minor, const char *currency, char *buf, size_t len);
+/* Sends one rating request; the reply (caller frees) when it is OK, NULL
+ * after printing why otherwise. */
+Billow__Reply *cli_rating_call(cli_t *cli, Billow__RatingRequest *rr);
+
 extern const billctl_cmd_t billctl_status_cmds[];
 extern const billctl_cmd_t billctl_describe_cmds[];
 extern const billctl_cmd_t billctl_rating_cmds[];

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "errors.h"
 #include "log.h"
+#include "money.h"
 #include "pbjson.h"
 #include "rpc.h"
 
@@ -173,6 +174,13 @@ void cli_print_reply_json(const Billow__Reply *reply)
     }
     cli_print_json(json_object_get(body ? body : o));
     json_object_put(o);
+}
+
+const char *cli_money(long long minor, const char *currency, char *buf, size_t len)
+{
+    if (bw_money_format(minor, currency, buf, len) < 0)
+        snprintf(buf, len, "%lld", minor);
+    return buf;
 }
 
 int cli_run(cli_t *cli, const char *service, Billow__Request *req, cli_print_fn print)

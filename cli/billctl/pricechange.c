@@ -11,29 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *money(long long minor, const char *cur, char *buf, size_t len)
-{
-    if (bw_money_format(minor, cur, buf, len) < 0)
-        snprintf(buf, len, "%lld", minor);
-    return buf;
-}
-
-/* Sends one rating request; NULL (message printed) when it failed. */
-static Billow__Reply *call(cli_t *cli, Billow__RatingRequest *rr)
-{
-    Billow__Request req = BILLOW__REQUEST__INIT;
-    req.body_case = BILLOW__REQUEST__BODY_RATING;
-    req.rating = rr;
-    Billow__Reply *reply = cli_call(cli, "rating", &req);
-    if (!reply)
-        return NULL;
-    if (!cli_reply_ok(cli, reply) || reply->body_case != BILLOW__REPLY__BODY_RATING ||
-        !reply->rating) {
-        billow__reply__free_unpacked(reply, NULL);
-        return NULL;
-    }
-    return reply;
-}
 
 static void print_info(const Billow__PriceChangeInfo *c)
 {
@@ -95,7 +72,7 @@ static int create(cli_t *cli, int argc, char **argv)
     Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
     rr.op_case = BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_CREATE;
     rr.price_change_create = &op;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     free(doc);
     if (!reply)
         return CLI_FAIL;
@@ -122,9 +99,9 @@ static void print_totals(const Billow__PriceChangeReply *p)
     if (p->failed)
         printf(", %lld could not be rated", (long long)p->failed);
     printf("\ntotal per period: %s %s -> %s (%s%s)\n", cur,
-           money(p->old_total_minor, cur, a, sizeof a), money(p->new_total_minor, cur, b, sizeof b),
+           cli_money(p->old_total_minor, cur, a, sizeof a), cli_money(p->new_total_minor, cur, b, sizeof b),
            p->new_total_minor >= p->old_total_minor ? "+" : "",
-           money(p->new_total_minor - p->old_total_minor, cur, d, sizeof d));
+           cli_money(p->new_total_minor - p->old_total_minor, cur, d, sizeof d));
 }
 
 static int preview(cli_t *cli, int argc, char **argv)
@@ -143,7 +120,7 @@ static int preview(cli_t *cli, int argc, char **argv)
     Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
     rr.op_case = BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_PREVIEW;
     rr.price_change_preview = &op;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     const Billow__PriceChangeReply *p = reply->rating->price_change;
@@ -157,9 +134,9 @@ static int preview(cli_t *cli, int argc, char **argv)
             const Billow__PriceChangeAccount *x = p->accounts[i];
             char a[40] = "-", b[40] = "-", d[40] = "-";
             if (strcmp(x->scope, "affected") == 0 && !*x->note) {
-                money(x->old_minor, x->currency, a, sizeof a);
-                money(x->new_minor, x->currency, b, sizeof b);
-                money(x->diff_minor, x->currency, d, sizeof d);
+                cli_money(x->old_minor, x->currency, a, sizeof a);
+                cli_money(x->new_minor, x->currency, b, sizeof b);
+                cli_money(x->diff_minor, x->currency, d, sizeof d);
             }
             printf("%-14s %-10s %-8s %-13s %12s %12s %12s %8s  %s\n", x->account_id,
                    *x->tier ? x->tier : "-", *x->period ? x->period : "-", x->scope, a, b, d,
@@ -189,7 +166,7 @@ static int announce(cli_t *cli, int argc, char **argv)
     Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
     rr.op_case = BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_ANNOUNCE;
     rr.price_change_announce = &op;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     const Billow__PriceChangeReply *p = reply->rating->price_change;
@@ -308,7 +285,7 @@ static int status(cli_t *cli, int argc, char **argv)
     Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
     rr.op_case = BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_STATUS;
     rr.price_change_status = &op;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     const Billow__PriceChangeStatusReply *s = reply->rating->price_change_status;
@@ -362,7 +339,7 @@ static int list(cli_t *cli, int argc, char **argv)
     Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
     rr.op_case = BILLOW__RATING_REQUEST__OP_PRICE_CHANGE_LIST;
     rr.price_change_list = &op;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     const Billow__PriceChangeListReply *l = reply->rating->price_change_list;

@@ -75,15 +75,7 @@ static void rcol(const char *s, int n)
     putchar(' ');
 }
 
-static const char *money(long long minor, const char *cur, char *buf, size_t len)
-{
-    if (bw_money_format(minor, cur, buf, len) < 0)
-        snprintf(buf, len, "%lld", minor);
-    return buf;
-}
-
-/* Sends one rating request; NULL (message printed) when it failed. */
-static Billow__Reply *call(cli_t *cli, Billow__RatingRequest *rr)
+Billow__Reply *cli_rating_call(cli_t *cli, Billow__RatingRequest *rr)
 {
     Billow__Request req = BILLOW__REQUEST__INIT;
     req.body_case = BILLOW__REQUEST__BODY_RATING;
@@ -163,7 +155,7 @@ static int catalog_load(cli_t *cli, int argc, char **argv)
     cl.json = doc;
     rr.op_case = BILLOW__RATING_REQUEST__OP_CATALOG_LOAD;
     rr.catalog_load = &cl;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     free(doc);
     if (!reply)
         return CLI_FAIL;
@@ -194,7 +186,7 @@ static int catalog_show(cli_t *cli, int argc, char **argv)
     cs.with_json = raw;
     rr.op_case = BILLOW__RATING_REQUEST__OP_CATALOG_SHOW;
     rr.catalog_show = &cs;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     if (raw && !cli->json)
@@ -248,7 +240,7 @@ static int subscribe(cli_t *cli, int argc, char **argv)
     s.coupon = (char *)(coupon ? coupon : "");
     rr.op_case = BILLOW__RATING_REQUEST__OP_SUBSCRIBE;
     rr.subscribe = &s;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     return reply ? print_subs(cli, reply) : CLI_FAIL;
 }
 
@@ -269,7 +261,7 @@ static int sub_change(cli_t *cli, int argc, char **argv)
     s.quantity = (char *)(qty ? qty : "");
     rr.op_case = BILLOW__RATING_REQUEST__OP_SUBSCRIPTION_CHANGE;
     rr.subscription_change = &s;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     return reply ? print_subs(cli, reply) : CLI_FAIL;
 }
 
@@ -286,7 +278,7 @@ static int sub_cancel(cli_t *cli, int argc, char **argv)
     s.at = (char *)at;
     rr.op_case = BILLOW__RATING_REQUEST__OP_SUBSCRIPTION_CANCEL;
     rr.subscription_cancel = &s;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     return reply ? print_subs(cli, reply) : CLI_FAIL;
 }
 
@@ -305,7 +297,7 @@ static int sub_list(cli_t *cli, int argc, char **argv)
     s.limit = limit ? (uint32_t)atoi(limit) : 0;
     rr.op_case = BILLOW__RATING_REQUEST__OP_SUBSCRIPTION_LIST;
     rr.subscription_list = &s;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     return reply ? print_subs(cli, reply) : CLI_FAIL;
 }
 
@@ -342,7 +334,7 @@ static bool send_batch(cli_t *cli, Billow__UsageRecord **recs, size_t n, tally_t
     iu.n_records = n;
     rr.op_case = BILLOW__RATING_REQUEST__OP_INGEST_USAGE;
     rr.ingest_usage = &iu;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return false;
     const Billow__IngestUsageReply *u = reply->rating->usage;
@@ -503,7 +495,7 @@ static Billow__Reply *job_status(cli_t *cli, const char *job, const char *period
     cs.cycle = (char *)(cycle ? cycle : "");
     rr.op_case = BILLOW__RATING_REQUEST__OP_CLOSE_STATUS;
     rr.close_status = &cs;
-    return call(cli, &rr);
+    return cli_rating_call(cli, &rr);
 }
 
 static int rate_close(cli_t *cli, int argc, char **argv)
@@ -521,7 +513,7 @@ static int rate_close(cli_t *cli, int argc, char **argv)
     rc.cycle = (char *)(cycle ? cycle : "");
     rr.op_case = BILLOW__RATING_REQUEST__OP_RATE_CLOSE;
     rr.rate_close = &rc;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     char *job = strdup(reply->rating->close_job->job->job_id);
@@ -576,18 +568,18 @@ static void print_lines(const Billow__AccountRated *ar)
         const Billow__RatedLine *l = ar->lines[i];
         col(l->kind, 9), col(*l->fee_item ? l->fee_item : "-", 18), col(l->description, 40),
             rcol(l->quantity, 10), col(l->unit, 8), rcol(l->unit_price, 10),
-            rcol(money(l->amount_minor, ar->currency, buf, sizeof buf), 12);
+            rcol(cli_money(l->amount_minor, ar->currency, buf, sizeof buf), 12);
         printf("%s%s%s\n", l->price_version, *l->discount_code ? " " : "", l->discount_code);
         for (size_t t = 0; t < l->n_tiers; t++) {
             const Billow__TierPart *tp = l->tiers[t];
             printf("          tier %s–%s: %s × %s", tp->from_qty, *tp->to_qty ? tp->to_qty : "∞",
                    tp->quantity, tp->unit_price);
             if (tp->flat_minor)
-                printf(" + %s", money(tp->flat_minor, ar->currency, buf, sizeof buf));
-            printf(" = %s\n", money(tp->amount_minor, ar->currency, buf, sizeof buf));
+                printf(" + %s", cli_money(tp->flat_minor, ar->currency, buf, sizeof buf));
+            printf(" = %s\n", cli_money(tp->amount_minor, ar->currency, buf, sizeof buf));
         }
     }
-    printf("%-88s %12s\n", "TOTAL", money(ar->total_minor, ar->currency, buf, sizeof buf));
+    printf("%-88s %12s\n", "TOTAL", cli_money(ar->total_minor, ar->currency, buf, sizeof buf));
 }
 
 static int rate_preview(cli_t *cli, int argc, char **argv)
@@ -603,7 +595,7 @@ static int rate_preview(cli_t *cli, int argc, char **argv)
     rp.period = (char *)period;
     rr.op_case = BILLOW__RATING_REQUEST__OP_RATE_PREVIEW;
     rr.rate_preview = &rp;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     const Billow__RatePreviewReply *p = reply->rating->preview;
@@ -635,7 +627,7 @@ static int rate_explain(cli_t *cli, int argc, char **argv)
     re.fee_item = (char *)(fee ? fee : "");
     rr.op_case = BILLOW__RATING_REQUEST__OP_RATE_EXPLAIN;
     rr.rate_explain = &re;
-    Billow__Reply *reply = call(cli, &rr);
+    Billow__Reply *reply = cli_rating_call(cli, &rr);
     if (!reply)
         return CLI_FAIL;
     const Billow__RateExplainReply *e = reply->rating->explain;

@@ -32,36 +32,6 @@ typedef struct {
     int ordinal;
 } row_t;
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bw_arena_t *a;
-} sbuf_t;
-
-static void put(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *s = bw_arena_alloc(b->a, cap);
-        if (!s)
-            return;
-        if (b->len)
-            memcpy(s, b->s, b->len);
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 static bool method_ok(const char *m)
 {
@@ -218,7 +188,7 @@ bool inv_recon_import(bw_db_t *db, const Billow__ReconcileImport *req, const inv
         return false;
     }
     static const char *const need[] = {"date", "amount", "currency", "payer", "reference"};
-    sbuf_t errs = {.a = a};
+    bw_abuf_t errs = {.a = a};
     int nerr = 0;
     if (bw_csv_read_header(c) < 0 || bw_csv_require(c, need, 5) < 0) {
         bw_reply_error(reply, BILLOW__CODE__INVALID, "not a statement file",
@@ -233,13 +203,13 @@ bool inv_recon_import(bw_db_t *db, const Billow__ReconcileImport *req, const inv
     while ((rc = bw_csv_next(c)) != 0) {
         if (rc < 0) {
             if (nerr++ < 50)
-                put(&errs, "%s:%s\n", name, bw_csv_error(c));
+                bw_abuf_printf(&errs, "%s:%s\n", name, bw_csv_error(c));
             if (rc == BW_EIO || rc == BW_ENOMEM)
                 break;
             continue;
         }
         if (n == MAX_ROWS) {
-            put(&errs, "%s: more than %d rows\n", name, MAX_ROWS);
+            bw_abuf_printf(&errs, "%s: more than %d rows\n", name, MAX_ROWS);
             nerr++;
             break;
         }
@@ -281,7 +251,7 @@ bool inv_recon_import(bw_db_t *db, const Billow__ReconcileImport *req, const inv
             bad = "payer/reference: at most 200 characters";
         if (bad) {
             if (nerr++ < 50)
-                put(&errs, "%s:%ld: %s\n", name, w->line, bad);
+                bw_abuf_printf(&errs, "%s:%ld: %s\n", name, w->line, bad);
             continue;
         }
         w->key = bw_arena_printf(a, "%s|%lld|%s|%s|%s", w->date, (long long)w->amount,
@@ -306,7 +276,7 @@ bool inv_recon_import(bw_db_t *db, const Billow__ReconcileImport *req, const inv
     if (inv_pay_begin(db, reply) < 0)
         return false;
     long long matched = 0, seen = 0, unmatched = 0, mismatch = 0, dup = 0;
-    sbuf_t doc = {.a = a};
+    bw_abuf_t doc = {.a = a};
     for (size_t i = 0; i < n; i++) {
         row_t *w = &rows[i];
         char line[24];
@@ -347,7 +317,7 @@ bool inv_recon_import(bw_db_t *db, const Billow__ReconcileImport *req, const inv
             dup++;
         else
             mismatch++;
-        put(&doc, "%s:%ld: %s %s %s %s: %s\n", name, w->line, w->date, w->currency,
+        bw_abuf_printf(&doc, "%s:%ld: %s %s %s %s: %s\n", name, w->line, w->date, w->currency,
             w->amount_text, w->reference, kind);
     }
     Billow__PaymentsReply *pr = inv_pay_reply(reply, a);
@@ -356,7 +326,7 @@ bool inv_recon_import(bw_db_t *db, const Billow__ReconcileImport *req, const inv
                                   "%s: %zu rows: %lld matched, %lld unmatched, %lld amount"
                                   " mismatches, %lld duplicates, %lld already imported",
                                   name, n, matched, unmatched, mismatch, dup, seen);
-    put(&doc, "%s\n", pr->summary);
+    bw_abuf_printf(&doc, "%s\n", pr->summary);
     pr->document = doc.s;
     return inv_pay_end(db, reply, n > (size_t)seen);
 }
@@ -376,19 +346,19 @@ void inv_recon_exceptions(bw_db_t *db, const Billow__ReconcileExceptions *req,
         inv_pay_db_error(reply, db, "could not list exceptions", a);
         return;
     }
-    sbuf_t doc = {.a = a};
-    put(&doc, "%-5s %-15s %-16s %-10s %14s  %-20s %-24s %s\n", "ID", "KIND", "STATUS", "DATE",
+    bw_abuf_t doc = {.a = a};
+    bw_abuf_printf(&doc, "%-5s %-15s %-16s %-10s %14s  %-20s %-24s %s\n", "ID", "KIND", "STATUS", "DATE",
         "AMOUNT", "PAYER", "REFERENCE", "DETAIL");
     for (int i = 0; i < PQntuples(r); i++) {
         char m[32];
         bw_money_format(atoll(PQgetvalue(r, i, 5)), PQgetvalue(r, i, 4), m, sizeof m);
-        put(&doc, "%-5s %-15s %-16s %-10s %4s %9s  %-20.20s %-24.24s %s%s%s\n",
+        bw_abuf_printf(&doc, "%-5s %-15s %-16s %-10s %4s %9s  %-20.20s %-24.24s %s%s%s\n",
             PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
             PQgetvalue(r, i, 4), m, PQgetvalue(r, i, 6), PQgetvalue(r, i, 7),
             PQgetvalue(r, i, 8), *PQgetvalue(r, i, 9) ? "; " : "", PQgetvalue(r, i, 9));
     }
     if (PQntuples(r) == 0)
-        put(&doc, "(no exceptions)\n");
+        bw_abuf_printf(&doc, "(no exceptions)\n");
     Billow__PaymentsReply *pr = inv_pay_reply(reply, a);
     pr->count = PQntuples(r);
     pr->document = doc.s;

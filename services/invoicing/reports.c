@@ -57,36 +57,6 @@ typedef struct {
     int nseries;
 } table_t;
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bw_arena_t *a;
-} sbuf_t;
-
-static void put(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *s = bw_arena_alloc(b->a, cap);
-        if (!s)
-            return;
-        if (b->len)
-            memcpy(s, b->s, b->len);
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 static const char *cell(const table_t *t, int r, int c, bw_arena_t *a)
 {
@@ -148,7 +118,7 @@ static const char *esc_csv(bw_arena_t *a, const char *s)
     return o;
 }
 
-static void render_table(const table_t *t, sbuf_t *b, bw_arena_t *a)
+static void render_table(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
 {
     int w[MAXCOLS];
     for (int c = 0; c < t->ncols; c++) {
@@ -159,50 +129,50 @@ static void render_table(const table_t *t, sbuf_t *b, bw_arena_t *a)
                 w[c] = l;
         }
     }
-    put(b, "%s\n", t->title);
+    bw_abuf_printf(b, "%s\n", t->title);
     for (int c = 0; c < t->ncols; c++)
-        put(b, "%s%*s", c ? "  " : "", t->kind[c] == 's' ? -w[c] : w[c], t->cols[c]);
-    put(b, "\n");
+        bw_abuf_printf(b, "%s%*s", c ? "  " : "", t->kind[c] == 's' ? -w[c] : w[c], t->cols[c]);
+    bw_abuf_printf(b, "\n");
     for (int r = 0; r < t->nrows; r++) {
         for (int c = 0; c < t->ncols; c++)
-            put(b, "%s%*s", c ? "  " : "", t->kind[c] == 's' ? -w[c] : w[c], cell(t, r, c, a));
-        put(b, "\n");
+            bw_abuf_printf(b, "%s%*s", c ? "  " : "", t->kind[c] == 's' ? -w[c] : w[c], cell(t, r, c, a));
+        bw_abuf_printf(b, "\n");
     }
     if (t->nrows == 0)
-        put(b, "(no rows)\n");
+        bw_abuf_printf(b, "(no rows)\n");
 }
 
-static void render_csv(const table_t *t, sbuf_t *b, bw_arena_t *a)
+static void render_csv(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
 {
     for (int c = 0; c < t->ncols; c++)
-        put(b, "%s%s", c ? "," : "", esc_csv(a, t->cols[c]));
-    put(b, "\r\n");
+        bw_abuf_printf(b, "%s%s", c ? "," : "", esc_csv(a, t->cols[c]));
+    bw_abuf_printf(b, "\r\n");
     for (int r = 0; r < t->nrows; r++) {
         for (int c = 0; c < t->ncols; c++)
-            put(b, "%s%s", c ? "," : "", esc_csv(a, cell(t, r, c, a)));
-        put(b, "\r\n");
+            bw_abuf_printf(b, "%s%s", c ? "," : "", esc_csv(a, cell(t, r, c, a)));
+        bw_abuf_printf(b, "\r\n");
     }
 }
 
-static void render_json(const table_t *t, sbuf_t *b, bw_arena_t *a)
+static void render_json(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
 {
-    put(b, "{\"report\":\"%s\",\"rows\":[", esc_json(a, t->title));
+    bw_abuf_printf(b, "{\"report\":\"%s\",\"rows\":[", esc_json(a, t->title));
     for (int r = 0; r < t->nrows; r++) {
-        put(b, "%s{", r ? "," : "");
+        bw_abuf_printf(b, "%s{", r ? "," : "");
         for (int c = 0; c < t->ncols; c++) {
             if (t->kind[c] == 's')
-                put(b, "%s\"%s\":\"%s\"", c ? "," : "", t->cols[c], esc_json(a, t->text[r][c]));
+                bw_abuf_printf(b, "%s\"%s\":\"%s\"", c ? "," : "", t->cols[c], esc_json(a, t->text[r][c]));
             else
-                put(b, "%s\"%s_%s\":%lld", c ? "," : "", t->cols[c],
+                bw_abuf_printf(b, "%s\"%s_%s\":%lld", c ? "," : "", t->cols[c],
                     t->kind[c] == 'r' ? "bp" : "minor", (long long)t->num[r][c]);
         }
-        put(b, "}");
+        bw_abuf_printf(b, "}");
     }
-    put(b, "]}");
+    bw_abuf_printf(b, "]}");
 }
 
 /* A horizontal bar chart, one group per row, up to two series per group. */
-static void render_svg(const table_t *t, sbuf_t *b, bw_arena_t *a)
+static void render_svg(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
 {
     static const char *const colors[] = {"#3b6ea8", "#e39b2d"};
     int64_t max = 1;
@@ -212,19 +182,19 @@ static void render_svg(const table_t *t, sbuf_t *b, bw_arena_t *a)
                 max = t->num[r][t->series[s]];
     int bar = 16, gap = 10, left = 200, width = 460;
     int h = t->nrows * (bar * t->nseries + gap) + 40;
-    put(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\">",
+    bw_abuf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\">",
         left + width + 160, h);
     int y = 10;
     for (int r = 0; r < t->nrows; r++) {
         const char *label = t->text[r][t->label_col];
         if (t->label_col != t->cur_col && t->cur_col >= 0)
             label = bw_arena_printf(a, "%s %s", label, t->text[r][t->cur_col]);
-        put(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"12\">%s</text>", left - 6,
+        bw_abuf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"12\">%s</text>", left - 6,
             y + bar - 3, esc_html(a, label));
         for (int s = 0; s < t->nseries; s++) {
             int64_t v = t->num[r][t->series[s]];
             int len = v > 0 ? (int)((bw_i128_t)v * width / max) : 0;
-            put(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>"
+            bw_abuf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>"
                    "<text x=\"%d\" y=\"%d\" font-size=\"11\">%s</text>",
                 left, y, len, bar - 2, colors[s], left + len + 4, y + bar - 4,
                 cell(t, r, t->series[s], a));
@@ -233,32 +203,32 @@ static void render_svg(const table_t *t, sbuf_t *b, bw_arena_t *a)
         y += gap;
     }
     for (int s = 0; s < t->nseries; s++)
-        put(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
+        bw_abuf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
                "<text x=\"%d\" y=\"%d\" font-size=\"11\">%s</text>",
             left + s * 120, h - 18, colors[s], left + s * 120 + 14, h - 9, t->cols[t->series[s]]);
-    put(b, "</svg>");
+    bw_abuf_printf(b, "</svg>");
 }
 
-static void render_html(const table_t *t, sbuf_t *b, bw_arena_t *a)
+static void render_html(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
 {
-    put(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title><style>"
+    bw_abuf_printf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title><style>"
            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
            "td,th{padding:.25em .7em;border-bottom:1px solid #ddd}td.n{text-align:right}"
            "</style></head><body><h1>%s</h1>\n",
         esc_html(a, t->title), esc_html(a, t->title));
     render_svg(t, b, a);
-    put(b, "\n<table><tr>");
+    bw_abuf_printf(b, "\n<table><tr>");
     for (int c = 0; c < t->ncols; c++)
-        put(b, "<th>%s</th>", t->cols[c]);
-    put(b, "</tr>\n");
+        bw_abuf_printf(b, "<th>%s</th>", t->cols[c]);
+    bw_abuf_printf(b, "</tr>\n");
     for (int r = 0; r < t->nrows; r++) {
-        put(b, "<tr>");
+        bw_abuf_printf(b, "<tr>");
         for (int c = 0; c < t->ncols; c++)
-            put(b, "<td%s>%s</td>", t->kind[c] == 's' ? "" : " class=n",
+            bw_abuf_printf(b, "<td%s>%s</td>", t->kind[c] == 's' ? "" : " class=n",
                 esc_html(a, cell(t, r, c, a)));
-        put(b, "</tr>\n");
+        bw_abuf_printf(b, "</tr>\n");
     }
-    put(b, "</table></body></html>\n");
+    bw_abuf_printf(b, "</table></body></html>\n");
 }
 
 /* Fills the table's rows from a result whose columns are the table's. */
@@ -416,7 +386,7 @@ void inv_report_get(bw_db_t *db, const Billow__ReportGet *req, Billow__Reply *re
         return;
     }
     PQclear(r);
-    sbuf_t b = {.a = a};
+    bw_abuf_t b = {.a = a};
     if (!strcmp(fmt, "csv")) {
         render_csv(&t, &b, a);
     } else if (!strcmp(fmt, "json")) {
@@ -449,24 +419,24 @@ void inv_report_get(bw_db_t *db, const Billow__ReportGet *req, Billow__Reply *re
                 c.text[i][1] = t.text[row][1];
                 c.num[i][2] = t.num[row][2 + k];
             }
-            put(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
+            bw_abuf_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
                     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
                     "collapse;margin:1em 0}td,th{padding:.25em .7em;border-bottom:1px solid #ddd}"
                     "td.n{text-align:right}</style></head><body><h1>%s</h1>\n",
                 esc_html(a, t.title), esc_html(a, t.title));
             render_svg(&c, &b, a);
-            put(&b, "\n<table><tr>");
+            bw_abuf_printf(&b, "\n<table><tr>");
             for (int k = 0; k < t.ncols; k++)
-                put(&b, "<th>%s</th>", t.cols[k]);
-            put(&b, "</tr>\n");
+                bw_abuf_printf(&b, "<th>%s</th>", t.cols[k]);
+            bw_abuf_printf(&b, "</tr>\n");
             for (int i = 0; i < t.nrows; i++) {
-                put(&b, "<tr>");
+                bw_abuf_printf(&b, "<tr>");
                 for (int k = 0; k < t.ncols; k++)
-                    put(&b, "<td%s>%s</td>", t.kind[k] == 's' ? "" : " class=n",
+                    bw_abuf_printf(&b, "<td%s>%s</td>", t.kind[k] == 's' ? "" : " class=n",
                         esc_html(a, cell(&t, i, k, a)));
-                put(&b, "</tr>\n");
+                bw_abuf_printf(&b, "</tr>\n");
             }
-            put(&b, "</table></body></html>\n");
+            bw_abuf_printf(&b, "</table></body></html>\n");
         } else {
             render_html(&t, &b, a);
         }

@@ -31,37 +31,6 @@ static const char SQL_MOVES[] =
     " WHERE d <= $2::date ORDER BY d, o, ref";
 
 
-/* Appends printf output to an arena-grown string (small documents only). */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bw_arena_t *a;
-} sbuf_t;
-
-static void put(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *s = bw_arena_alloc(b->a, cap);
-        if (!s)
-            return;
-        if (b->len)
-            memcpy(s, b->s, b->len);
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 static const char *html(bw_arena_t *a, const char *s)
 {
@@ -139,15 +108,15 @@ void inv_statement_get(bw_db_t *db, const Billow__StatementGet *req, Billow__Rep
     int first = 0, n = PQntuples(r);
     while (first < n && strcmp(PQgetvalue(r, first, 0), f) < 0)
         opening += atoll(PQgetvalue(r, first++, 4));
-    sbuf_t b = {.a = a};
+    bw_abuf_t b = {.a = a};
     char m1[48], m2[48];
     inv_format_money(opening, cur, m1, sizeof m1);
     if (!strcmp(fmt, "json")) {
-        put(&b, "{\"account_id\":\"%s\",\"name\":\"%s\",\"currency\":\"%s\",\"from\":\"%s\","
+        bw_abuf_printf(&b, "{\"account_id\":\"%s\",\"name\":\"%s\",\"currency\":\"%s\",\"from\":\"%s\","
                 "\"to\":\"%s\",\"opening_minor\":%lld,\"entries\":[",
             json(a, p[0]), json(a, name), cur, f, t, (long long)opening);
     } else if (!strcmp(fmt, "html")) {
-        put(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Statement %s</title>"
+        bw_abuf_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Statement %s</title>"
                 "<style>body{font-family:sans-serif;max-width:56em;margin:2em auto}"
                 "table{border-collapse:collapse;width:100%%}td,th{padding:.25em .6em;"
                 "border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right}</style>"
@@ -157,7 +126,7 @@ void inv_statement_get(bw_db_t *db, const Billow__StatementGet *req, Billow__Rep
                 "<td class=n>%s</td></tr>\n",
             html(a, p[0]), html(a, name), html(a, p[0]), f, t, f, m1);
     } else {
-        put(&b, "STATEMENT OF ACCOUNT %s (%s)\nperiod: %s to %s\n\n%-10s  %-11s  %-18s  %-30s  %16s"
+        bw_abuf_printf(&b, "STATEMENT OF ACCOUNT %s (%s)\nperiod: %s to %s\n\n%-10s  %-11s  %-18s  %-30s  %16s"
                 "  %16s\n%-10s  %-11s  %-18s  %-30s  %16s  %16s\n",
             p[0], name, f, t, "DATE", "KIND", "DOCUMENT", "DETAIL", "AMOUNT", "BALANCE", f,
             "opening", "", "", "", m1);
@@ -171,27 +140,27 @@ void inv_statement_get(bw_db_t *db, const Billow__StatementGet *req, Billow__Rep
         const char *d = PQgetvalue(r, i, 0), *k = PQgetvalue(r, i, 1), *ref = PQgetvalue(r, i, 2),
                    *det = PQgetvalue(r, i, 3);
         if (!strcmp(fmt, "json"))
-            put(&b, "%s{\"date\":\"%s\",\"kind\":\"%s\",\"document\":\"%s\",\"detail\":\"%s\","
+            bw_abuf_printf(&b, "%s{\"date\":\"%s\",\"kind\":\"%s\",\"document\":\"%s\",\"detail\":\"%s\","
                     "\"amount_minor\":%lld,\"balance_minor\":%lld}",
                 i > first ? "," : "", d, k, json(a, ref), json(a, det), (long long)v,
                 (long long)bal);
         else if (!strcmp(fmt, "html"))
-            put(&b, "<tr><td>%s</td><td>%s %s</td><td>%s</td><td class=n>%s</td>"
+            bw_abuf_printf(&b, "<tr><td>%s</td><td>%s %s</td><td>%s</td><td class=n>%s</td>"
                     "<td class=n>%s</td></tr>\n",
                 d, k, html(a, ref), html(a, det), m1, m2);
         else
-            put(&b, "%-10s  %-11s  %-18s  %-30.30s  %16s  %16s\n", d, k, ref, det, m1, m2);
+            bw_abuf_printf(&b, "%-10s  %-11s  %-18s  %-30.30s  %16s  %16s\n", d, k, ref, det, m1, m2);
     }
     PQclear(r);
     inv_format_money(bal, cur, m2, sizeof m2);
     if (!strcmp(fmt, "json"))
-        put(&b, "],\"closing_minor\":%lld}", (long long)bal);
+        bw_abuf_printf(&b, "],\"closing_minor\":%lld}", (long long)bal);
     else if (!strcmp(fmt, "html"))
-        put(&b, "<tr><th>%s</th><th colspan=3>Closing balance%s</th><th class=n>%s</th></tr>"
+        bw_abuf_printf(&b, "<tr><th>%s</th><th colspan=3>Closing balance%s</th><th class=n>%s</th></tr>"
                 "</table></body></html>\n",
             t, bal < 0 ? " (in your favour)" : "", m2);
     else
-        put(&b, "%-10s  %-11s  %-18s  %-30s  %16s  %16s\n", t, "closing", "",
+        bw_abuf_printf(&b, "%-10s  %-11s  %-18s  %-30s  %16s  %16s\n", t, "closing", "",
             bal < 0 ? "(credit in your favour)" : "", "", m2);
     Billow__PaymentsReply *pr = inv_pay_reply(reply, a);
     pr->document = b.s ? b.s : "";

@@ -96,11 +96,11 @@ done
 ok "run complete; the other workers adopted the dead worker's partitions ($owner)"
 
 # The worker the partitions belong to comes back and gets them back.
-"$BW_BUILD/invoicing" --worker --partitions 3/8 >>"$BW_TMP/worker3.log" 2>&1 &
+BILLOW_LOG_LEVEL=info "$BW_BUILD/invoicing" --worker --partitions 3/8 >"$BW_TMP/worker3.again.log" 2>&1 &
 echo $! > "$BW_TMP/worker3.pid"
 i=0
-until [ "$(sql "SELECT owner FROM invoicing.stream_leases WHERE producer = 'rating' AND partitions = '3/8'")" = "$(hostname):$(cat "$BW_TMP/worker3.pid")" ]; do
-  i=$((i + 1)); [ $i -gt 60 ] && fail "restarted worker 3 did not get its partitions back"
+until grep -q '"msg":"partitions leased","producer":"rating","partitions":"3/8"' "$BW_TMP/worker3.again.log"; do
+  i=$((i + 1)); [ $i -gt 120 ] && { tail -5 "$BW_TMP/worker3.again.log"; fail "restarted worker 3 did not get its partitions back"; }
   sleep 0.25
 done
 ok "restarted worker 3 got partitions 3/8 back"
