@@ -596,7 +596,8 @@ bool inv_account_import(bw_db_t *db, const Billow__AccountImport *req, const cha
     int n = PQntuples(res);
     bw_outbox_event_t *evs = calloc((size_t)n + 1, sizeof *evs);
     uint8_t **bufs = calloc((size_t)n + 1, sizeof *bufs);
-    for (int i = 0; i < n; i++) {
+    int erc = evs && bufs ? 0 : BW_ENOMEM;
+    for (int i = 0; i < n && erc == 0; i++) {
         Billow__AccountChanged *ac = row_to_account(res, i, arena);
         if (strcmp(PQgetvalue(res, i, 18), "t") == 0)
             ir->created++;
@@ -607,13 +608,18 @@ bool inv_account_import(bw_db_t *db, const Billow__AccountImport *req, const cha
         ev.account_changed = ac;
         size_t plen = billow__event__get_packed_size(&ev);
         bufs[i] = malloc(plen ? plen : 1);
+        if (!bufs[i]) {
+            erc = BW_ENOMEM;
+            break;
+        }
         billow__event__pack(&ev, bufs[i]);
         evs[i] = (bw_outbox_event_t){.type = "AccountChanged", .partition_key = ac->account_id,
                                      .payload = bufs[i], .len = plen, .caused_by = cause};
     }
     PQclear(res);
-    int erc = bw_outbox_append(db, evs, (size_t)n);
-    for (int i = 0; i < n; i++)
+    if (erc == 0)
+        erc = bw_outbox_append(db, evs, (size_t)n);
+    for (int i = 0; bufs && i < n; i++)
         free(bufs[i]);
     free(bufs);
     free(evs);

@@ -526,19 +526,23 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
             bw_copybuf_int(&inst, d->instalments[k].amount_minor);
             bw_copybuf_end(&inst);
         }
+        /* A document that will not render must not stall the stream (the
+         * batch would be retried forever): the invoice is issued and its
+         * event goes out without the HTML, which notification can render
+         * from the lines; the error is logged for the audit. */
+        inv_buf_t *doc = html;
         if (html) {
             char err[256];
             inv_buf_reset(html);
             if (inv_document_render_html(d, html, err, sizeof err) < 0) {
                 bw_log(BW_ERROR, "could not render invoice", "invoice", BW_S(it->number), "error",
                        BW_S(err), NULL);
-                rc = BW_EINVAL;
-                goto out;
+                doc = NULL;
             }
         }
         Billow__Event ev = BILLOW__EVENT__INIT;
         ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
-        ev.invoice_issued = issued_event(it, html, a);
+        ev.invoice_issued = issued_event(it, doc, a);
         size_t len = billow__event__get_packed_size(&ev);
         bufs[nev] = malloc(len ? len : 1);
         if (!bufs[nev]) {
