@@ -1,0 +1,175 @@
+#!/bin/sh
+# Month-end pipeline benchmark: N accounts (default 1,000,000) through the
+# real services end to end — account import into invoicing, rating learning
+# them from the AccountChanged stream, usage ingest over rating's API, then
+# a bill run: BillRunStarted → rating closes the period (one AccountRated per
+# account) → 1, 2 or 4 `invoicing --worker` processes issue the invoices.
+#
+# The set-up (accounts, subscriptions, usage) is done once in a template
+# database; each worker count then runs its bill run on a fresh copy of it
+# (CREATE DATABASE ... TEMPLATE), so every run starts from the same state.
+# Subscriptions go straight into rating's table (there is no bulk subscribe
+# command, and subscribing is not what is measured); everything else goes
+# through the services' own sockets and streams.
+#
+# Reported per worker count: invoices/s from `billrun start` to the last
+# invoice (rating's close and invoicing run side by side, as in production),
+# the close rate, a raw COPY of the same invoice and line rows in the same
+# run, and each process's resident memory at 10%, 50% and 100% of the run
+# (flat memory means it does not grow with the number of accounts done).
+#   BW_BENCH_PIPELINE_ACCOUNTS (default 1000000), BW_BENCH_WORKERS (default "1 2 4"),
+#   BW_BENCH_USAGE (usage records per account, default 2), BW_BENCH_KEEP=1
+#   keeps the temporary files (logs, samples).
+set -eu
+N=${BW_BENCH_PIPELINE_ACCOUNTS:-1000000}
+WORKERS=${BW_BENCH_WORKERS:-1 2 4}
+PER=${BW_BENCH_USAGE:-2}
+B=${BW_BUILD:-build}
+BASE=${BILLOW_PORT_BASE:-21000}
+export BILLOW_PORT_BASE=$((BASE + 500))
+export BILLOW_NOW=2026-12-01T02:00:00Z BILLOW_INVOICE_HTML_IN_EVENT=0 BILLOW_LOG_LEVEL=warn
+export BILLOW_OPERATOR=bench
+TMP=$(mktemp -d /tmp/billow-pbench.XXXXXX)
+ADMIN=$BW_PG_ADMIN
+URL0=$BILLOW_DATABASE_URL
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for p in $pids; do wait "$p" 2>/dev/null || true; done
+  [ -n "${BW_BENCH_KEEP:-}" ] && echo "pipeline: files kept in $TMP" >&2 || rm -rf "$TMP"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+psql_q() { psql "$ADMIN" -X -qtA -v ON_ERROR_STOP=1 "$@"; }
+dburl() { echo "$URL0" | sed "s/dbname=billow/dbname=$1/"; }
+q() { psql "$(dburl "$1") user=postgres" -X -qtA -v ON_ERROR_STOP=1 -c "$2"; }
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+wait_for() { # SECONDS DESCRIPTION COMMAND...
+  lim=$1; what=$2; shift 2; i=0
+  until "$@"; do
+    i=$((i + 1)); [ $i -gt $((lim * 5)) ] && { echo "pipeline: timed out waiting for $what" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+up() { BILLOW_DATABASE_URL="$1" "$B/billctl" "$2" describe >/dev/null 2>&1; }
+start_services() { # DB
+  url=$(dburl "$1")
+  BILLOW_DATABASE_URL="$url" "$B/rating" 2>>"$TMP/rating.log" & rating=$!
+  BILLOW_DATABASE_URL="$url" BILLOW_API_WORKS=0 "$B/invoicing" 2>>"$TMP/invoicing.log" & api=$!
+  pids="$pids $rating $api"
+  wait_for 30 "rating" up "$url" rating
+  wait_for 30 "invoicing" up "$url" invoicing
+}
+stop_pids() { for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pids=""; }
+
+# ---- set-up, once -----------------------------------------------------------
+tpl=pbench_tpl
+psql_q -c "DROP DATABASE IF EXISTS $tpl" -c "CREATE DATABASE $tpl"
+psql "$(dburl $tpl) user=postgres" -X -q -v ON_ERROR_STOP=1 -f deploy/pg/roles.sql >/dev/null
+start_services $tpl
+export BILLOW_DATABASE_URL="$(dburl $tpl)"
+"$B/billctl" catalog load services/rating/catalog.example.json >/dev/null
+
+# Accounts in files of 100,000 rows (each file is one all-or-nothing request).
+mkdir -p "$TMP/acc"
+awk -v n="$N" -v dir="$TMP/acc" 'BEGIN {
+  hdr = "id,name,currency,tier,tax_profile,language,cycle,terms_days,email";
+  split("standard standard standard silver silver gold", tiers, " ");
+  for (i = 1; i <= n; i++) {
+    if ((i - 1) % 100000 == 0) { f = sprintf("%s/%04d.csv", dir, (i - 1) / 100000); print hdr > f }
+    printf "P%07d,Customer %d,CNY,%s,cn-vat-general,%s,monthly,30,c%d@example.com\n", i, i,
+      tiers[i % 6 + 1], (i % 2) ? "en" : "zh-CN", i > f
+  } }'
+t0=$(now)
+for f in "$TMP"/acc/*.csv; do "$B/billctl" account import "$f" >/dev/null; done
+t1=$(now)
+learned() { [ "$(q $tpl "SELECT count(*) FROM rating.accounts")" -ge "$N" ]; }
+wait_for 3600 "rating to learn the accounts" learned
+t2=$(now)
+q $tpl "INSERT INTO rating.subscriptions (account_id, plan, quantity, start_date, origin, caused_by)
+        SELECT 'P' || lpad(g::text, 7, '0'), 'SAAS_PRO', 1 + g % 5, '2026-10-01', '2026-10-01', 'bench'
+        FROM generate_series(1, $N) g; ANALYZE rating.subscriptions" >/dev/null
+
+awk -v n="$N" -v per="$PER" 'BEGIN {
+  print "event_id,account,fee_item,quantity,timestamp"; srand(7);
+  for (i = 1; i <= n; i++)
+    for (k = 1; k <= per; k++)
+      printf "u%d-%d,P%07d,%s,%d,2026-11-%02dT09:00:00Z\n", i, k, i, (k % 2) ? "API_CALLS" : "SMS",
+        int(rand() * 40000), 1 + (i + k) % 28 }' > "$TMP/usage.csv"
+t3=$(now)
+"$B/billctl" usage import "$TMP/usage.csv" >/dev/null
+t4=$(now)
+stop_pids $rating $api
+records=$((N * PER))
+printf 'pipeline set-up: %d accounts imported in %.1fs (%.0f/s), known to rating %.1fs later; %d usage records ingested in %.1fs (%.0f records/s)\n' \
+  "$N" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$N / ($t1 - $t0)" | bc -l)" "$(echo "$t2 - $t1" | bc -l)" \
+  "$records" "$(echo "$t4 - $t3" | bc -l)" "$(echo "$records / ($t4 - $t3)" | bc -l)"
+printf 'RESULT {"bench":"pipeline_setup","accounts":%d,"import_seconds":%.3f,"records":%d,"seconds":%.3f,"records_per_s":%.0f}\n' \
+  "$N" "$(echo "$t1 - $t0" | bc -l)" "$records" "$(echo "$t4 - $t3" | bc -l)" "$(echo "$records / ($t4 - $t3)" | bc -l)"
+
+# ---- one bill run per worker count -----------------------------------------
+for w in $WORKERS; do
+  db=pbench_$w
+  psql_q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE $tpl"
+  export BILLOW_DATABASE_URL="$(dburl $db)"
+  start_services $db
+  wp=""; k=0
+  while [ $k -lt "$w" ]; do
+    "$B/invoicing" --worker --partitions "$k/$w" 2>>"$TMP/worker.log" & wp="$wp $!"
+    k=$((k + 1))
+  done
+  pids="$pids $wp"
+  samples=$TMP/rss_$w
+  : > "$samples"
+  t0=$(now)
+  "$B/billctl" billrun start --period 2026-11 >/dev/null
+  closed_at=""
+  while :; do
+    set -- $(q $db "SELECT due, done FROM invoicing.bill_runs" | tr '|' ' ')
+    due=${1:-0}; done_=${2:-0}
+    line="$done_ $(rss $rating) $(rss $api)"
+    for p in $wp; do line="$line $(rss "$p")"; done
+    echo "$line" >> "$samples"
+    if [ -z "$closed_at" ] && [ "$(q $db "SELECT count(*) FROM rating.closed_periods")" -ge "$due" ] && [ "$due" -gt 0 ]; then
+      closed_at=$(now)
+    fi
+    [ "$due" -gt 0 ] && [ "$done_" -ge "$due" ] && break
+    sleep 0.5
+  done
+  t1=$(now)
+  [ -n "$closed_at" ] || closed_at=$t1
+  invoices=$(q $db "SELECT count(*) FROM invoicing.invoices")
+  lines=$(q $db "SELECT count(*) FROM invoicing.invoice_lines")
+  stop_pids $wp $rating $api
+  # The baseline: the same invoice and line rows, COPYed into plain tables.
+  q $db "CREATE TABLE public.copy_inv (LIKE invoicing.invoices); CREATE TABLE public.copy_lines (LIKE invoicing.invoice_lines)" >/dev/null
+  psql "$(dburl $db) user=postgres" -X -q -c "\\copy invoicing.invoices TO '$TMP/inv.copy'" -c "\\copy invoicing.invoice_lines TO '$TMP/lines.copy'"
+  c0=$(now)
+  psql "$(dburl $db) user=postgres" -X -q -c "\\copy public.copy_inv FROM '$TMP/inv.copy'" -c "\\copy public.copy_lines FROM '$TMP/lines.copy'"
+  c1=$(now)
+  rm -f "$TMP/inv.copy" "$TMP/lines.copy"
+  secs=$(echo "$t1 - $t0" | bc -l)
+  csecs=$(echo "$c1 - $c0" | bc -l)
+  closesecs=$(echo "$closed_at - $t0" | bc -l)
+  # Resident memory (MiB) of each process at 10%, 50% and 100% of the run:
+  # rating, the invoicing API process, then each worker.
+  mem=$(awk -v due="$due" -v w="$w" '
+    { for (p = 0; p < 3; p++) if (!got[p] && $1 >= due * (p == 0 ? 0.1 : p == 1 ? 0.5 : 1)) { got[p] = 1; row[p] = $0 } }
+    END {
+      names[2] = "rating"; names[3] = "invoicing-api"; for (k = 1; k <= w; k++) names[3 + k] = "worker" k;
+      for (c = 2; c <= 3 + w; c++) {
+        s = names[c] ":";
+        for (p = 0; p < 3; p++) { split(row[p], f, " "); s = s sprintf(" %.0f", f[c] / 1024) }
+        out = out (c > 2 ? "; " : "") s
+      }
+      print out }' "$samples")
+  printf 'pipeline, %d worker(s): %d invoices (%d lines) in %.1fs = %.0f invoices/s from billrun start (close done after %.1fs = %.0f accounts/s); raw COPY of the same rows %.2fs; %.2fx COPY\n' \
+    "$w" "$invoices" "$lines" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" \
+    "$(echo "$due / $closesecs" | bc -l)" "$csecs" "$(echo "$secs / $csecs" | bc -l)"
+  printf '  resident MiB at 10%%/50%%/100%%: %s\n' "$mem"
+  printf 'RESULT {"bench":"pipeline_%dw","invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"close_seconds":%.3f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f}\n' \
+    "$w" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" "$csecs" \
+    "$(echo "$invoices / $csecs" | bc -l)" "$(echo "$secs / $csecs" | bc -l)"
+  [ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
+done
+[ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $tpl" 2>/dev/null || true
