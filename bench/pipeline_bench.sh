@@ -70,13 +70,14 @@ start_services $tpl
 export BILLOW_DATABASE_URL="$(dburl $tpl)"
 "$B/billctl" catalog load services/rating/catalog.example.json >/dev/null
 
-# Accounts in files of 100,000 rows (each file is one all-or-nothing request).
+# Accounts in files of 50,000 rows (each file is one all-or-nothing request,
+# well under the 8 MiB request limit).
 mkdir -p "$TMP/acc"
 awk -v n="$N" -v dir="$TMP/acc" 'BEGIN {
   hdr = "id,name,currency,tier,tax_profile,language,cycle,terms_days,email";
   split("standard standard standard silver silver gold", tiers, " ");
   for (i = 1; i <= n; i++) {
-    if ((i - 1) % 100000 == 0) { f = sprintf("%s/%04d.csv", dir, (i - 1) / 100000); print hdr > f }
+    if ((i - 1) % 50000 == 0) { f = sprintf("%s/%04d.csv", dir, (i - 1) / 50000); print hdr > f }
     printf "P%07d,Customer %d,CNY,%s,cn-vat-general,%s,monthly,30,c%d@example.com\n", i, i,
       tiers[i % 6 + 1], (i % 2) ? "en" : "zh-CN", i > f
   } }'

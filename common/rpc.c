@@ -326,7 +326,10 @@ int bw_rpc_call(void *zctx, const char *endpoint, Billow__Request *req, int time
             rc = BW_EPROTO;
             goto out;
         }
-        if (r->id != req->id) { /* a late answer to an earlier request */
+        /* The socket is this call's own, so any reply answers it; id 0 is
+         * the server's answer to a request it could not read (too large,
+         * malformed), which it cannot echo the id of. */
+        if (r->id != req->id && r->id != 0) {
             billow__reply__free_unpacked(r, NULL);
             continue;
         }

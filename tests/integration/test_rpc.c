@@ -149,6 +149,22 @@ int main(void)
     Billow__Reply *r7 = call(z, ep, longkey, NULL);
     CHECK(r7 && r7->code == BILLOW__CODE__INVALID, "oversized idempotency key refused");
 
+    /* A request over the frame limit is answered with an error, not left
+     * waiting for the caller's timeout. */
+    size_t big = BW_MAX_FRAME_DEFAULT + 1024;
+    char *huge = malloc(big + 1);
+    memset(huge, 'x', big);
+    huge[big] = '\0';
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    Billow__Reply *r9 = call(z, ep, NULL, huge);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    free(huge);
+    CHECK(r9 && r9->code == BILLOW__CODE__INVALID && r9->error && strstr(r9->error, "too large") &&
+              ms < 2500,
+          "oversized request answered with 'request too large'");
+
     /* Nobody listens here: the call must fail within its timeout. */
     Billow__Request req = BILLOW__REQUEST__INIT;
     Billow__StatusRequest sr = BILLOW__STATUS_REQUEST__INIT;
@@ -157,14 +173,13 @@ int main(void)
     Billow__Reply *r8 = NULL;
     char dead[64];
     snprintf(dead, sizeof dead, "tcp://127.0.0.1:%d", atoi(base) + 61);
-    struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     int rc = bw_rpc_call(z, dead, &req, 500, &r8);
     clock_gettime(CLOCK_MONOTONIC, &b);
-    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
     CHECK(rc == BW_ETIMEOUT && ms < 1500, "unreachable endpoint times out promptly");
 
-    Billow__Reply *all[] = {r1, r2, r3, r4, r5, r6, r7};
+    Billow__Reply *all[] = {r1, r2, r3, r4, r5, r6, r7, r9};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i])
             billow__reply__free_unpacked(all[i], NULL);
