@@ -6,14 +6,24 @@
 #include "errors.h"
 #include "log.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* One statement per batch of AccountChanged events (a bulk import sends
+ * them by the hundred thousand): the batch travels as one JSON array, the
+ * newest version of each account in it wins, and created_on keeps the day
+ * rating first heard of the account. */
 static const char SQL_UPSERT[] =
     "INSERT INTO accounts AS a (id, currency, cycle, anchor_day, tier, language, status,"
     " created_on, version, caused_by)"
-    " VALUES ($1, $2, $3, $4::int, $5, $6, $7, $8::date, $9::bigint, $10)"
+    " SELECT DISTINCT ON (id) id, currency, cycle, anchor_day, tier, language, status,"
+    " min(created_on) OVER (PARTITION BY id), version, caused_by"
+    " FROM jsonb_to_recordset($1::jsonb) AS x(id text, currency text, cycle text,"
+    " anchor_day int, tier text, language text, status text, created_on date, version bigint,"
+    " caused_by text)"
+    " ORDER BY id, version DESC"
     " ON CONFLICT (id) DO UPDATE SET currency = EXCLUDED.currency, cycle = EXCLUDED.cycle,"
     " anchor_day = EXCLUDED.anchor_day, tier = EXCLUDED.tier, language = EXCLUDED.language,"
     " status = EXCLUDED.status, version = EXCLUDED.version, caused_by = EXCLUDED.caused_by,"
@@ -24,31 +34,61 @@ static const char SQL_GET[] =
 
 static const char *or_default(const char *s, const char *def) { return s && *s ? s : def; }
 
-int rt_accounts_apply(bw_db_t *db, const Billow__StreamEvent *se, const Billow__AccountChanged *ac)
+static void put_str(json_object *o, const char *key, const char *v)
+{
+    json_object_object_add(o, key, json_object_new_string(v));
+}
+
+int rt_accounts_add(rt_accounts_batch_t *b, const Billow__StreamEvent *se,
+                    const Billow__AccountChanged *ac)
 {
     if (!ac->account_id || !*ac->account_id || !ac->currency || !*ac->currency) {
         bw_log(BW_WARN, "skipping account without id or currency", "event_id",
                BW_S(se->event_id), NULL);
         return 0;
     }
-    char created[16], anchor[16], version[24];
+    if (!b->rows && !(b->rows = json_object_new_array()))
+        return BW_ENOMEM;
+    char created[16];
     int64_t us;
     if (!ac->changed_at || bw_time_parse(ac->changed_at, &us) < 0)
         us = bw_now_us();
     bw_date_format(us / 86400000000LL, created, sizeof created);
-    snprintf(anchor, sizeof anchor, "%d", ac->anchor_day ? ac->anchor_day : 1);
-    snprintf(version, sizeof version, "%lld", (long long)(ac->version ? ac->version : 1));
-    const char *p[10] = {ac->account_id,
-                         ac->currency,
-                         or_default(ac->cycle, "monthly"),
-                         anchor,
-                         or_default(ac->tier, ""),
-                         or_default(ac->language, "en"),
-                         or_default(ac->status, "active"),
-                         created,
-                         version,
-                         se->event_id};
-    return bw_db_exec(db, SQL_UPSERT, 10, p);
+    json_object *o = json_object_new_object();
+    if (!o)
+        return BW_ENOMEM;
+    put_str(o, "id", ac->account_id);
+    put_str(o, "currency", ac->currency);
+    put_str(o, "cycle", or_default(ac->cycle, "monthly"));
+    json_object_object_add(o, "anchor_day", json_object_new_int(ac->anchor_day ? ac->anchor_day : 1));
+    put_str(o, "tier", or_default(ac->tier, ""));
+    put_str(o, "language", or_default(ac->language, "en"));
+    put_str(o, "status", or_default(ac->status, "active"));
+    put_str(o, "created_on", created);
+    json_object_object_add(o, "version", json_object_new_int64(ac->version ? ac->version : 1));
+    put_str(o, "caused_by", se->event_id ? se->event_id : "");
+    if (json_object_array_add(b->rows, o) < 0) {
+        json_object_put(o);
+        return BW_ENOMEM;
+    }
+    return 0;
+}
+
+int rt_accounts_flush(bw_db_t *db, rt_accounts_batch_t *b)
+{
+    if (!b->rows || json_object_array_length(b->rows) == 0)
+        return 0;
+    const char *p[1] = {json_object_to_json_string_ext(b->rows, JSON_C_TO_STRING_PLAIN)};
+    int rc = p[0] ? bw_db_exec(db, SQL_UPSERT, 1, p) : BW_ENOMEM;
+    rt_accounts_batch_clear(b);
+    return rc < 0 ? rc : 0;
+}
+
+void rt_accounts_batch_clear(rt_accounts_batch_t *b)
+{
+    if (b->rows)
+        json_object_put(b->rows);
+    b->rows = NULL;
 }
 
 int rt_account_get(bw_db_t *db, const char *id, rt_account_t *out, bw_arena_t *a)

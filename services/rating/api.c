@@ -71,16 +71,20 @@ bool rt_api_handle(void *arg, const Billow__Request *req, Billow__Reply *reply,
     }
 }
 
+/* AccountChanged events are gathered and applied with one statement; a
+ * BillRunStarted first applies those before it, since the run reads them. */
 static int on_invoicing_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se,
                               const Billow__Event *ev, bw_arena_t *arena)
 {
-    (void)arg;
+    rt_accounts_batch_t *accounts = arg;
     (void)arena;
     switch (ev->body_case) {
     case BILLOW__EVENT__BODY_ACCOUNT_CHANGED:
-        return rt_accounts_apply(db, se, ev->account_changed);
-    case BILLOW__EVENT__BODY_BILL_RUN_STARTED:
-        return rt_close_on_bill_run(db, se, ev->bill_run_started);
+        return rt_accounts_add(accounts, se, ev->account_changed);
+    case BILLOW__EVENT__BODY_BILL_RUN_STARTED: {
+        int rc = rt_accounts_flush(db, accounts);
+        return rc < 0 ? rc : rt_close_on_bill_run(db, se, ev->bill_run_started);
+    }
     default:
         return 0;
     }
@@ -89,5 +93,11 @@ static int on_invoicing_event(void *arg, bw_db_t *db, const Billow__StreamEvent 
 int rt_api_from_invoicing(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
                           bw_arena_t *arena)
 {
-    return bw_events_apply(db, evs, n, arena, on_invoicing_event, arg);
+    (void)arg;
+    rt_accounts_batch_t accounts = {0};
+    int rc = bw_events_apply(db, evs, n, arena, on_invoicing_event, &accounts);
+    if (rc == 0)
+        rc = rt_accounts_flush(db, &accounts);
+    rt_accounts_batch_clear(&accounts);
+    return rc;
 }

@@ -50,6 +50,26 @@ until [ "$(sql "SELECT count(*) FROM rating.accounts")" = 4 ]; do
 done
 ok "four accounts reached rating from invoicing's stream"
 
+# Several changes of one account in one consumer batch: with rating down,
+# A3 changes tier twice; when rating comes back it reads both in one batch,
+# the newer version wins and the day rating first heard of A3 is kept.
+first=$(sql "SELECT created_on || '/' || version FROM rating.accounts WHERE id = 'A3'")
+svc_kill rating TERM
+"$B/billctl" account update A3 --tier gold >/dev/null || fail "A3 to gold"
+"$B/billctl" account update A3 --tier silver >/dev/null || fail "A3 to silver"
+svc_start rating
+i=0
+until [ "$(sql "SELECT tier FROM rating.accounts WHERE id = 'A3'")" = silver ]; do
+  i=$((i + 1)); [ $i -ge 80 ] && fail "A3's changes did not reach rating"; sleep 0.25
+done
+[ "$(sql "SELECT created_on FROM rating.accounts WHERE id = 'A3'")" = "${first%/*}" ] || fail "A3's created_on moved"
+[ "$(sql "SELECT version FROM rating.accounts WHERE id = 'A3'")" -eq $((${first#*/} + 2)) ] || fail "A3's version"
+"$B/billctl" account update A3 --tier standard >/dev/null || fail "A3 back to standard"
+until [ "$(sql "SELECT tier FROM rating.accounts WHERE id = 'A3'")" = standard ]; do
+  i=$((i + 1)); [ $i -ge 80 ] && fail "A3's last change did not reach rating"; sleep 0.25
+done
+ok "account changes applied in one batch: newest version wins, first-heard date kept"
+
 # --- subscriptions -----------------------------------------------------------
 out=$("$B/billctl" subscribe --account NOPE --plan SAAS_PRO --start 2026-11-01 2>&1) && fail "unknown account subscribed"
 echo "$out" | grep -q 'unknown account' || fail "unknown account error: $out"
