@@ -1,4 +1,4 @@
-/* Outbox writer. One COPY per call; payloads travel as bytea hex text.
+/* Outbox writer. One binary COPY per call (common/bincopy.h).
  *
  * Ordering: a bigserial draws numbers at insert time, and transactions commit
  * in any order, so without care a consumer could read seq 12 while seq 11 is
@@ -7,11 +7,11 @@
  * next writer can only draw after the previous one committed. The lock is
  * held only from the append to the commit, which is why callers append last. */
 #include "outbox.h"
+#include "bincopy.h"
 #include "db.h"
 #include "errors.h"
 #include "util.h"
 
-#include <endian.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,73 +24,6 @@ static const char SQL_NOTIFY[] = "SELECT pg_notify($1, '')";
 static const char SQL_COPY[] =
     "COPY outbox (part, event_type, event_id, payload, caused_by) FROM STDIN (FORMAT binary)";
 
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    bool failed;
-} bin_t;
-
-static void bin_put(bin_t *b, const void *data, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *np = realloc(b->p, cap);
-        if (!np) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void bin_i16(bin_t *b, int16_t v)
-{
-    uint16_t be = htobe16((uint16_t)v);
-    bin_put(b, &be, 2);
-}
-
-static void bin_i32(bin_t *b, int32_t v)
-{
-    uint32_t be = htobe32((uint32_t)v);
-    bin_put(b, &be, 4);
-}
-
-/* One field: its length, then its bytes. */
-static void bin_field(bin_t *b, const void *data, size_t n)
-{
-    bin_i32(b, (int32_t)n);
-    bin_put(b, data, n);
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* The 16 bytes of a canonical text UUID; BW_EINVAL when it is not one. */
-static int uuid_bytes(const char *s, uint8_t out[16])
-{
-    int k = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p == '-')
-            continue;
-        int hi = hexval(p[0]), lo = p[1] ? hexval(p[1]) : -1;
-        if (hi < 0 || lo < 0 || k == 16)
-            return BW_EINVAL;
-        out[k++] = (uint8_t)(hi << 4 | lo);
-        p++;
-    }
-    return k == 16 ? 0 : BW_EINVAL;
-}
-
 int bw_outbox_append(bw_db_t *db, bw_outbox_event_t *evs, size_t n)
 {
     if (!bw_db_in_tx(db))
@@ -100,38 +33,32 @@ int bw_outbox_append(bw_db_t *db, bw_outbox_event_t *evs, size_t n)
     const char *schema = bw_db_schema(db);
     if (bw_db_exec(db, SQL_LOCK, 1, &schema) < 0)
         return BW_EDB;
-    static const uint8_t header[] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0,
-                                     0, 0, 0, 0, 0, 0, 0, 0};
-    bin_t b = {0};
+    bw_bincopy_t b = {0};
     int rc = 0;
-    bin_put(&b, header, sizeof header);
+    bw_bincopy_begin(&b);
     for (size_t i = 0; i < n; i++) {
         bw_outbox_event_t *e = &evs[i];
         if (!e->event_id[0])
             bw_uuid(e->event_id);
-        uint8_t id[16];
-        if (uuid_bytes(e->event_id, id) < 0) {
+        uint32_t part = e->partition_key ? bw_partition_of(e->partition_key) : 0u;
+        bw_bincopy_row(&b, 5);
+        bw_bincopy_i32(&b, (int32_t)part);
+        bw_bincopy_text(&b, e->type);
+        if (bw_bincopy_uuid(&b, e->event_id) < 0) {
             rc = BW_EINVAL;
             goto out;
         }
-        uint32_t part = e->partition_key ? bw_partition_of(e->partition_key) : 0u;
-        const char *cause = e->caused_by ? e->caused_by : "";
-        bin_i16(&b, 5);
-        bin_i32(&b, 4);
-        bin_i32(&b, (int32_t)part);
-        bin_field(&b, e->type, strlen(e->type));
-        bin_field(&b, id, sizeof id);
-        bin_field(&b, e->payload, e->len);
-        bin_field(&b, cause, strlen(cause));
+        bw_bincopy_bytes(&b, e->payload, e->len);
+        bw_bincopy_text(&b, e->caused_by ? e->caused_by : "");
     }
-    bin_i16(&b, -1);
+    bw_bincopy_end(&b);
     if (b.failed) {
         rc = BW_ENOMEM;
         goto out;
     }
     if ((rc = bw_db_copy_begin(db, SQL_COPY)) < 0)
         goto out;
-    if ((rc = bw_db_copy_put(db, (const char *)b.p, b.len)) < 0) {
+    if ((rc = bw_db_copy_put(db, (const char *)b.data, b.len)) < 0) {
         bw_db_copy_end(db);
         goto out;
     }
@@ -142,7 +69,7 @@ int bw_outbox_append(bw_db_t *db, bw_outbox_event_t *evs, size_t n)
     const char *p = channel;
     rc = bw_db_exec(db, SQL_NOTIFY, 1, &p);
 out:
-    free(b.p);
+    bw_bincopy_free(&b);
     return rc;
 }
 
