@@ -19,6 +19,7 @@
 #include "rating/api.h"
 #include "rating/catalog_store.h"
 #include "rating/close.h"
+#include "rating/usage.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ static void svc_fini(bw_service_t *svc)
     (void)svc;
     rt_close_stop();
     rt_store_clear();
+    rt_usage_cache_clear();
 }
 
 static int run_service(void)

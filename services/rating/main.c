@@ -11,6 +11,7 @@
 #include "rating/close.h"
 #include "rating/notice_view.h"
 #include "rating/pricechange_api.h"
+#include "rating/usage.h"
 
 extern const bw_migration_t bw_migrations_rating[];
 
@@ -29,6 +30,7 @@ static void fini(bw_service_t *svc)
     rt_close_stop();
     rt_store_clear();
     rt_pc_cache_clear();
+    rt_usage_cache_clear();
 }
 
 int main(int argc, char **argv)

@@ -23,8 +23,8 @@ static const char SQL_SEGS[] =
     " AND start_date < $4::date AND (end_date IS NULL OR end_date > $3::date)"
     " ORDER BY account_id, start_date";
 static const char SQL_AGGS[] =
-    "SELECT account_id, fee_item, quantity::text, records FROM usage_aggregates"
-    " WHERE period = $3 AND account_id >= $1 AND account_id <= $2";
+    "SELECT account_id, fee_item, sum(quantity)::text, sum(records) FROM usage_aggregates"
+    " WHERE period = $3 AND account_id >= $1 AND account_id <= $2 GROUP BY 1, 2";
 static const char SQL_TX[] =
     "SELECT account_id, fee_item, quantity::text FROM usage_records"
     " WHERE account_id >= $1 AND account_id <= $2 AND period = $3 AND fee_item = ANY($4::text[])";

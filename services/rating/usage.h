@@ -23,6 +23,9 @@ typedef struct bw_db bw_db_t;
 #define RT_USAGE_LOCK_SQL_SHARED "SELECT pg_advisory_xact_lock_shared(hashtext('rating.usage'))"
 #define RT_USAGE_LOCK_SQL "SELECT pg_advisory_xact_lock(hashtext('rating.usage'))"
 
+/* Drops the accounts usage ingest keeps in memory (service shutdown). */
+void rt_usage_cache_clear(void);
+
 bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *cause,
                      Billow__Reply *reply, bw_arena_t *arena);
 
