@@ -45,6 +45,7 @@ static double now_s(void)
 
 static int svc_init(bw_service_t *svc)
 {
+    rt_usage_start(bw_service_loop(svc), bw_service_db(svc));
     return rt_close_start(bw_service_loop(svc), bw_service_db(svc));
 }
 
@@ -53,7 +54,7 @@ static void svc_fini(bw_service_t *svc)
     (void)svc;
     rt_close_stop();
     rt_store_clear();
-    rt_usage_cache_clear();
+    rt_usage_stop();
 }
 
 static int run_service(void)

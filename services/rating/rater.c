@@ -23,8 +23,8 @@ static const char SQL_SEGS[] =
     " AND start_date < $4::date AND (end_date IS NULL OR end_date > $3::date)"
     " ORDER BY account_id, start_date";
 static const char SQL_AGGS[] =
-    "SELECT account_id, fee_item, sum(quantity)::text, sum(records) FROM usage_aggregates"
-    " WHERE period = $3 AND account_id >= $1 AND account_id <= $2 GROUP BY 1, 2";
+    "SELECT account_id, fee_item, quantity::text, records FROM usage_aggregates"
+    " WHERE period = $3 AND account_id >= $1 AND account_id <= $2";
 static const char SQL_TX[] =
     "SELECT account_id, fee_item, quantity::text FROM usage_records"
     " WHERE account_id >= $1 AND account_id <= $2 AND period = $3 AND fee_item = ANY($4::text[])";
@@ -72,6 +72,23 @@ static rt_aggregate_t *agg_of(rt_acct_data_t *d, const char *fee_item)
         if (strcmp(d->aggs[i].fee_item, fee_item) == 0)
             return &d->aggs[i];
     return NULL;
+}
+
+/* Whether an account of the batch used a fee item priced per transaction
+ * (only then are raw records read). */
+static bool any_usage_of(const rt_acct_data_t *accts, size_t n, const rt_catalog_t *cat)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t g = 0; g < accts[i].naggs; g++)
+            for (size_t k = 0; cat && k < cat->n_plans; k++)
+                for (size_t v = 0; v < cat->plans[k].n_versions; v++) {
+                    const rt_price_version_t *pv = &cat->plans[k].versions[v];
+                    for (size_t c = 0; c < pv->n_charges; c++)
+                        if (pv->charges[c].model == RT_MODEL_PERCENTAGE &&
+                            strcmp(pv->charges[c].fee_item, accts[i].aggs[g].fee_item) == 0)
+                            return true;
+                }
+    return false;
 }
 
 int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, const char *hi,
@@ -129,15 +146,26 @@ int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, c
         accts[i].aggs = accts[i].naggs ? bw_arena_alloc(a, sizeof *accts[i].aggs * accts[i].naggs) : NULL;
         accts[i].naggs = 0;
     }
+    /* Each ingest batch adds its own row per key (usage.c): the total of a
+     * fee item is the sum of its rows. */
     for (int r = 0; r < rows; r++) {
         rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0));
         if (!d)
             continue;
-        rt_aggregate_t *g = &d->aggs[d->naggs++];
+        bw_dec_t q;
+        if (bw_dec_parse(PQgetvalue(res, r, 2), &q, NULL, 0) < 0)
+            d->error = "usage total out of range";
+        rt_aggregate_t *g = agg_of(d, PQgetvalue(res, r, 1));
+        if (g) {
+            if (bw_dec_add(g->quantity, q, &g->quantity) < 0)
+                d->error = "usage total out of range";
+            g->records += atoll(PQgetvalue(res, r, 3));
+            continue;
+        }
+        g = &d->aggs[d->naggs++];
         memset(g, 0, sizeof *g);
         g->fee_item = bw_arena_strdup(a, PQgetvalue(res, r, 1));
-        if (bw_dec_parse(PQgetvalue(res, r, 2), &g->quantity, NULL, 0) < 0)
-            d->error = "usage total out of range";
+        g->quantity = q;
         g->records = atoll(PQgetvalue(res, r, 3));
     }
     PQclear(res);
@@ -146,7 +174,7 @@ int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, c
         return BW_EDB;
 
     char *pct = percentage_items(p->cat, a);
-    if (!pct)
+    if (!pct || !any_usage_of(accts, n, p->cat))
         return 0;
     const char *tprm[4] = {blo, bhi, p->period, pct};
     res = bw_db_query(db, SQL_TX, 4, tprm);

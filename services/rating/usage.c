@@ -15,10 +15,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The shared usage lock (see usage.h) and the accounts view's stamp. */
 static const char SQL_LOCK_STAMP[] =
-    "SELECT pg_advisory_xact_lock_shared(hashtext('rating.usage')), (SELECT n FROM view_stamp)";
+    "SELECT pg_advisory_xact_lock_shared(hashtext('rating.usage')), n, pruned FROM view_stamp";
+/* The accounts written since the stamp this process saw last (NULL: all). */
+static const char SQL_CHANGES[] =
+    "SELECT DISTINCT account_id FROM view_changes WHERE n > $1::bigint AND n <= $2::bigint"
+    " LIMIT 100001";
+/* A page of the accounts view for the preloader, by id: a range scan of
+ * accounts and one of subscriptions, so an account costs about a
+ * microsecond here against two index probes when a request misses it. */
+static const char SQL_PRELOAD[] =
+    "WITH a AS (SELECT id, currency, cycle FROM accounts WHERE id > $1 ORDER BY id LIMIT 20000)"
+    " SELECT a.id, a.currency, a.cycle, coalesce(s.plan, '') FROM a LEFT JOIN"
+    " (SELECT DISTINCT ON (account_id) account_id, plan FROM subscriptions"
+    " WHERE account_id > $1 AND account_id <= (SELECT max(id) FROM a)"
+    " ORDER BY account_id, start_date DESC) s ON s.account_id = a.id ORDER BY a.id";
+static const char SQL_STAMP[] = "SELECT n, pruned FROM view_stamp";
+/* Old change rows go (an hour is far longer than any gap between two
+ * requests of a busy importer; an idle process just starts afresh). The
+ * values rise with time, so the walk is along their index and costs what
+ * is deleted. */
+static const char SQL_PRUNE[] =
+    "WITH k AS (SELECT coalesce((SELECT n FROM view_changes WHERE at >= now() - interval '1 hour'"
+    " ORDER BY n LIMIT 1), (SELECT n + 1 FROM view_stamp)) AS n),"
+    " d AS (DELETE FROM view_changes WHERE n < (SELECT n FROM k) RETURNING n)"
+    " UPDATE view_stamp SET pruned = greatest(pruned, (SELECT coalesce(max(n), 0) FROM d))";
 /* The account, its currency and cycle, and the plan of its latest
  * subscription segment, for the accounts not in memory yet (ids sorted and
  * distinct; one index probe each, where `id = ANY(...)` had the planner hash
@@ -112,22 +136,45 @@ void rt_pgarr_free(rt_pgarr_t *a)
 
 /* --- the accounts in memory ------------------------------------------- */
 
-/* What validation needs of an account, kept between requests while the
- * view's stamp does not move (a writer of accounts or subscriptions bumps
- * it in its own transaction, so a stamp read at the start of a request is
- * never newer than the rows read after it). Accounts no request named are
- * never loaded; a moved stamp drops everything. */
+/* What validation needs of an account, kept between requests. Writers of
+ * accounts and subscriptions log the accounts they touch under a stamp
+ * that rises in commit order (migration 003); each request reads the
+ * stamp and marks the accounts logged since the last one stale, so an
+ * account is looked up again after it changed, and only then. The stamp is
+ * read before the rows, so what is kept is never older than the stamp says.
+ * Accounts no request named are never loaded. */
 typedef struct {
     char *id; /* one allocation: id, currency, plan */
     const char *currency, *plan;
     int months;
+    bool stale;
 } acct_t;
 
 static struct {
     acct_t *slots;
     size_t cap, n;
     long long stamp;
+    int64_t pruned_at; /* monotonic seconds of the last prune */
 } C = {.stamp = -1};
+
+/* The preloader: an idle watcher that reads the whole view into memory a
+ * page at a time between requests, after start and whenever everything was
+ * dropped, so a month-end import does not pay a lookup per new account. */
+static struct {
+    struct ev_loop *loop;
+    bw_db_t *db;
+    ev_idle idle;
+    bool started;
+    char after[256];
+} P;
+
+static void preload_kick(void)
+{
+    if (!P.started)
+        return;
+    P.after[0] = '\0';
+    ev_idle_start(P.loop, &P.idle);
+}
 
 static uint64_t hash_id(const char *s)
 {
@@ -147,7 +194,7 @@ void rt_usage_cache_clear(void)
     C.stamp = -1;
 }
 
-static acct_t *cache_find(const char *id)
+static acct_t *cache_slot(const char *id)
 {
     if (C.n == 0)
         return NULL;
@@ -159,6 +206,13 @@ static acct_t *cache_find(const char *id)
     }
 }
 
+/* The account if kept and current. */
+static const acct_t *cache_find(const char *id)
+{
+    const acct_t *e = cache_slot(id);
+    return e && !e->stale ? e : NULL;
+}
+
 static void slot_put(acct_t *slots, size_t cap, acct_t a)
 {
     size_t i = hash_id(a.id) & (cap - 1);
@@ -167,21 +221,9 @@ static void slot_put(acct_t *slots, size_t cap, acct_t a)
     slots[i] = a;
 }
 
-/* Adds an account (replacing nothing: callers add only misses). */
+/* Keeps an account (replacing a stale copy). */
 static int cache_add(const char *id, const char *currency, const char *cycle, const char *plan)
 {
-    if ((C.n + 1) * 10 > C.cap * 7) {
-        size_t cap = C.cap ? C.cap * 2 : 4096;
-        acct_t *ns = calloc(cap, sizeof *ns);
-        if (!ns)
-            return BW_ENOMEM;
-        for (size_t i = 0; i < C.cap; i++)
-            if (C.slots[i].id)
-                slot_put(ns, cap, C.slots[i]);
-        free(C.slots);
-        C.slots = ns;
-        C.cap = cap;
-    }
     size_t li = strlen(id) + 1, lc = strlen(currency) + 1, lp = strlen(plan) + 1;
     char *m = malloc(li + lc + lp);
     if (!m)
@@ -190,9 +232,142 @@ static int cache_add(const char *id, const char *currency, const char *cycle, co
     memcpy(m + li, currency, lc);
     memcpy(m + li + lc, plan, lp);
     acct_t a = {.id = m, .currency = m + li, .plan = m + li + lc, .months = rt_cycle_months(cycle)};
+    acct_t *old = cache_slot(id);
+    if (old) {
+        free(old->id);
+        *old = a;
+        return 0;
+    }
+    if ((C.n + 1) * 10 > C.cap * 7) {
+        size_t cap = C.cap ? C.cap * 2 : 4096;
+        acct_t *ns = calloc(cap, sizeof *ns);
+        if (!ns) {
+            free(m);
+            return BW_ENOMEM;
+        }
+        for (size_t i = 0; i < C.cap; i++)
+            if (C.slots[i].id)
+                slot_put(ns, cap, C.slots[i]);
+        free(C.slots);
+        C.slots = ns;
+        C.cap = cap;
+    }
     slot_put(C.slots, C.cap, a);
     C.n++;
     return 0;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* Brings the kept accounts up to `stamp`: 0 or BW_EDB. */
+static int cache_sync(bw_db_t *db, long long stamp, long long pruned)
+{
+    if (stamp == C.stamp)
+        return 0;
+    if (C.n == 0 || C.stamp < 0 || C.stamp < pruned || stamp < C.stamp) {
+        rt_usage_cache_clear();
+        C.stamp = stamp;
+        preload_kick();
+        return 0;
+    }
+    char from[24], to[24];
+    snprintf(from, sizeof from, "%lld", C.stamp);
+    snprintf(to, sizeof to, "%lld", stamp);
+    const char *p[2] = {from, to};
+    PGresult *res = bw_db_query(db, SQL_CHANGES, 2, p);
+    if (!res)
+        return BW_EDB;
+    int rows = PQntuples(res);
+    bool all = rows > 100000;
+    for (int i = 0; i < rows && !all; i++) {
+        if (PQgetisnull(res, i, 0)) {
+            all = true;
+            break;
+        }
+        acct_t *e = cache_slot(PQgetvalue(res, i, 0));
+        if (e)
+            e->stale = true;
+    }
+    PQclear(res);
+    if (all) {
+        rt_usage_cache_clear();
+        preload_kick();
+    }
+    C.stamp = stamp;
+    if (mono_s() - C.pruned_at >= 3600) {
+        C.pruned_at = mono_s();
+        if (bw_db_exec(db, SQL_PRUNE, 0, NULL) < 0)
+            return BW_EDB;
+    }
+    return 0;
+}
+
+/* One page of the preloader: 1 when there is more, 0 when done, <0 error. */
+static int preload_step(bw_db_t *db)
+{
+    PGresult *res = bw_db_query(db, SQL_STAMP, 0, NULL);
+    if (!res)
+        return BW_EDB;
+    long long stamp = atoll(PQgetvalue(res, 0, 0)), pruned = atoll(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    char after[256];
+    snprintf(after, sizeof after, "%s", P.after); /* a sync may restart the walk */
+    int rc = cache_sync(db, stamp, pruned);
+    if (rc < 0)
+        return rc;
+    if (C.stamp < 0)
+        C.stamp = stamp;
+    const char *p[1] = {after};
+    res = bw_db_query(db, SQL_PRELOAD, 1, p);
+    if (!res)
+        return BW_EDB;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && rc == 0; i++)
+        if (!cache_find(PQgetvalue(res, i, 0)))
+            rc = cache_add(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                           PQgetvalue(res, i, 3));
+    if (rc == 0 && rows > 0 && strcmp(P.after, after) == 0)
+        snprintf(P.after, sizeof P.after, "%s", PQgetvalue(res, rows - 1, 0));
+    PQclear(res);
+    if (rc < 0)
+        return rc;
+    return rows == 20000 || strcmp(P.after, after) != 0 ? 1 : 0;
+}
+
+static void preload_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    if (bw_db_in_tx(P.db))
+        return;
+    int rc = preload_step(P.db);
+    if (rc < 0) {
+        bw_log(BW_WARN, "could not preload accounts", "pg_error", BW_S(bw_db_error(P.db)), NULL);
+        P.after[0] = '\0';
+    }
+    if (rc <= 0)
+        ev_idle_stop(loop, w);
+}
+
+void rt_usage_start(struct ev_loop *loop, bw_db_t *db)
+{
+    P.loop = loop;
+    P.db = db;
+    ev_idle_init(&P.idle, preload_cb);
+    P.started = true;
+    preload_kick();
+}
+
+void rt_usage_stop(void)
+{
+    if (P.started)
+        ev_idle_stop(P.loop, &P.idle);
+    P.started = false;
+    rt_usage_cache_clear();
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -201,13 +376,8 @@ static int cmp_str(const void *x, const void *y)
 }
 
 /* Loads the accounts of the batch not in memory yet: 0, BW_EDB, BW_ENOMEM. */
-static int cache_fill(bw_db_t *db, const Billow__IngestUsage *req, long long stamp,
-                      bw_arena_t *arena)
+static int cache_fill(bw_db_t *db, const Billow__IngestUsage *req, bw_arena_t *arena)
 {
-    if (stamp != C.stamp) {
-        rt_usage_cache_clear();
-        C.stamp = stamp;
-    }
     const char **miss = bw_arena_alloc(arena, sizeof *miss * (req->n_records + 1));
     size_t nmiss = 0;
     for (size_t i = 0; i < req->n_records; i++) {
@@ -550,9 +720,9 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
         rc = BW_EDB;
         goto fail;
     }
-    long long stamp = atoll(PQgetvalue(res, 0, 1));
+    long long stamp = atoll(PQgetvalue(res, 0, 1)), pruned = atoll(PQgetvalue(res, 0, 2));
     PQclear(res);
-    if ((rc = cache_fill(db, req, stamp, arena)) < 0)
+    if ((rc = cache_sync(db, stamp, pruned)) < 0 || (rc = cache_fill(db, req, arena)) < 0)
         goto fail;
 
     int64_t now = bw_now_us();

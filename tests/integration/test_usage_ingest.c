@@ -5,9 +5,11 @@
  * the batch goes through the staging path: all duplicates, nothing added);
  * a batch half old and half new, and one naming an event id twice; the
  * aggregates always equal the records; quantities and times survive the
- * binary encoding exactly; an account created after a batch rejected it is
- * accepted next time (the accounts kept in memory are dropped when the
- * view's stamp moves), and so is a plan change; a closed period rejects. */
+ * binary encoding exactly; the accounts kept in memory follow the view:
+ * an account created after a batch rejected it, a subscription added,
+ * changed or deleted behind the service's back are all seen by the next
+ * batch, also after the preloader read the whole view; a closed period
+ * rejects. */
 #include "arena.h"
 #include "db.h"
 #include "log.h"
@@ -245,6 +247,12 @@ int main(void)
     bw_db_exec(db, "UPDATE subscriptions SET plan = 'SAAS_PRO' WHERE account_id = 'U3'", 0, NULL);
     r = ingest(b4, 1, a);
     CHECK(counts(r, 1, 0, 0), "U3's plan change seen at once: accepted");
+    static const rec_t b4b[] = {{"u3-2", "U3", "CONSULTING", "1", "2026-11-06T10:00:00Z", NULL},
+                                {"u1-2", "U1", "CONSULTING", "1", "2026-11-06T10:00:00Z", NULL}};
+    bw_db_exec(db, "DELETE FROM subscriptions WHERE account_id = 'U3'", 0, NULL);
+    r = ingest(b4b, 2, a);
+    CHECK(counts(r, 1, 0, 1) && has_rejection(r, 0, "has no subscription"),
+          "U3's subscription deleted: seen at once, U1 still accepted");
 
     /* A closed period rejects. */
     bw_db_exec(db,
@@ -262,7 +270,21 @@ int main(void)
           "closed period rejected, the other record stored");
     CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates equal the records at the end");
 
-    rt_usage_cache_clear();
+    /* The preloader reads the whole view; what changes after still shows. */
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    rt_usage_start(loop, db);
+    for (int i = 0; i < 10; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    bw_db_exec(db, "UPDATE subscriptions SET plan = 'SAAS_STANDARD_JP' WHERE account_id = 'U1'",
+               0, NULL);
+    static const rec_t b6[] = {{"p1", "U1", "CONSULTING", "1", "2026-11-11T10:00:00Z", NULL},
+                               {"p2", "U3", "API_CALLS", "1", "2026-11-11T10:00:00Z", NULL}};
+    r = ingest(b6, 2, a);
+    CHECK(counts(r, 0, 0, 2) && has_rejection(r, 0, "not charged by plan SAAS_STANDARD_JP") &&
+              has_rejection(r, 1, "U3 has no subscription"),
+          "after the preloader: a plan change and a missing subscription still seen");
+    rt_usage_stop();
+    ev_loop_destroy(loop);
     rt_store_clear();
     bw_arena_destroy(&a);
     bw_db_destroy(&db);
