@@ -181,7 +181,11 @@ static uint64_t hash_id(const char *s)
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++)
         h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return h;
+    /* FNV's low bits see only the low bits of each byte (ids of digits
+     * collide there): fold the high half in before the table masks. */
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
 }
 
 void rt_usage_cache_clear(void)

@@ -9,6 +9,10 @@
 ALTER TABLE usage_aggregates DROP CONSTRAINT usage_aggregates_pkey;
 CREATE INDEX usage_aggregates_account ON usage_aggregates (period, account_id);
 
+-- Event ids are compared only with each other: byte order is enough, and
+-- it spares the unique index a locale comparison per key.
+ALTER TABLE usage_records ALTER COLUMN event_id TYPE text COLLATE "C";
+
 -- Changes to the accounts view, for usage ingest, which keeps the accounts
 -- it validates against in memory: every statement that writes accounts or
 -- subscriptions bumps view_stamp.n in its transaction and logs the accounts
