@@ -37,18 +37,18 @@ static const char SQL_JOB_LOCK[] =
     "SELECT run_id, period, cycle, period_start - '1970-01-01'::date,"
     " period_end - '1970-01-01'::date, after_account, catalog_version, caused_by"
     " FROM close_jobs WHERE id = $1 AND status = 'pending' FOR UPDATE";
-/* The next `batch` accounts of the cycle after the cursor, each with whether
- * it is closed for the period already: a batch is a run of the accounts_due
- * index, and the anti-join is one primary-key probe per account (LATERAL
- * with LIMIT, so the planner cannot hash every closed row of the period for
- * each batch, which made a close quadratic in the number of accounts). */
+/* The next `batch` accounts of the cycle after the cursor, then those of
+ * them closed for the period already (a close run again): a range of the
+ * closed_periods key, where a NOT EXISTS per account let the planner hash
+ * every closed row of the period for each batch (quadratic in accounts). */
 static const char SQL_DUE[] =
     "SELECT id, currency, cycle, anchor_day, tier, language, status,"
-    " created_on - '1970-01-01'::date, c.closed FROM accounts a"
-    " LEFT JOIN LATERAL (SELECT true AS closed FROM closed_periods c"
-    " WHERE c.account_id = a.id AND c.period = $3 LIMIT 1) c ON true"
+    " created_on - '1970-01-01'::date FROM accounts a"
     " WHERE cycle = $1 AND status = 'active' AND id > $2"
-    " ORDER BY id LIMIT $4::int";
+    " ORDER BY id LIMIT $3::int";
+static const char SQL_CLOSED_RANGE[] =
+    "SELECT account_id FROM closed_periods WHERE account_id >= $1 AND account_id <= $2"
+    " AND period = $3";
 static const char SQL_JOB_ADVANCE[] =
     "UPDATE close_jobs SET after_account = $2, rated = rated + $3::bigint,"
     " failed = failed + $4::bigint, total_minor = total_minor + $5::bigint WHERE id = $1";
@@ -256,6 +256,11 @@ static double mono_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 /* One batch of job `id` inside the caller's transaction. Returns the number
  * of accounts looked at (0: the job is done). */
 static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t *a)
@@ -287,8 +292,8 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
     }
     char lim[24];
     snprintf(lim, sizeof lim, "%lld", batch);
-    const char *dp[4] = {cycle, after, p.period, lim};
-    res = bw_db_query(db, SQL_DUE, 4, dp);
+    const char *dp[3] = {cycle, after, lim};
+    res = bw_db_query(db, SQL_DUE, 3, dp);
     if (!res)
         return BW_EDB;
     int seen = PQntuples(res);
@@ -304,8 +309,6 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
     memset(accts, 0, sizeof *accts * (size_t)seen);
     int n = 0;
     for (int i = 0; i < seen; i++) {
-        if (PQgetvalue(res, i, 8)[0] == 't')
-            continue;
         rt_account_t *ac = &accts[n++].acct;
         ac->id = bw_arena_strdup(a, PQgetvalue(res, i, 0));
         ac->currency = bw_arena_strdup(a, PQgetvalue(res, i, 1));
@@ -315,6 +318,26 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         ac->language = bw_arena_strdup(a, PQgetvalue(res, i, 5));
         ac->status = "active";
         ac->created_on = atoll(PQgetvalue(res, i, 7));
+    }
+    PQclear(res);
+    const char *cp[3] = {lo, hi, p.period};
+    res = bw_db_query(db, SQL_CLOSED_RANGE, 3, cp);
+    if (!res)
+        return BW_EDB;
+    int nclosed = PQntuples(res);
+    if (nclosed > 0) {
+        /* A close run again: drop them from the batch. */
+        const char **ids = bw_arena_alloc(a, sizeof *ids * (size_t)nclosed);
+        for (int r = 0; r < nclosed; r++)
+            ids[r] = PQgetvalue(res, r, 0);
+        qsort(ids, (size_t)nclosed, sizeof *ids, cmp_str);
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            const char *key = accts[i].acct.id;
+            if (!bsearch(&key, ids, (size_t)nclosed, sizeof *ids, cmp_str))
+                accts[kept++] = accts[i];
+        }
+        n = kept;
     }
     PQclear(res);
     int rc = rt_load_data(db, accts, (size_t)n, lo, hi, &p, a);

@@ -9,7 +9,7 @@
  * an account created after a batch rejected it, a subscription added,
  * changed or deleted behind the service's back are all seen by the next
  * batch, also after the preloader read the whole view; a closed period
- * rejects. */
+ * rejects; a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
 #include "log.h"
@@ -17,6 +17,7 @@
 #include "rpc.h"
 
 #include "rating/catalog_store.h"
+#include "rating/close.h"
 #include "rating/usage.h"
 
 #include <stdio.h>
@@ -285,6 +286,32 @@ int main(void)
           "after the preloader: a plan change and a missing subscription still seen");
     rt_usage_stop();
     ev_loop_destroy(loop);
+
+    /* A close with one account closed already (U2, above): the others are
+     * rated, U2 is skipped, and closing again rates nobody. */
+    bw_db_exec(db, "UPDATE subscriptions SET plan = 'SAAS_PRO' WHERE account_id = 'U1'", 0, NULL);
+    Billow__RateClose rc = BILLOW__RATE_CLOSE__INIT;
+    rc.period = "2026-11";
+    rc.cycle = "monthly";
+    Billow__Reply cr = BILLOW__REPLY__INIT;
+    rt_close_request(db, &rc, "test", &cr, a);
+    int steps = 0;
+    while (rt_close_step(db) > 0 && steps < 100)
+        steps++;
+    CHECK(strcmp(one("SELECT string_agg(account_id, ',' ORDER BY account_id) FROM closed_periods"
+                     " WHERE period = '2026-11'",
+                     a),
+                 "U1,U2,U3") == 0 &&
+              strcmp(one("SELECT count(*) FROM outbox WHERE event_type = 'AccountRated'", a),
+                     "2") == 0,
+          "close: U1 and U3 rated and emitted, U2 (closed before) skipped");
+    Billow__Reply cr2 = BILLOW__REPLY__INIT;
+    rt_close_request(db, &rc, "test", &cr2, a);
+    while (rt_close_step(db) > 0 && steps < 200)
+        steps++;
+    CHECK(strcmp(one("SELECT count(*) FROM outbox WHERE event_type = 'AccountRated'", a), "2") ==
+              0,
+          "closing again emits nothing");
     rt_store_clear();
     bw_arena_destroy(&a);
     bw_db_destroy(&db);
