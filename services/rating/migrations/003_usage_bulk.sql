@@ -7,7 +7,7 @@
 -- as storing the records themselves; rows written before this migration
 -- (one per key) are simply the first partial sums.
 ALTER TABLE usage_aggregates DROP CONSTRAINT usage_aggregates_pkey;
-CREATE INDEX usage_aggregates_account ON usage_aggregates (period, account_id);
+CREATE INDEX usage_aggregates_account ON usage_aggregates (account_id, period);
 
 -- Event ids are compared only with each other: byte order is enough, and
 -- it spares the unique index a locale comparison per key.
