@@ -1,5 +1,6 @@
 /* Period close jobs and the loop-driven worker that performs them. */
 #include "rating/close.h"
+#include "rating/bincopy.h"
 #include "rating/catalog_store.h"
 #include "rating/periods.h"
 #include "rating/rater.h"
@@ -8,7 +9,6 @@
 
 #include "clock.h"
 #include "config.h"
-#include "copybuf.h"
 #include "db.h"
 #include "errors.h"
 #include "log.h"
@@ -37,12 +37,18 @@ static const char SQL_JOB_LOCK[] =
     "SELECT run_id, period, cycle, period_start - '1970-01-01'::date,"
     " period_end - '1970-01-01'::date, after_account, catalog_version, caused_by"
     " FROM close_jobs WHERE id = $1 AND status = 'pending' FOR UPDATE";
+/* The next `batch` accounts of the cycle after the cursor, then those of
+ * them closed for the period already (a close run again): a range of the
+ * closed_periods key, where a NOT EXISTS per account let the planner hash
+ * every closed row of the period for each batch (quadratic in accounts). */
 static const char SQL_DUE[] =
     "SELECT id, currency, cycle, anchor_day, tier, language, status,"
     " created_on - '1970-01-01'::date FROM accounts a"
     " WHERE cycle = $1 AND status = 'active' AND id > $2"
-    " AND NOT EXISTS (SELECT 1 FROM closed_periods c WHERE c.account_id = a.id AND c.period = $3)"
-    " ORDER BY id LIMIT $4::int";
+    " ORDER BY id LIMIT $3::int";
+static const char SQL_CLOSED_RANGE[] =
+    "SELECT account_id FROM closed_periods WHERE account_id >= $1 AND account_id <= $2"
+    " AND period = $3";
 static const char SQL_JOB_ADVANCE[] =
     "UPDATE close_jobs SET after_account = $2, rated = rated + $3::bigint,"
     " failed = failed + $4::bigint, total_minor = total_minor + $5::bigint WHERE id = $1";
@@ -50,7 +56,7 @@ static const char SQL_JOB_DONE[] =
     "UPDATE close_jobs SET status = 'done', finished_at = now() WHERE id = $1";
 static const char SQL_COPY_CLOSED[] =
     "COPY closed_periods (account_id, period, job_id, run_id, catalog_version, total_minor,"
-    " currency, event_id, rated, caused_by) FROM STDIN";
+    " currency, event_id, rated, caused_by) FROM STDIN (FORMAT binary)";
 static const char SQL_FAILURES[] =
     "INSERT INTO close_failures (job_id, account_id, error)"
     " SELECT $1, a, e FROM unnest($2::text[], $3::text[]) AS t(a, e)"
@@ -250,6 +256,11 @@ static double mono_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 /* One batch of job `id` inside the caller's transaction. Returns the number
  * of accounts looked at (0: the job is done). */
 static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t *a)
@@ -281,19 +292,24 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
     }
     char lim[24];
     snprintf(lim, sizeof lim, "%lld", batch);
-    const char *dp[4] = {cycle, after, p.period, lim};
-    res = bw_db_query(db, SQL_DUE, 4, dp);
+    const char *dp[3] = {cycle, after, lim};
+    res = bw_db_query(db, SQL_DUE, 3, dp);
     if (!res)
         return BW_EDB;
-    int n = PQntuples(res);
-    if (n == 0) {
+    int seen = PQntuples(res);
+    if (seen == 0) {
         PQclear(res);
         return bw_db_exec(db, SQL_JOB_DONE, 1, jp) < 0 ? BW_EDB : 0;
     }
-    rt_acct_data_t *accts = bw_arena_alloc(a, sizeof *accts * (size_t)n);
-    memset(accts, 0, sizeof *accts * (size_t)n);
-    for (int i = 0; i < n; i++) {
-        rt_account_t *ac = &accts[i].acct;
+    /* The cursor moves past every account looked at; those closed already
+     * (a close run again) are not rated twice. */
+    char *lo = bw_arena_strdup(a, PQgetvalue(res, 0, 0));
+    char *hi = bw_arena_strdup(a, PQgetvalue(res, seen - 1, 0));
+    rt_acct_data_t *accts = bw_arena_alloc(a, sizeof *accts * (size_t)seen);
+    memset(accts, 0, sizeof *accts * (size_t)seen);
+    int n = 0;
+    for (int i = 0; i < seen; i++) {
+        rt_account_t *ac = &accts[n++].acct;
         ac->id = bw_arena_strdup(a, PQgetvalue(res, i, 0));
         ac->currency = bw_arena_strdup(a, PQgetvalue(res, i, 1));
         ac->cycle = cycle;
@@ -303,20 +319,37 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         ac->status = "active";
         ac->created_on = atoll(PQgetvalue(res, i, 7));
     }
-    char *lo = accts[0].acct.id, *hi = accts[n - 1].acct.id;
+    PQclear(res);
+    const char *cp[3] = {lo, hi, p.period};
+    res = bw_db_query(db, SQL_CLOSED_RANGE, 3, cp);
+    if (!res)
+        return BW_EDB;
+    int nclosed = PQntuples(res);
+    if (nclosed > 0) {
+        /* A close run again: drop them from the batch. */
+        const char **ids = bw_arena_alloc(a, sizeof *ids * (size_t)nclosed);
+        for (int r = 0; r < nclosed; r++)
+            ids[r] = PQgetvalue(res, r, 0);
+        qsort(ids, (size_t)nclosed, sizeof *ids, cmp_str);
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            const char *key = accts[i].acct.id;
+            if (!bsearch(&key, ids, (size_t)nclosed, sizeof *ids, cmp_str))
+                accts[kept++] = accts[i];
+        }
+        n = kept;
+    }
     PQclear(res);
     int rc = rt_load_data(db, accts, (size_t)n, lo, hi, &p, a);
     if (rc < 0)
         return rc;
 
-    bw_outbox_event_t *evs = bw_arena_alloc(a, sizeof *evs * (size_t)n);
-    bw_copybuf_t cb;
-    bw_copybuf_init(&cb);
+    bw_outbox_event_t *evs = bw_arena_alloc(a, sizeof *evs * (size_t)(n + 1));
+    rt_bincopy_t cb = {0};
+    rt_bincopy_begin(&cb);
     rt_pgarr_t fa = {0}, fe = {0};
     size_t nev = 0;
     long long failed = 0, total = 0;
-    char cv[16];
-    snprintf(cv, sizeof cv, "%d", cver);
     for (int i = 0; i < n; i++) {
         rt_acct_data_t *d = &accts[i];
         Billow__AccountRated *ar = bw_arena_alloc(a, sizeof *ar);
@@ -344,26 +377,27 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         oe->len = len;
         oe->caused_by = cause;
         bw_uuid(oe->event_id);
-        bw_copybuf_str(&cb, d->acct.id);
-        bw_copybuf_str(&cb, p.period);
-        bw_copybuf_str(&cb, id);
-        bw_copybuf_str(&cb, run_id);
-        bw_copybuf_str(&cb, cv);
-        bw_copybuf_int(&cb, ar->total_minor);
-        bw_copybuf_str(&cb, d->acct.currency);
-        bw_copybuf_str(&cb, oe->event_id);
-        bw_copybuf_bytea(&cb, buf, len);
-        bw_copybuf_str(&cb, cause);
-        bw_copybuf_end(&cb);
+        rt_bincopy_row(&cb, 10);
+        rt_bincopy_text(&cb, d->acct.id);
+        rt_bincopy_text(&cb, p.period);
+        rt_bincopy_text(&cb, id);
+        rt_bincopy_text(&cb, run_id);
+        rt_bincopy_i32(&cb, cver);
+        rt_bincopy_i64(&cb, ar->total_minor);
+        rt_bincopy_text(&cb, d->acct.currency);
+        rt_bincopy_text(&cb, oe->event_id);
+        rt_bincopy_bytes(&cb, buf, len);
+        rt_bincopy_text(&cb, cause);
         total += ar->total_minor;
     }
     rc = 0;
+    rt_bincopy_end(&cb);
     if (cb.failed) {
         rc = BW_ENOMEM;
         goto out;
     }
     if (nev > 0) {
-        if (bw_db_copy_begin(db, SQL_COPY_CLOSED) < 0 || bw_db_copy_put(db, cb.data, cb.len) < 0 ||
+        if (bw_db_copy_begin(db, SQL_COPY_CLOSED) < 0 || bw_db_copy_put(db, (const char *)cb.data, cb.len) < 0 ||
             bw_db_copy_end(db) < 0) {
             rc = BW_EDB;
             goto out;
@@ -393,9 +427,9 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         rc = BW_EDB;
         goto out;
     }
-    rc = n;
+    rc = seen;
 out:
-    bw_copybuf_free(&cb);
+    rt_bincopy_free(&cb);
     rt_pgarr_free(&fa);
     rt_pgarr_free(&fe);
     return rc;

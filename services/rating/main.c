@@ -11,12 +11,15 @@
 #include "rating/close.h"
 #include "rating/notice_view.h"
 #include "rating/pricechange_api.h"
+#include "rating/usage.h"
 
 extern const bw_migration_t bw_migrations_rating[];
 
 static int init(bw_service_t *svc)
 {
     int rc = rt_close_start(bw_service_loop(svc), bw_service_db(svc));
+    if (rc == 0 && !bw_service_is_worker(svc))
+        rt_usage_start(bw_service_loop(svc), bw_service_db(svc));
     rc = rc ? rc : bw_service_consume(svc, "invoicing", rt_api_from_invoicing, svc);
     rc = rc ? rc : bw_service_consume(svc, "notification", rt_notice_from_notification, NULL);
     rc = rc ? rc : bw_service_consume(svc, "feedback", rt_notice_from_feedback, NULL);
@@ -29,6 +32,7 @@ static void fini(bw_service_t *svc)
     rt_close_stop();
     rt_store_clear();
     rt_pc_cache_clear();
+    rt_usage_stop();
 }
 
 int main(int argc, char **argv)

@@ -74,6 +74,23 @@ static rt_aggregate_t *agg_of(rt_acct_data_t *d, const char *fee_item)
     return NULL;
 }
 
+/* Whether an account of the batch used a fee item priced per transaction
+ * (only then are raw records read). */
+static bool any_usage_of(const rt_acct_data_t *accts, size_t n, const rt_catalog_t *cat)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t g = 0; g < accts[i].naggs; g++)
+            for (size_t k = 0; cat && k < cat->n_plans; k++)
+                for (size_t v = 0; v < cat->plans[k].n_versions; v++) {
+                    const rt_price_version_t *pv = &cat->plans[k].versions[v];
+                    for (size_t c = 0; c < pv->n_charges; c++)
+                        if (pv->charges[c].model == RT_MODEL_PERCENTAGE &&
+                            strcmp(pv->charges[c].fee_item, accts[i].aggs[g].fee_item) == 0)
+                            return true;
+                }
+    return false;
+}
+
 int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, const char *hi,
                  const rt_period_t *p, bw_arena_t *a)
 {
@@ -129,15 +146,26 @@ int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, c
         accts[i].aggs = accts[i].naggs ? bw_arena_alloc(a, sizeof *accts[i].aggs * accts[i].naggs) : NULL;
         accts[i].naggs = 0;
     }
+    /* Each ingest batch adds its own row per key (usage.c): the total of a
+     * fee item is the sum of its rows. */
     for (int r = 0; r < rows; r++) {
         rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0));
         if (!d)
             continue;
-        rt_aggregate_t *g = &d->aggs[d->naggs++];
+        bw_dec_t q;
+        if (bw_dec_parse(PQgetvalue(res, r, 2), &q, NULL, 0) < 0)
+            d->error = "usage total out of range";
+        rt_aggregate_t *g = agg_of(d, PQgetvalue(res, r, 1));
+        if (g) {
+            if (bw_dec_add(g->quantity, q, &g->quantity) < 0)
+                d->error = "usage total out of range";
+            g->records += atoll(PQgetvalue(res, r, 3));
+            continue;
+        }
+        g = &d->aggs[d->naggs++];
         memset(g, 0, sizeof *g);
         g->fee_item = bw_arena_strdup(a, PQgetvalue(res, r, 1));
-        if (bw_dec_parse(PQgetvalue(res, r, 2), &g->quantity, NULL, 0) < 0)
-            d->error = "usage total out of range";
+        g->quantity = q;
         g->records = atoll(PQgetvalue(res, r, 3));
     }
     PQclear(res);
@@ -146,7 +174,7 @@ int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, c
         return BW_EDB;
 
     char *pct = percentage_items(p->cat, a);
-    if (!pct)
+    if (!pct || !any_usage_of(accts, n, p->cat))
         return 0;
     const char *tprm[4] = {blo, bhi, p->period, pct};
     res = bw_db_query(db, SQL_TX, 4, tprm);

@@ -1,5 +1,6 @@
 /* Usage ingest with per-record validation and running aggregates. */
 #include "rating/usage.h"
+#include "rating/bincopy.h"
 #include "rating/catalog_store.h"
 #include "rating/periods.h"
 #include "rating/reply.h"
@@ -14,28 +15,71 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+/* The shared usage lock (see usage.h) and the accounts view's stamp. */
+static const char SQL_LOCK_STAMP[] =
+    "SELECT pg_advisory_xact_lock_shared(hashtext('rating.usage')), n, pruned FROM view_stamp";
+/* The accounts written since the stamp this process saw last (NULL: all). */
+static const char SQL_CHANGES[] =
+    "SELECT DISTINCT account_id FROM view_changes WHERE n > $1::bigint AND n <= $2::bigint"
+    " LIMIT 100001";
+/* A page of the accounts view for the preloader, by id: a range scan of
+ * accounts and one of subscriptions, so an account costs about a
+ * microsecond here against two index probes when a request misses it. */
+static const char SQL_PRELOAD[] =
+    "WITH a AS (SELECT id, currency, cycle FROM accounts WHERE id > $1 ORDER BY id LIMIT 20000)"
+    " SELECT a.id, a.currency, a.cycle, coalesce(s.plan, '') FROM a LEFT JOIN"
+    " (SELECT DISTINCT ON (account_id) account_id, plan FROM subscriptions"
+    " WHERE account_id > $1 AND account_id <= (SELECT max(id) FROM a)"
+    " ORDER BY account_id, start_date DESC) s ON s.account_id = a.id ORDER BY a.id";
+static const char SQL_STAMP[] = "SELECT n, pruned FROM view_stamp";
+/* Old change rows go (an hour is far longer than any gap between two
+ * requests of a busy importer; an idle process just starts afresh). The
+ * values rise with time, so the walk is along their index and costs what
+ * is deleted. */
+static const char SQL_PRUNE[] =
+    "WITH k AS (SELECT coalesce((SELECT n FROM view_changes WHERE at >= now() - interval '1 hour'"
+    " ORDER BY n LIMIT 1), (SELECT n + 1 FROM view_stamp)) AS n),"
+    " d AS (DELETE FROM view_changes WHERE n < (SELECT n FROM k) RETURNING n)"
+    " UPDATE view_stamp SET pruned = greatest(pruned, (SELECT coalesce(max(n), 0) FROM d))";
 /* The account, its currency and cycle, and the plan of its latest
- * subscription segment, for every account the batch names. */
+ * subscription segment, for the accounts not in memory yet (ids sorted and
+ * distinct; one index probe each, where `id = ANY(...)` had the planner hash
+ * the array and scan every account). */
 static const char SQL_ACCOUNTS[] =
-    "SELECT a.id, a.currency, a.cycle, a.status, coalesce(s.plan, '') FROM accounts a"
+    "SELECT a.id, a.currency, a.cycle, coalesce(s.plan, '') FROM unnest($1::text[]) AS t(id)"
+    " JOIN accounts a ON a.id = t.id"
     " LEFT JOIN LATERAL (SELECT plan FROM subscriptions s WHERE s.account_id = a.id"
-    " ORDER BY start_date DESC LIMIT 1) s ON true WHERE a.id = ANY($1::text[])";
+    " ORDER BY start_date DESC LIMIT 1) s ON true";
 static const char SQL_CLOSED[] =
     "SELECT c.account_id, c.period FROM closed_periods c"
     " JOIN unnest($1::text[], $2::text[]) AS t(a, p) ON c.account_id = t.a AND c.period = t.p";
-/* Raw rows and aggregates in one statement; aggregates are updated in key
- * order so concurrent ingests cannot deadlock on them. */
-static const char SQL_INSERT[] =
-    "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[],"
-    " $5::timestamptz[], $6::text[]) AS t(event_id, account_id, fee_item, quantity, at, period)),"
-    " ins AS (INSERT INTO usage_records (event_id, account_id, fee_item, quantity, at, period,"
-    " caused_by) SELECT event_id, account_id, fee_item, quantity, at, period, $7 FROM input"
-    " ON CONFLICT (event_id) DO NOTHING RETURNING account_id, period, fee_item, quantity),"
-    " agg AS (INSERT INTO usage_aggregates AS g (period, account_id, fee_item, quantity, records)"
+/* The good records go straight into usage_records with one binary COPY in a
+ * savepoint; when one of them was stored before (a re-sent record: unique
+ * violation), the savepoint is rolled back and the batch goes through a
+ * staging table and INSERT ... ON CONFLICT DO NOTHING instead, which counts
+ * the duplicates. Either way each batch adds one usage_aggregates row per
+ * (period, account, fee item) it stored. */
+static const char SQL_COPY_RECORDS[] =
+    "COPY usage_records (event_id, account_id, fee_item, quantity, at, period, caused_by)"
+    " FROM STDIN (FORMAT binary)";
+static const char SQL_COPY_AGGS[] =
+    "COPY usage_aggregates (period, account_id, fee_item, quantity, records)"
+    " FROM STDIN (FORMAT binary)";
+static const char SQL_STAGE[] =
+    "CREATE TEMP TABLE usage_stage (event_id text, account_id text, fee_item text,"
+    " quantity numeric(28, 9), at timestamptz, period text, caused_by text) ON COMMIT DROP";
+static const char SQL_COPY_STAGE[] =
+    "COPY usage_stage (event_id, account_id, fee_item, quantity, at, period, caused_by)"
+    " FROM STDIN (FORMAT binary)";
+static const char SQL_FROM_STAGE[] =
+    "WITH ins AS (INSERT INTO usage_records (event_id, account_id, fee_item, quantity, at,"
+    " period, caused_by) SELECT event_id, account_id, fee_item, quantity, at, period, caused_by"
+    " FROM usage_stage ON CONFLICT (event_id) DO NOTHING"
+    " RETURNING account_id, period, fee_item, quantity),"
+    " agg AS (INSERT INTO usage_aggregates (period, account_id, fee_item, quantity, records)"
     " SELECT period, account_id, fee_item, sum(quantity), count(*) FROM ins GROUP BY 1, 2, 3"
-    " ORDER BY 1, 2, 3 ON CONFLICT (period, account_id, fee_item) DO UPDATE SET"
-    " quantity = g.quantity + EXCLUDED.quantity, records = g.records + EXCLUDED.records"
     " RETURNING 1)"
     " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM agg)";
 
@@ -90,25 +134,294 @@ void rt_pgarr_free(rt_pgarr_t *a)
     memset(a, 0, sizeof *a);
 }
 
+/* --- the accounts in memory ------------------------------------------- */
+
+/* What validation needs of an account, kept between requests. Writers of
+ * accounts and subscriptions log the accounts they touch under a stamp
+ * that rises in commit order (migration 003); each request reads the
+ * stamp and marks the accounts logged since the last one stale, so an
+ * account is looked up again after it changed, and only then. The stamp is
+ * read before the rows, so what is kept is never older than the stamp says.
+ * Accounts no request named are never loaded. */
+typedef struct {
+    char *id; /* one allocation: id, currency, plan */
+    const char *currency, *plan;
+    int months;
+    bool stale;
+} acct_t;
+
+static struct {
+    acct_t *slots;
+    size_t cap, n;
+    long long stamp;
+    int64_t pruned_at; /* monotonic seconds of the last prune */
+} C = {.stamp = -1};
+
+/* The preloader: an idle watcher that reads the whole view into memory a
+ * page at a time between requests, after start and whenever everything was
+ * dropped, so a month-end import does not pay a lookup per new account. */
+static struct {
+    struct ev_loop *loop;
+    bw_db_t *db;
+    ev_idle idle;
+    bool started;
+    char after[256];
+} P;
+
+static void preload_kick(void)
+{
+    if (!P.started)
+        return;
+    P.after[0] = '\0';
+    ev_idle_start(P.loop, &P.idle);
+}
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    /* FNV's low bits see only the low bits of each byte (ids of digits
+     * collide there): fold the high half in before the table masks. */
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+void rt_usage_cache_clear(void)
+{
+    for (size_t i = 0; i < C.cap; i++)
+        free(C.slots[i].id);
+    free(C.slots);
+    C.slots = NULL;
+    C.cap = C.n = 0;
+    C.stamp = -1;
+}
+
+static acct_t *cache_slot(const char *id)
+{
+    if (C.n == 0)
+        return NULL;
+    for (size_t i = hash_id(id) & (C.cap - 1);; i = (i + 1) & (C.cap - 1)) {
+        if (!C.slots[i].id)
+            return NULL;
+        if (strcmp(C.slots[i].id, id) == 0)
+            return &C.slots[i];
+    }
+}
+
+/* The account if kept and current. */
+static const acct_t *cache_find(const char *id)
+{
+    const acct_t *e = cache_slot(id);
+    return e && !e->stale ? e : NULL;
+}
+
+static void slot_put(acct_t *slots, size_t cap, acct_t a)
+{
+    size_t i = hash_id(a.id) & (cap - 1);
+    while (slots[i].id)
+        i = (i + 1) & (cap - 1);
+    slots[i] = a;
+}
+
+/* Keeps an account (replacing a stale copy). */
+static int cache_add(const char *id, const char *currency, const char *cycle, const char *plan)
+{
+    size_t li = strlen(id) + 1, lc = strlen(currency) + 1, lp = strlen(plan) + 1;
+    char *m = malloc(li + lc + lp);
+    if (!m)
+        return BW_ENOMEM;
+    memcpy(m, id, li);
+    memcpy(m + li, currency, lc);
+    memcpy(m + li + lc, plan, lp);
+    acct_t a = {.id = m, .currency = m + li, .plan = m + li + lc, .months = rt_cycle_months(cycle)};
+    acct_t *old = cache_slot(id);
+    if (old) {
+        free(old->id);
+        *old = a;
+        return 0;
+    }
+    if ((C.n + 1) * 10 > C.cap * 7) {
+        size_t cap = C.cap ? C.cap * 2 : 4096;
+        acct_t *ns = calloc(cap, sizeof *ns);
+        if (!ns) {
+            free(m);
+            return BW_ENOMEM;
+        }
+        for (size_t i = 0; i < C.cap; i++)
+            if (C.slots[i].id)
+                slot_put(ns, cap, C.slots[i]);
+        free(C.slots);
+        C.slots = ns;
+        C.cap = cap;
+    }
+    slot_put(C.slots, C.cap, a);
+    C.n++;
+    return 0;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* Brings the kept accounts up to `stamp`: 0 or BW_EDB. */
+static int cache_sync(bw_db_t *db, long long stamp, long long pruned)
+{
+    if (stamp == C.stamp)
+        return 0;
+    if (C.n == 0 || C.stamp < 0 || C.stamp < pruned || stamp < C.stamp) {
+        rt_usage_cache_clear();
+        C.stamp = stamp;
+        preload_kick();
+        return 0;
+    }
+    char from[24], to[24];
+    snprintf(from, sizeof from, "%lld", C.stamp);
+    snprintf(to, sizeof to, "%lld", stamp);
+    const char *p[2] = {from, to};
+    PGresult *res = bw_db_query(db, SQL_CHANGES, 2, p);
+    if (!res)
+        return BW_EDB;
+    int rows = PQntuples(res);
+    bool all = rows > 100000;
+    for (int i = 0; i < rows && !all; i++) {
+        if (PQgetisnull(res, i, 0)) {
+            all = true;
+            break;
+        }
+        acct_t *e = cache_slot(PQgetvalue(res, i, 0));
+        if (e)
+            e->stale = true;
+    }
+    PQclear(res);
+    if (all) {
+        rt_usage_cache_clear();
+        preload_kick();
+    }
+    C.stamp = stamp;
+    if (mono_s() - C.pruned_at >= 3600) {
+        C.pruned_at = mono_s();
+        if (bw_db_exec(db, SQL_PRUNE, 0, NULL) < 0)
+            return BW_EDB;
+    }
+    return 0;
+}
+
+/* One page of the preloader: 1 when there is more, 0 when done, <0 error. */
+static int preload_step(bw_db_t *db)
+{
+    PGresult *res = bw_db_query(db, SQL_STAMP, 0, NULL);
+    if (!res)
+        return BW_EDB;
+    long long stamp = atoll(PQgetvalue(res, 0, 0)), pruned = atoll(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    char after[256];
+    snprintf(after, sizeof after, "%s", P.after); /* a sync may restart the walk */
+    int rc = cache_sync(db, stamp, pruned);
+    if (rc < 0)
+        return rc;
+    if (C.stamp < 0)
+        C.stamp = stamp;
+    const char *p[1] = {after};
+    res = bw_db_query(db, SQL_PRELOAD, 1, p);
+    if (!res)
+        return BW_EDB;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && rc == 0; i++)
+        if (!cache_find(PQgetvalue(res, i, 0)))
+            rc = cache_add(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                           PQgetvalue(res, i, 3));
+    if (rc == 0 && rows > 0 && strcmp(P.after, after) == 0)
+        snprintf(P.after, sizeof P.after, "%s", PQgetvalue(res, rows - 1, 0));
+    PQclear(res);
+    if (rc < 0)
+        return rc;
+    return rows == 20000 || strcmp(P.after, after) != 0 ? 1 : 0;
+}
+
+static void preload_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    if (bw_db_in_tx(P.db))
+        return;
+    int rc = preload_step(P.db);
+    if (rc < 0) {
+        bw_log(BW_WARN, "could not preload accounts", "pg_error", BW_S(bw_db_error(P.db)), NULL);
+        P.after[0] = '\0';
+    }
+    if (rc <= 0)
+        ev_idle_stop(loop, w);
+}
+
+void rt_usage_start(struct ev_loop *loop, bw_db_t *db)
+{
+    P.loop = loop;
+    P.db = db;
+    ev_idle_init(&P.idle, preload_cb);
+    P.started = true;
+    preload_kick();
+}
+
+void rt_usage_stop(void)
+{
+    if (P.started)
+        ev_idle_stop(P.loop, &P.idle);
+    P.started = false;
+    rt_usage_cache_clear();
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Loads the accounts of the batch not in memory yet: 0, BW_EDB, BW_ENOMEM. */
+static int cache_fill(bw_db_t *db, const Billow__IngestUsage *req, bw_arena_t *arena)
+{
+    const char **miss = bw_arena_alloc(arena, sizeof *miss * (req->n_records + 1));
+    size_t nmiss = 0;
+    for (size_t i = 0; i < req->n_records; i++) {
+        const char *id = req->records[i]->account_id;
+        if (!rt_empty(id) && !cache_find(id))
+            miss[nmiss++] = id;
+    }
+    if (nmiss == 0)
+        return 0;
+    qsort(miss, nmiss, sizeof *miss, cmp_str);
+    rt_pgarr_t arr = {0};
+    for (size_t i = 0; i < nmiss; i++)
+        if (i == 0 || strcmp(miss[i], miss[i - 1]) != 0)
+            rt_pgarr_add(&arr, miss[i]);
+    const char *ids = rt_pgarr_end(&arr);
+    if (!ids) {
+        rt_pgarr_free(&arr);
+        return BW_ENOMEM;
+    }
+    PGresult *res = bw_db_query(db, SQL_ACCOUNTS, 1, &ids);
+    rt_pgarr_free(&arr);
+    if (!res)
+        return BW_EDB;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+        rc = cache_add(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                       PQgetvalue(res, i, 3));
+    PQclear(res);
+    return rc;
+}
+
 /* --- ingest -------------------------------------------------------------- */
 
 typedef struct {
-    const char *id, *currency, *plan, *status;
-    int months;
-} acct_t;
-
-typedef struct {
     const char *error; /* NULL: good so far */
-    acct_t *acct;
+    const acct_t *acct;
     char period[8];
-    char qty[BW_DEC_STRLEN];
-    char at[40];
+    bw_dec_t q;
+    int64_t at; /* microseconds since the epoch */
 } rec_t;
-
-static int acct_cmp(const void *x, const void *y)
-{
-    return strcmp(((const acct_t *)x)->id, ((const acct_t *)y)->id);
-}
 
 static bool plan_charges(const rt_plan_t *p, const char *fee_item)
 {
@@ -124,6 +437,259 @@ static void reject(rec_t *r, bw_arena_t *a, const char *fmt, const char *x, cons
     r->error = bw_arena_printf(a, fmt, x ? x : "", y ? y : "");
 }
 
+/* Validates record u into r (error, or account, quantity, time, period). */
+static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t *cat, int64_t now,
+                     bw_arena_t *arena)
+{
+    char err[96];
+    if (rt_empty(u->event_id)) {
+        r->error = "event_id: missing";
+        return;
+    }
+    if (strlen(u->event_id) > 200) {
+        r->error = "event_id: longer than 200 characters";
+        return;
+    }
+    if (rt_empty(u->account_id)) {
+        r->error = "account: missing";
+        return;
+    }
+    r->acct = cache_find(u->account_id);
+    if (!r->acct) {
+        reject(r, arena, "unknown account %s", u->account_id, NULL);
+        return;
+    }
+    if (rt_empty(u->fee_item)) {
+        r->error = "fee_item: missing";
+        return;
+    }
+    if (!rt_catalog_fee_item(cat, u->fee_item)) {
+        reject(r, arena, "unknown fee item %s", u->fee_item, NULL);
+        return;
+    }
+    if (!*r->acct->plan) {
+        reject(r, arena, "account %s has no subscription", u->account_id, NULL);
+        return;
+    }
+    const rt_plan_t *plan = rt_catalog_plan(cat, r->acct->plan);
+    if (plan && !plan_charges(plan, u->fee_item)) {
+        reject(r, arena, "fee item %s is not charged by plan %s", u->fee_item, r->acct->plan);
+        return;
+    }
+    if (rt_empty(u->quantity)) {
+        r->error = "quantity: missing";
+        return;
+    }
+    if (bw_dec_parse(u->quantity, &r->q, err, sizeof err) < 0) {
+        reject(r, arena, "quantity: %s", err, NULL);
+        return;
+    }
+    if (r->q < 0) {
+        r->error = "quantity: must not be negative";
+        return;
+    }
+    int64_t us = now;
+    if (!rt_empty(u->timestamp) && bw_time_parse(u->timestamp, &us) < 0) {
+        reject(r, arena, "timestamp: %s is not RFC 3339 (2026-11-30T12:00:00Z)", u->timestamp,
+               NULL);
+        return;
+    }
+    if (!rt_empty(u->currency) && strcmp(u->currency, r->acct->currency) != 0) {
+        reject(r, arena, "currency: %s, but the account bills in %s", u->currency,
+               r->acct->currency);
+        return;
+    }
+    r->at = us;
+    int64_t day = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
+    rt_period_of_day(day, r->acct->months, r->period, NULL, NULL);
+}
+
+/* Rejects the good records whose period is closed for their account. */
+static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t *good,
+                         bw_arena_t *arena)
+{
+    size_t n = req->n_records;
+    rt_pgarr_t aa = {0}, pa = {0};
+    for (size_t i = 0; i < n; i++)
+        if (!recs[i].error) {
+            rt_pgarr_add(&aa, req->records[i]->account_id);
+            rt_pgarr_add(&pa, recs[i].period);
+        }
+    const char *cp[2] = {rt_pgarr_end(&aa), rt_pgarr_end(&pa)};
+    int rc = 0;
+    PGresult *res = NULL;
+    if (!cp[0] || !cp[1])
+        rc = BW_ENOMEM;
+    else if (!(res = bw_db_query(db, SQL_CLOSED, 2, cp)))
+        rc = BW_EDB;
+    for (int k = 0; res && k < PQntuples(res); k++) {
+        const char *ca = PQgetvalue(res, k, 0), *cpd = PQgetvalue(res, k, 1);
+        for (size_t i = 0; i < n; i++)
+            if (!recs[i].error && !strcmp(recs[i].period, cpd) &&
+                !strcmp(req->records[i]->account_id, ca)) {
+                reject(&recs[i], arena, "period %s is already closed for account %s", cpd, ca);
+                (*good)--;
+            }
+    }
+    PQclear(res);
+    rt_pgarr_free(&aa);
+    rt_pgarr_free(&pa);
+    return rc;
+}
+
+/* Runs `sql` (a COPY ... FROM STDIN) with buf outside bw_db's bookkeeping,
+ * so that a unique violation can be rolled back to a savepoint and the
+ * transaction go on. 0, or BW_EDB with the message and SQLSTATE. */
+static int copy_raw(bw_db_t *db, const char *sql, const rt_bincopy_t *buf, char *sqlstate,
+                    char **msg, bw_arena_t *arena)
+{
+    PGconn *c = bw_db_conn(db);
+    sqlstate[0] = '\0';
+    *msg = NULL;
+    int rc = 0;
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) == PGRES_COPY_IN) {
+        PQclear(res);
+        if (PQputCopyData(c, (const char *)buf->data, (int)buf->len) != 1 ||
+            PQputCopyEnd(c, NULL) != 1) {
+            rc = BW_EDB;
+            *msg = bw_arena_strdup(arena, PQerrorMessage(c));
+        }
+        res = PQgetResult(c);
+    }
+    for (; res; res = PQgetResult(c)) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !*msg) {
+            const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            snprintf(sqlstate, 6, "%s", st ? st : "");
+            *msg = bw_arena_strdup(arena, PQresultErrorMessage(res));
+        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = BW_EDB;
+        PQclear(res);
+    }
+    if (!c) {
+        rc = BW_EDB;
+        *msg = "no database connection";
+    }
+    return rc;
+}
+
+static const Billow__IngestUsage *G_REQ; /* for the sort below */
+static const rec_t *G_RECS;
+
+static int by_key(const void *x, const void *y)
+{
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    int c = strcmp(G_REQ->records[i]->account_id, G_REQ->records[j]->account_id);
+    if (c == 0)
+        c = strcmp(G_REQ->records[i]->fee_item, G_REQ->records[j]->fee_item);
+    if (c == 0)
+        c = strcmp(G_RECS[i].period, G_RECS[j].period);
+    return c;
+}
+
+static void agg_row(rt_bincopy_t *b, const rec_t *r, const Billow__UsageRecord *u, bw_dec_t q,
+                    long long count)
+{
+    rt_bincopy_row(b, 5);
+    rt_bincopy_text(b, r->period);
+    rt_bincopy_text(b, u->account_id);
+    rt_bincopy_text(b, u->fee_item);
+    rt_bincopy_dec(b, q);
+    rt_bincopy_i64(b, count);
+}
+
+/* One aggregate row per (period, account, fee item) of the good records. */
+static void build_aggs(const Billow__IngestUsage *req, const rec_t *recs, rt_bincopy_t *b,
+                       bw_arena_t *arena)
+{
+    size_t n = req->n_records, ng = 0;
+    size_t *ix = bw_arena_alloc(arena, sizeof *ix * (n + 1));
+    for (size_t i = 0; i < n; i++)
+        if (!recs[i].error)
+            ix[ng++] = i;
+    G_REQ = req;
+    G_RECS = recs;
+    qsort(ix, ng, sizeof *ix, by_key);
+    rt_bincopy_begin(b);
+    for (size_t k = 0; k < ng;) {
+        size_t first = ix[k];
+        bw_dec_t sum = 0;
+        long long count = 0;
+        for (; k < ng && by_key(&ix[k], &first) == 0; k++) {
+            bw_dec_t s2;
+            if (__builtin_add_overflow(sum, recs[ix[k]].q, &s2)) {
+                /* Past what 64 bits hold: another partial row of the same key. */
+                agg_row(b, &recs[first], req->records[first], sum, count);
+                sum = 0;
+                count = 0;
+                s2 = recs[ix[k]].q;
+            }
+            sum = s2;
+            count++;
+        }
+        agg_row(b, &recs[first], req->records[first], sum, count);
+    }
+    rt_bincopy_end(b);
+}
+
+/* Stores the good records and their aggregates; *stored: how many were new. */
+static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs, const char *cause,
+                 long long *stored, char **err, bw_arena_t *arena)
+{
+    size_t n = req->n_records;
+    rt_bincopy_t rb = {0}, ab = {0};
+    long long good = 0;
+    rt_bincopy_begin(&rb);
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].error)
+            continue;
+        const Billow__UsageRecord *u = req->records[i];
+        rt_bincopy_row(&rb, 7);
+        rt_bincopy_text(&rb, u->event_id);
+        rt_bincopy_text(&rb, u->account_id);
+        rt_bincopy_text(&rb, u->fee_item);
+        rt_bincopy_dec(&rb, recs[i].q);
+        rt_bincopy_ts(&rb, recs[i].at);
+        rt_bincopy_text(&rb, recs[i].period);
+        rt_bincopy_text(&rb, cause);
+        good++;
+    }
+    rt_bincopy_end(&rb);
+    int rc = rb.failed ? BW_ENOMEM : 0;
+    char st[8];
+    if (rc == 0)
+        rc = bw_db_exec(db, "SAVEPOINT usage_copy", 0, NULL);
+    if (rc == 0) {
+        rc = copy_raw(db, SQL_COPY_RECORDS, &rb, st, err, arena);
+        if (rc == 0) {
+            build_aggs(req, recs, &ab, arena);
+            rc = ab.failed ? BW_ENOMEM : bw_db_exec(db, "RELEASE SAVEPOINT usage_copy", 0, NULL);
+            if (rc == 0)
+                rc = copy_raw(db, SQL_COPY_AGGS, &ab, st, err, arena);
+            *stored = good;
+        } else if (strcmp(st, "23505") == 0) {
+            /* Some were stored before: the slow path sorts them out. */
+            *err = NULL;
+            rc = bw_db_exec(db, "ROLLBACK TO SAVEPOINT usage_copy", 0, NULL);
+            if (rc == 0)
+                rc = bw_db_exec(db, SQL_STAGE, 0, NULL);
+            if (rc == 0)
+                rc = copy_raw(db, SQL_COPY_STAGE, &rb, st, err, arena);
+            PGresult *res = rc == 0 ? bw_db_query(db, SQL_FROM_STAGE, 0, NULL) : NULL;
+            if (rc == 0 && !res)
+                rc = BW_EDB;
+            if (res) {
+                *stored = atoll(PQgetvalue(res, 0, 0));
+                PQclear(res);
+            }
+        }
+    }
+    rt_bincopy_free(&rb);
+    rt_bincopy_free(&ab);
+    return rc;
+}
+
 bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *cause,
                      Billow__Reply *reply, bw_arena_t *arena)
 {
@@ -135,10 +701,9 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     const rt_catalog_t *cat = NULL;
     int cver = 0;
-    rt_pgarr_t arr[7];
-    memset(arr, 0, sizeof arr);
     long long inserted = 0;
-    bool began = false;
+    char *err = NULL;
+    int rc;
     if (rt_store_current(db, &cat, &cver) < 0) {
         rt_reply_db(reply, db, "could not read catalog", arena);
         return false;
@@ -150,161 +715,34 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     rec_t *recs = bw_arena_alloc(arena, sizeof *recs * (n + 1));
     memset(recs, 0, sizeof *recs * (n + 1));
-    if (bw_db_begin(db) < 0)
-        goto dberr;
-    began = true;
-    if (bw_db_exec(db, RT_USAGE_LOCK_SQL_SHARED, 0, NULL) < 0)
-        goto dberr;
-
-    /* Accounts of the batch, in one statement. */
-    for (size_t i = 0; i < n; i++)
-        rt_pgarr_add(&arr[0], req->records[i]->account_id ? req->records[i]->account_id : "");
-    const char *ids = rt_pgarr_end(&arr[0]);
-    if (!ids)
-        goto nomem;
-    PGresult *res = bw_db_query(db, SQL_ACCOUNTS, 1, &ids);
-    if (!res)
-        goto dberr;
-    size_t nacct = (size_t)PQntuples(res);
-    acct_t *accts = bw_arena_alloc(arena, sizeof *accts * (nacct + 1));
-    for (size_t i = 0; i < nacct; i++) {
-        accts[i].id = bw_arena_strdup(arena, PQgetvalue(res, (int)i, 0));
-        accts[i].currency = bw_arena_strdup(arena, PQgetvalue(res, (int)i, 1));
-        accts[i].months = rt_cycle_months(PQgetvalue(res, (int)i, 2));
-        accts[i].status = bw_arena_strdup(arena, PQgetvalue(res, (int)i, 3));
-        accts[i].plan = bw_arena_strdup(arena, PQgetvalue(res, (int)i, 4));
+    if (bw_db_begin(db) < 0) {
+        rt_reply_db(reply, db, "could not store usage", arena);
+        return false;
     }
+    PGresult *res = bw_db_query(db, SQL_LOCK_STAMP, 0, NULL);
+    if (!res) {
+        rc = BW_EDB;
+        goto fail;
+    }
+    long long stamp = atoll(PQgetvalue(res, 0, 1)), pruned = atoll(PQgetvalue(res, 0, 2));
     PQclear(res);
-    rt_pgarr_free(&arr[0]);
-    qsort(accts, nacct, sizeof *accts, acct_cmp);
+    if ((rc = cache_sync(db, stamp, pruned)) < 0 || (rc = cache_fill(db, req, arena)) < 0)
+        goto fail;
 
     int64_t now = bw_now_us();
-    for (size_t i = 0; i < n; i++) {
-        const Billow__UsageRecord *u = req->records[i];
-        rec_t *r = &recs[i];
-        char err[96];
-        if (rt_empty(u->event_id)) {
-            r->error = "event_id: missing";
-            continue;
-        }
-        if (strlen(u->event_id) > 200) {
-            r->error = "event_id: longer than 200 characters";
-            continue;
-        }
-        acct_t key = {.id = u->account_id ? u->account_id : ""};
-        r->acct = nacct ? bsearch(&key, accts, nacct, sizeof *accts, acct_cmp) : NULL;
-        if (rt_empty(u->account_id)) {
-            r->error = "account: missing";
-            continue;
-        }
-        if (!r->acct) {
-            reject(r, arena, "unknown account %s", u->account_id, NULL);
-            continue;
-        }
-        if (rt_empty(u->fee_item)) {
-            r->error = "fee_item: missing";
-            continue;
-        }
-        if (!rt_catalog_fee_item(cat, u->fee_item)) {
-            reject(r, arena, "unknown fee item %s", u->fee_item, NULL);
-            continue;
-        }
-        if (!*r->acct->plan) {
-            reject(r, arena, "account %s has no subscription", u->account_id, NULL);
-            continue;
-        }
-        const rt_plan_t *plan = rt_catalog_plan(cat, r->acct->plan);
-        if (plan && !plan_charges(plan, u->fee_item)) {
-            reject(r, arena, "fee item %s is not charged by plan %s", u->fee_item, r->acct->plan);
-            continue;
-        }
-        bw_dec_t q;
-        if (rt_empty(u->quantity)) {
-            r->error = "quantity: missing";
-            continue;
-        }
-        if (bw_dec_parse(u->quantity, &q, err, sizeof err) < 0) {
-            reject(r, arena, "quantity: %s", err, NULL);
-            continue;
-        }
-        if (q < 0) {
-            r->error = "quantity: must not be negative";
-            continue;
-        }
-        bw_dec_format(q, r->qty, sizeof r->qty);
-        int64_t us = now;
-        if (!rt_empty(u->timestamp) && bw_time_parse(u->timestamp, &us) < 0) {
-            reject(r, arena, "timestamp: %s is not RFC 3339 (2026-11-30T12:00:00Z)", u->timestamp,
-                   NULL);
-            continue;
-        }
-        if (!rt_empty(u->currency) && strcmp(u->currency, r->acct->currency) != 0) {
-            reject(r, arena, "currency: %s, but the account bills in %s", u->currency,
-                   r->acct->currency);
-            continue;
-        }
-        bw_time_format(us, r->at, sizeof r->at);
-        int64_t day = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
-        rt_period_of_day(day, r->acct->months, r->period, NULL, NULL);
-    }
-
-    /* Periods already closed, in one statement. */
     size_t good = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!recs[i].error) {
-            rt_pgarr_add(&arr[0], req->records[i]->account_id);
-            rt_pgarr_add(&arr[1], recs[i].period);
-            good++;
-        }
-    if (good > 0) {
-        const char *cp[2] = {rt_pgarr_end(&arr[0]), rt_pgarr_end(&arr[1])};
-        if (!cp[0] || !cp[1])
-            goto nomem;
-        res = bw_db_query(db, SQL_CLOSED, 2, cp);
-        if (!res)
-            goto dberr;
-        for (int k = 0; k < PQntuples(res); k++) {
-            const char *ca = PQgetvalue(res, k, 0), *cpd = PQgetvalue(res, k, 1);
-            for (size_t i = 0; i < n; i++)
-                if (!recs[i].error && !strcmp(recs[i].period, cpd) &&
-                    !strcmp(req->records[i]->account_id, ca)) {
-                    reject(&recs[i], arena, "period %s is already closed for account %s", cpd, ca);
-                    good--;
-                }
-        }
-        PQclear(res);
-        rt_pgarr_free(&arr[0]);
-        rt_pgarr_free(&arr[1]);
+    for (size_t i = 0; i < n; i++) {
+        validate(req->records[i], &recs[i], cat, now, arena);
+        good += !recs[i].error;
     }
-    if (good > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (recs[i].error)
-                continue;
-            const Billow__UsageRecord *u = req->records[i];
-            rt_pgarr_add(&arr[0], u->event_id);
-            rt_pgarr_add(&arr[1], u->account_id);
-            rt_pgarr_add(&arr[2], u->fee_item);
-            rt_pgarr_add(&arr[3], recs[i].qty);
-            rt_pgarr_add(&arr[4], recs[i].at);
-            rt_pgarr_add(&arr[5], recs[i].period);
-        }
-        const char *ip[7];
-        for (int k = 0; k < 6; k++)
-            if (!(ip[k] = rt_pgarr_end(&arr[k])))
-                goto nomem;
-        ip[6] = cause;
-        res = bw_db_query(db, SQL_INSERT, 7, ip);
-        if (!res)
-            goto dberr;
-        inserted = atoll(PQgetvalue(res, 0, 0));
-        PQclear(res);
-    }
+    if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)
+        goto fail;
+    if (good > 0 && (rc = store(db, req, recs, cause, &inserted, &err, arena)) < 0)
+        goto fail;
     if (bw_db_commit(db) < 0) {
-        began = false;
-        goto dberr;
+        rt_reply_db(reply, db, "could not store usage", arena);
+        return false;
     }
-    for (int k = 0; k < 7; k++)
-        rt_pgarr_free(&arr[k]);
 
     Billow__IngestUsageReply *ur = bw_arena_alloc(arena, sizeof *ur);
     billow__ingest_usage_reply__init(ur);
@@ -330,18 +768,15 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     rr->op_case = BILLOW__RATING_REPLY__OP_USAGE;
     rr->usage = ur;
     return inserted > 0;
-nomem:
-    bw_reply_error(reply, BILLOW__CODE__INTERNAL, "out of memory", NULL);
-    if (began)
-        bw_db_rollback(db);
-    for (int k2 = 0; k2 < 7; k2++)
-        rt_pgarr_free(&arr[k2]);
-    return false;
-dberr:
-    rt_reply_db(reply, db, "could not store usage", arena);
-    if (began)
-        bw_db_rollback(db);
-    for (int k2 = 0; k2 < 7; k2++)
-        rt_pgarr_free(&arr[k2]);
+fail:
+    if (rc == BW_ENOMEM) {
+        bw_reply_error(reply, BILLOW__CODE__INTERNAL, "out of memory", NULL);
+    } else if (err) {
+        bw_log(BW_WARN, "could not store usage", "pg_error", BW_S(err), NULL);
+        bw_reply_error(reply, BILLOW__CODE__INTERNAL, "could not store usage", err);
+    } else {
+        rt_reply_db(reply, db, "could not store usage", arena);
+    }
+    bw_db_rollback(db);
     return false;
 }

@@ -7,6 +7,7 @@
 #ifndef RT_USAGE_H
 #define RT_USAGE_H
 
+#include <ev.h>
 #include <stdbool.h>
 
 #include "api.pb-c.h"
@@ -22,6 +23,18 @@ typedef struct bw_db bw_db_t;
  * close reading the aggregates. */
 #define RT_USAGE_LOCK_SQL_SHARED "SELECT pg_advisory_xact_lock_shared(hashtext('rating.usage'))"
 #define RT_USAGE_LOCK_SQL "SELECT pg_advisory_xact_lock(hashtext('rating.usage'))"
+
+/* Usage ingest keeps what it validates against (account, currency, cycle,
+ * plan of the latest subscription) in memory, follows the view's change log
+ * (migration 003) per request, and reads the whole view in the background
+ * (an idle watcher on loop, a page of 20000 accounts at a time) after start
+ * and whenever it had to drop everything. Without rt_usage_start (tests),
+ * accounts are loaded as requests name them. */
+void rt_usage_start(struct ev_loop *loop, bw_db_t *db);
+/* Stops the preloader and drops the accounts kept. */
+void rt_usage_stop(void);
+/* Drops the accounts kept (tests). */
+void rt_usage_cache_clear(void);
 
 bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *cause,
                      Billow__Reply *reply, bw_arena_t *arena);

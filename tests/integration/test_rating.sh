@@ -114,7 +114,7 @@ head -3 "$BW_TMP/usage.csv" > "$BW_TMP/dup.csv"
 "$B/billctl" usage import "$BW_TMP/dup.csv" | grep -q '2 records, 0 accepted, 2 duplicates' || fail "duplicates-only import"
 "$B/billctl" usage add --account A1 --fee-item API_CALLS --quantity 100000 --event-id e1 | grep -q '1 duplicates' \
   || fail "usage add with a known event id"
-[ "$(sql "SELECT quantity::int || '/' || records FROM rating.usage_aggregates WHERE account_id='A1' AND fee_item='API_CALLS'")" = "150000/2" ] \
+[ "$(sql "SELECT sum(quantity)::int || '/' || sum(records) FROM rating.usage_aggregates WHERE account_id='A1' AND fee_item='API_CALLS'")" = "150000/2" ] \
   || fail "aggregate of A1 not 150000 in 2 records"
 ok "usage: rejections with line numbers, exit 1, duplicates ignored, aggregates kept"
 

@@ -1,0 +1,320 @@
+/* Usage ingest's storage paths against a real PostgreSQL, calling the
+ * service code directly: a batch of good and bad records (the bad ones come
+ * back with their index and line, the good ones are stored by the binary
+ * COPY path); the same batch again (the COPY meets a stored event id and
+ * the batch goes through the staging path: all duplicates, nothing added);
+ * a batch half old and half new, and one naming an event id twice; the
+ * aggregates always equal the records; quantities and times survive the
+ * binary encoding exactly; the accounts kept in memory follow the view:
+ * an account created after a batch rejected it, a subscription added,
+ * changed or deleted behind the service's back are all seen by the next
+ * batch, also after the preloader read the whole view; a closed period
+ * rejects; a close skips the account closed already and emits once. */
+#include "arena.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "rpc.h"
+
+#include "rating/catalog_store.h"
+#include "rating/close.h"
+#include "rating/usage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const bw_migration_t bw_migrations_rating[];
+
+static int failures;
+#define CHECK(cond, what)                                                                          \
+    do {                                                                                           \
+        bool ok_ = (cond);                                                                         \
+        printf("%s %s\n", ok_ ? "ok  " : "FAIL", what);                                            \
+        if (!ok_)                                                                                  \
+            failures++;                                                                            \
+    } while (0)
+
+typedef struct {
+    const char *event_id, *account, *fee_item, *quantity, *timestamp, *currency;
+} rec_t;
+
+static bw_db_t *db;
+
+/* Sends recs as one IngestUsage; the reply's usage part (NULL on error). */
+static Billow__IngestUsageReply *ingest(const rec_t *recs, size_t n, bw_arena_t *a)
+{
+    Billow__IngestUsage iu = BILLOW__INGEST_USAGE__INIT;
+    iu.n_records = n;
+    iu.records = bw_arena_alloc(a, sizeof *iu.records * (n + 1));
+    for (size_t i = 0; i < n; i++) {
+        Billow__UsageRecord *u = bw_arena_alloc(a, sizeof *u);
+        billow__usage_record__init(u);
+        u->event_id = (char *)recs[i].event_id;
+        u->account_id = (char *)recs[i].account;
+        u->fee_item = (char *)recs[i].fee_item;
+        u->quantity = (char *)recs[i].quantity;
+        u->timestamp = (char *)(recs[i].timestamp ? recs[i].timestamp : "");
+        u->currency = (char *)(recs[i].currency ? recs[i].currency : "");
+        u->line = (int32_t)i + 2;
+        iu.records[i] = u;
+    }
+    Billow__Reply *reply = bw_arena_alloc(a, sizeof *reply);
+    billow__reply__init(reply);
+    rt_usage_ingest(db, &iu, "test", reply, a);
+    if (reply->code != BILLOW__CODE__OK || !reply->rating || !reply->rating->usage) {
+        printf("ingest failed: %s: %s\n", reply->error ? reply->error : "",
+               reply->detail ? reply->detail : "");
+        return NULL;
+    }
+    return reply->rating->usage;
+}
+
+static bool counts(const Billow__IngestUsageReply *r, int accepted, int dups, int rejected)
+{
+    if (!r)
+        return false;
+    if (r->accepted == accepted && r->duplicates == dups && (int)r->n_rejected == rejected)
+        return true;
+    printf("     got accepted %d duplicates %d rejected %zu\n", r->accepted, r->duplicates,
+           r->n_rejected);
+    return false;
+}
+
+/* The first column of the first row of sql, as text ("" when none). */
+static char *one(const char *sql, bw_arena_t *a)
+{
+    PGresult *res = bw_db_query(db, sql, 0, NULL);
+    char *v = bw_arena_strdup(a, res && PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+    if (!res)
+        printf("query failed: %s\n", bw_db_error(db));
+    PQclear(res);
+    return v;
+}
+
+static bool has_rejection(const Billow__IngestUsageReply *r, int index, const char *text)
+{
+    for (size_t i = 0; r && i < r->n_rejected; i++)
+        if (r->rejected[i]->index == index && r->rejected[i]->line == index + 2 &&
+            strstr(r->rejected[i]->error, text))
+            return true;
+    return false;
+}
+
+/* Aggregates equal the records, key by key. */
+static const char SQL_AGG_CHECK[] =
+    "SELECT count(*) FROM (SELECT period, account_id, fee_item, sum(quantity) "
+    "q, count(*) n"
+    " FROM usage_records GROUP BY 1, 2, 3) r FULL JOIN (SELECT period, "
+    "account_id, fee_item,"
+    " sum(quantity) q, sum(records) n FROM usage_aggregates GROUP BY 1, 2, 3) g"
+    " USING (period, account_id, fee_item) WHERE r.q IS DISTINCT FROM g.q"
+    " OR r.n IS DISTINCT FROM g.n";
+
+int main(void)
+{
+    bw_log_init("test_usage_ingest");
+    const char *conninfo = getenv("BW_PG_ADMIN");
+    if (!conninfo) {
+        printf("needs BW_PG_ADMIN\n");
+        return 77;
+    }
+    db = bw_db_new(conninfo, NULL, "rating");
+    if (bw_db_connect(db, 5000) < 0)
+        return 1;
+    bw_db_exec(db, "CREATE SCHEMA IF NOT EXISTS rating", 0, NULL);
+    if (bw_migrate(db, "rating", bw_migrations_rating, NULL) < 0)
+        return 1;
+    bw_arena_t *a = bw_arena_new();
+    FILE *f = fopen("services/rating/catalog.example.json", "rb");
+    if (!f) {
+        printf("run from the repository root\n");
+        return 1;
+    }
+    static char doc[1 << 16];
+    doc[fread(doc, 1, sizeof doc - 1, f)] = '\0';
+    fclose(f);
+    Billow__CatalogLoad cl = BILLOW__CATALOG_LOAD__INIT;
+    cl.json = doc;
+    Billow__Reply reply = BILLOW__REPLY__INIT;
+    rt_catalog_load(db, &cl, "test", "test", &reply, a);
+    CHECK(reply.code == BILLOW__CODE__OK, "catalog loaded");
+    CHECK(bw_db_exec(db,
+                     "INSERT INTO accounts (id, currency, cycle, status, "
+                     "created_on, version,"
+                     " caused_by) VALUES ('U1', 'CNY', 'monthly', 'active', "
+                     "'2026-09-01', 1, 't'),"
+                     " ('U2', 'CNY', 'monthly', 'active', '2026-09-01', 1, 't')",
+                     0, NULL) == 0 &&
+              bw_db_exec(db,
+                         "INSERT INTO subscriptions (account_id, plan, quantity, "
+                         "start_date, origin,"
+                         " caused_by) VALUES ('U1', 'SAAS_PRO', 1, '2026-10-01', "
+                         "'2026-10-01', 't'),"
+                         " ('U2', 'SAAS_PRO', 1, '2026-10-01', '2026-10-01', 't')",
+                         0, NULL) == 0,
+          "two accounts with subscriptions");
+
+    /* Mixed good and bad. */
+    static const rec_t b1[] = {
+        {"m1", "U1", "API_CALLS", "100", "2026-11-05T10:00:00Z", NULL},
+        {"m2", "U1", "API_CALLS", "0.000000001", "2026-11-06T10:00:00Z", "CNY"},
+        {"m3", "NOPE", "API_CALLS", "5", "2026-11-05T10:00:00Z", NULL},
+        {"m4", "U2", "SMS", "12345678.123456789", "2026-11-30T23:59:59.5Z", NULL},
+        {"m5", "U1", "API_CALLS", "-1", "2026-11-05T10:00:00Z", NULL},
+        {"m6", "U2", "API_CALLS", "7", "2026-10-31T23:00:00Z", NULL},
+        {"m7", "U3", "API_CALLS", "1", "2026-11-05T10:00:00Z", NULL},
+        {"m8", "U1", "API_CALLS", "x", "2026-11-05T10:00:00Z", NULL},
+        {"m9", "U2", "API_CALLS", "3", "2026-11-07T00:00:00Z", "JPY"},
+    };
+    Billow__IngestUsageReply *r = ingest(b1, 9, a);
+    CHECK(counts(r, 4, 0, 5), "mixed batch: 4 accepted, 5 rejected");
+    CHECK(has_rejection(r, 2, "unknown account NOPE") &&
+              has_rejection(r, 4, "must not be negative") &&
+              has_rejection(r, 6, "unknown account U3") && has_rejection(r, 7, "quantity: ") &&
+              has_rejection(r, 8, "bills in CNY"),
+          "rejections carry index, line and reason");
+    CHECK(strcmp(one("SELECT quantity::text || ' ' || period || ' ' || "
+                     "to_char(at AT TIME ZONE"
+                     " 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM usage_records "
+                     "WHERE event_id = 'm4'",
+                     a),
+                 "12345678.123456789 2026-11 2026-11-30 23:59:59.500000") == 0,
+          "quantity and time stored exactly (binary COPY)");
+    CHECK(strcmp(one("SELECT quantity::text FROM usage_records WHERE event_id = 'm2'", a),
+                 "0.000000001") == 0,
+          "smallest quantity stored exactly");
+    CHECK(strcmp(one("SELECT period FROM usage_records WHERE event_id = 'm6'", a), "2026-10") == 0,
+          "record counted in the period of its date");
+    CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates equal the records");
+    char *before =
+        one("SELECT sum(quantity)::text || '/' || sum(records) FROM usage_aggregates", a);
+
+    /* The same batch again: nothing new. */
+    r = ingest(b1, 9, a);
+    CHECK(counts(r, 0, 4, 5), "re-sent batch: 4 duplicates, 5 rejected, none accepted");
+    CHECK(strcmp(one("SELECT count(*) FROM usage_records", a), "4") == 0, "no record added");
+    CHECK(strcmp(one("SELECT sum(quantity)::text || '/' || sum(records) FROM "
+                     "usage_aggregates",
+                     a),
+                 before) == 0,
+          "aggregates unchanged by the re-sent batch");
+
+    /* Half old, half new; then an event id twice in one batch. */
+    static const rec_t b2[] = {
+        {"m1", "U1", "API_CALLS", "100", "2026-11-05T10:00:00Z", NULL},
+        {"n1", "U1", "API_CALLS", "50", "2026-11-08T10:00:00Z", NULL},
+        {"m4", "U2", "SMS", "12345678.123456789", "2026-11-30T23:59:59.5Z", NULL},
+        {"n2", "U2", "SMS", "2", "2026-11-08T10:00:00Z", NULL},
+    };
+    r = ingest(b2, 4, a);
+    CHECK(counts(r, 2, 2, 0), "half-old batch: 2 accepted, 2 duplicates");
+    static const rec_t b3[] = {
+        {"d1", "U1", "API_CALLS", "1", "2026-11-09T10:00:00Z", NULL},
+        {"d1", "U1", "API_CALLS", "1", "2026-11-09T10:00:00Z", NULL},
+        {"d2", "U1", "API_CALLS", "1", "2026-11-09T10:00:00Z", NULL},
+    };
+    r = ingest(b3, 3, a);
+    CHECK(counts(r, 2, 1, 0), "event id twice in a batch: stored once");
+    CHECK(strcmp(one("SELECT sum(quantity)::int || '/' || sum(records) FROM "
+                     "usage_aggregates"
+                     " WHERE account_id = 'U1' AND fee_item = 'API_CALLS' AND "
+                     "period = '2026-11'",
+                     a),
+                 "152/5") == 0,
+          "U1's API calls: 152 in 5 records");
+    CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates still equal the records");
+
+    /* The view changes behind the service's back. */
+    static const rec_t b4[] = {{"u3-1", "U3", "CONSULTING", "1", "2026-11-05T10:00:00Z", NULL}};
+    r = ingest(b4, 1, a);
+    CHECK(counts(r, 0, 0, 1) && has_rejection(r, 0, "unknown account U3"), "U3 unknown");
+    bw_db_exec(db,
+               "INSERT INTO accounts (id, currency, cycle, status, created_on, "
+               "version, caused_by)"
+               " VALUES ('U3', 'CNY', 'monthly', 'active', '2026-09-01', 1, 't')",
+               0, NULL);
+    r = ingest(b4, 1, a);
+    CHECK(counts(r, 0, 0, 1) && has_rejection(r, 0, "has no subscription"),
+          "U3 known at once, without subscription");
+    bw_db_exec(db,
+               "INSERT INTO subscriptions (account_id, plan, quantity, start_date, "
+               "origin, caused_by)"
+               " VALUES ('U3', 'SAAS_STANDARD_JP', 1, '2026-10-01', '2026-10-01', 't')",
+               0, NULL);
+    r = ingest(b4, 1, a);
+    CHECK(counts(r, 0, 0, 1) && has_rejection(r, 0, "is not charged by plan SAAS_STANDARD_JP"),
+          "U3's plan seen at once");
+    bw_db_exec(db, "UPDATE subscriptions SET plan = 'SAAS_PRO' WHERE account_id = 'U3'", 0, NULL);
+    r = ingest(b4, 1, a);
+    CHECK(counts(r, 1, 0, 0), "U3's plan change seen at once: accepted");
+    static const rec_t b4b[] = {{"u3-2", "U3", "CONSULTING", "1", "2026-11-06T10:00:00Z", NULL},
+                                {"u1-2", "U1", "CONSULTING", "1", "2026-11-06T10:00:00Z", NULL}};
+    bw_db_exec(db, "DELETE FROM subscriptions WHERE account_id = 'U3'", 0, NULL);
+    r = ingest(b4b, 2, a);
+    CHECK(counts(r, 1, 0, 1) && has_rejection(r, 0, "has no subscription"),
+          "U3's subscription deleted: seen at once, U1 still accepted");
+
+    /* A closed period rejects. */
+    bw_db_exec(db,
+               "INSERT INTO closed_periods (account_id, period, job_id, catalog_version,"
+               " total_minor, currency, event_id, rated, caused_by) VALUES ('U2', "
+               "'2026-11', 'j',"
+               " 1, 0, 'CNY', 'e', '', 't')",
+               0, NULL);
+    static const rec_t b5[] = {
+        {"c1", "U2", "API_CALLS", "1", "2026-11-10T10:00:00Z", NULL},
+        {"c2", "U1", "API_CALLS", "1", "2026-11-10T10:00:00Z", NULL},
+    };
+    r = ingest(b5, 2, a);
+    CHECK(counts(r, 1, 0, 1) && has_rejection(r, 0, "period 2026-11 is already closed"),
+          "closed period rejected, the other record stored");
+    CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates equal the records at the end");
+
+    /* The preloader reads the whole view; what changes after still shows. */
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    rt_usage_start(loop, db);
+    for (int i = 0; i < 10; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    bw_db_exec(db, "UPDATE subscriptions SET plan = 'SAAS_STANDARD_JP' WHERE account_id = 'U1'",
+               0, NULL);
+    static const rec_t b6[] = {{"p1", "U1", "CONSULTING", "1", "2026-11-11T10:00:00Z", NULL},
+                               {"p2", "U3", "API_CALLS", "1", "2026-11-11T10:00:00Z", NULL}};
+    r = ingest(b6, 2, a);
+    CHECK(counts(r, 0, 0, 2) && has_rejection(r, 0, "not charged by plan SAAS_STANDARD_JP") &&
+              has_rejection(r, 1, "U3 has no subscription"),
+          "after the preloader: a plan change and a missing subscription still seen");
+    rt_usage_stop();
+    ev_loop_destroy(loop);
+
+    /* A close with one account closed already (U2, above): the others are
+     * rated, U2 is skipped, and closing again rates nobody. */
+    bw_db_exec(db, "UPDATE subscriptions SET plan = 'SAAS_PRO' WHERE account_id = 'U1'", 0, NULL);
+    Billow__RateClose rc = BILLOW__RATE_CLOSE__INIT;
+    rc.period = "2026-11";
+    rc.cycle = "monthly";
+    Billow__Reply cr = BILLOW__REPLY__INIT;
+    rt_close_request(db, &rc, "test", &cr, a);
+    int steps = 0;
+    while (rt_close_step(db) > 0 && steps < 100)
+        steps++;
+    CHECK(strcmp(one("SELECT string_agg(account_id, ',' ORDER BY account_id) FROM closed_periods"
+                     " WHERE period = '2026-11'",
+                     a),
+                 "U1,U2,U3") == 0 &&
+              strcmp(one("SELECT count(*) FROM outbox WHERE event_type = 'AccountRated'", a),
+                     "2") == 0,
+          "close: U1 and U3 rated and emitted, U2 (closed before) skipped");
+    Billow__Reply cr2 = BILLOW__REPLY__INIT;
+    rt_close_request(db, &rc, "test", &cr2, a);
+    while (rt_close_step(db) > 0 && steps < 200)
+        steps++;
+    CHECK(strcmp(one("SELECT count(*) FROM outbox WHERE event_type = 'AccountRated'", a), "2") ==
+              0,
+          "closing again emits nothing");
+    rt_store_clear();
+    bw_arena_destroy(&a);
+    bw_db_destroy(&db);
+    printf("%s\n", failures ? "FAILED" : "all passed");
+    return failures ? 1 : 0;
+}
