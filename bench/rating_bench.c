@@ -22,7 +22,7 @@
 #include "service.h"
 
 #include "rating/api.h"
-#include "rating/bincopy.h"
+#include "bincopy.h"
 #include "rating/catalog_store.h"
 #include "rating/close.h"
 #include "rating/usage.h"
@@ -266,8 +266,8 @@ int main(int argc, char **argv)
     char (*strs)[4][40] = calloc(BATCH, sizeof *strs);
     size_t cap = (size_t)nrec * 110 + 64, blen = 0;
     char *copybuf = malloc(cap);
-    rt_bincopy_t bin = {0};
-    rt_bincopy_begin(&bin);
+    bw_bincopy_t bin = {0};
+    bw_bincopy_begin(&bin);
     long long accepted = 0;
     double t_ingest = 0;
     for (long long done = 0; done < nrec; done += BATCH) {
@@ -286,14 +286,14 @@ int main(int argc, char **argv)
             rp[i] = &recs[i];
             int64_t at_us = 0;
             bw_time_parse(strs[i][3], &at_us);
-            rt_bincopy_row(&bin, 7);
-            rt_bincopy_text(&bin, strs[i][0]);
-            rt_bincopy_text(&bin, strs[i][1]);
-            rt_bincopy_text(&bin, recs[i].fee_item);
-            rt_bincopy_dec(&bin, BW_DEC(k % 100 + 1));
-            rt_bincopy_ts(&bin, at_us);
-            rt_bincopy_text(&bin, "2026-11");
-            rt_bincopy_text(&bin, "bench");
+            bw_bincopy_row(&bin, 7);
+            bw_bincopy_text(&bin, strs[i][0]);
+            bw_bincopy_text(&bin, strs[i][1]);
+            bw_bincopy_text(&bin, recs[i].fee_item);
+            bw_bincopy_dec(&bin, BW_DEC(k % 100 + 1));
+            bw_bincopy_ts(&bin, at_us);
+            bw_bincopy_text(&bin, "2026-11");
+            bw_bincopy_text(&bin, "bench");
             blen += (size_t)snprintf(copybuf + blen, cap - blen, "%s\t%s\t%s\t%s\t%s\t2026-11\tbench\n",
                                      strs[i][0], strs[i][1], recs[i].fee_item, strs[i][2],
                                      strs[i][3]);
@@ -325,7 +325,7 @@ int main(int argc, char **argv)
         die("baseline table", db);
     /* The baseline is the faster of text and binary COPY (the service writes
      * binary); both are printed. */
-    rt_bincopy_end(&bin);
+    bw_bincopy_end(&bin);
     if (bin.failed)
         die("out of memory", NULL);
     double c_text = copy_in(db, "COPY rating_bench.usage_copy FROM STDIN", copybuf, blen, BATCH);
@@ -333,7 +333,7 @@ int main(int argc, char **argv)
                                (const char *)bin.data, bin.len, BATCH);
     double c_ingest = c_bin < c_text ? c_bin : c_text;
     free(copybuf);
-    rt_bincopy_free(&bin);
+    bw_bincopy_free(&bin);
     printf("usage ingest: %lld records over the API in %.2fs (%.0f records/s, %d per request);"
            " raw COPY of the same rows %.2fs (%.0f rows/s; text %.2fs, binary %.2fs); %.2fx COPY"
            " time; accepted %lld\n",

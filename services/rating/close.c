@@ -1,12 +1,12 @@
 /* Period close jobs and the loop-driven worker that performs them. */
 #include "rating/close.h"
-#include "rating/bincopy.h"
 #include "rating/catalog_store.h"
 #include "rating/periods.h"
 #include "rating/rater.h"
 #include "rating/reply.h"
 #include "rating/usage.h"
 
+#include "bincopy.h"
 #include "clock.h"
 #include "config.h"
 #include "db.h"
@@ -345,8 +345,8 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         return rc;
 
     bw_outbox_event_t *evs = bw_arena_alloc(a, sizeof *evs * (size_t)(n + 1));
-    rt_bincopy_t cb = {0};
-    rt_bincopy_begin(&cb);
+    bw_bincopy_t cb = {0};
+    bw_bincopy_begin(&cb);
     rt_pgarr_t fa = {0}, fe = {0};
     size_t nev = 0;
     long long failed = 0, total = 0;
@@ -377,21 +377,21 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         oe->len = len;
         oe->caused_by = cause;
         bw_uuid(oe->event_id);
-        rt_bincopy_row(&cb, 10);
-        rt_bincopy_text(&cb, d->acct.id);
-        rt_bincopy_text(&cb, p.period);
-        rt_bincopy_text(&cb, id);
-        rt_bincopy_text(&cb, run_id);
-        rt_bincopy_i32(&cb, cver);
-        rt_bincopy_i64(&cb, ar->total_minor);
-        rt_bincopy_text(&cb, d->acct.currency);
-        rt_bincopy_text(&cb, oe->event_id);
-        rt_bincopy_bytes(&cb, buf, len);
-        rt_bincopy_text(&cb, cause);
+        bw_bincopy_row(&cb, 10);
+        bw_bincopy_text(&cb, d->acct.id);
+        bw_bincopy_text(&cb, p.period);
+        bw_bincopy_text(&cb, id);
+        bw_bincopy_text(&cb, run_id);
+        bw_bincopy_i32(&cb, cver);
+        bw_bincopy_i64(&cb, ar->total_minor);
+        bw_bincopy_text(&cb, d->acct.currency);
+        bw_bincopy_text(&cb, oe->event_id);
+        bw_bincopy_bytes(&cb, buf, len);
+        bw_bincopy_text(&cb, cause);
         total += ar->total_minor;
     }
     rc = 0;
-    rt_bincopy_end(&cb);
+    bw_bincopy_end(&cb);
     if (cb.failed) {
         rc = BW_ENOMEM;
         goto out;
@@ -429,7 +429,7 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
     }
     rc = seen;
 out:
-    rt_bincopy_free(&cb);
+    bw_bincopy_free(&cb);
     rt_pgarr_free(&fa);
     rt_pgarr_free(&fe);
     return rc;

@@ -1,10 +1,10 @@
 /* Usage ingest with per-record validation and running aggregates. */
 #include "rating/usage.h"
-#include "rating/bincopy.h"
 #include "rating/catalog_store.h"
 #include "rating/periods.h"
 #include "rating/reply.h"
 
+#include "bincopy.h"
 #include "clock.h"
 #include "db.h"
 #include "errors.h"
@@ -540,7 +540,7 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
 /* Runs `sql` (a COPY ... FROM STDIN) with buf outside bw_db's bookkeeping,
  * so that a unique violation can be rolled back to a savepoint and the
  * transaction go on. 0, or BW_EDB with the message and SQLSTATE. */
-static int copy_raw(bw_db_t *db, const char *sql, const rt_bincopy_t *buf, char *sqlstate,
+static int copy_raw(bw_db_t *db, const char *sql, const bw_bincopy_t *buf, char *sqlstate,
                     char **msg, bw_arena_t *arena)
 {
     PGconn *c = bw_db_conn(db);
@@ -588,19 +588,19 @@ static int by_key(const void *x, const void *y)
     return c;
 }
 
-static void agg_row(rt_bincopy_t *b, const rec_t *r, const Billow__UsageRecord *u, bw_dec_t q,
+static void agg_row(bw_bincopy_t *b, const rec_t *r, const Billow__UsageRecord *u, bw_dec_t q,
                     long long count)
 {
-    rt_bincopy_row(b, 5);
-    rt_bincopy_text(b, r->period);
-    rt_bincopy_text(b, u->account_id);
-    rt_bincopy_text(b, u->fee_item);
-    rt_bincopy_dec(b, q);
-    rt_bincopy_i64(b, count);
+    bw_bincopy_row(b, 5);
+    bw_bincopy_text(b, r->period);
+    bw_bincopy_text(b, u->account_id);
+    bw_bincopy_text(b, u->fee_item);
+    bw_bincopy_dec(b, q);
+    bw_bincopy_i64(b, count);
 }
 
 /* One aggregate row per (period, account, fee item) of the good records. */
-static void build_aggs(const Billow__IngestUsage *req, const rec_t *recs, rt_bincopy_t *b,
+static void build_aggs(const Billow__IngestUsage *req, const rec_t *recs, bw_bincopy_t *b,
                        bw_arena_t *arena)
 {
     size_t n = req->n_records, ng = 0;
@@ -611,7 +611,7 @@ static void build_aggs(const Billow__IngestUsage *req, const rec_t *recs, rt_bin
     G_REQ = req;
     G_RECS = recs;
     qsort(ix, ng, sizeof *ix, by_key);
-    rt_bincopy_begin(b);
+    bw_bincopy_begin(b);
     for (size_t k = 0; k < ng;) {
         size_t first = ix[k];
         bw_dec_t sum = 0;
@@ -630,7 +630,7 @@ static void build_aggs(const Billow__IngestUsage *req, const rec_t *recs, rt_bin
         }
         agg_row(b, &recs[first], req->records[first], sum, count);
     }
-    rt_bincopy_end(b);
+    bw_bincopy_end(b);
 }
 
 /* Stores the good records and their aggregates; *stored: how many were new. */
@@ -638,24 +638,24 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs,
                  long long *stored, char **err, bw_arena_t *arena)
 {
     size_t n = req->n_records;
-    rt_bincopy_t rb = {0}, ab = {0};
+    bw_bincopy_t rb = {0}, ab = {0};
     long long good = 0;
-    rt_bincopy_begin(&rb);
+    bw_bincopy_begin(&rb);
     for (size_t i = 0; i < n; i++) {
         if (recs[i].error)
             continue;
         const Billow__UsageRecord *u = req->records[i];
-        rt_bincopy_row(&rb, 7);
-        rt_bincopy_text(&rb, u->event_id);
-        rt_bincopy_text(&rb, u->account_id);
-        rt_bincopy_text(&rb, u->fee_item);
-        rt_bincopy_dec(&rb, recs[i].q);
-        rt_bincopy_ts(&rb, recs[i].at);
-        rt_bincopy_text(&rb, recs[i].period);
-        rt_bincopy_text(&rb, cause);
+        bw_bincopy_row(&rb, 7);
+        bw_bincopy_text(&rb, u->event_id);
+        bw_bincopy_text(&rb, u->account_id);
+        bw_bincopy_text(&rb, u->fee_item);
+        bw_bincopy_dec(&rb, recs[i].q);
+        bw_bincopy_ts(&rb, recs[i].at);
+        bw_bincopy_text(&rb, recs[i].period);
+        bw_bincopy_text(&rb, cause);
         good++;
     }
-    rt_bincopy_end(&rb);
+    bw_bincopy_end(&rb);
     int rc = rb.failed ? BW_ENOMEM : 0;
     char st[8];
     if (rc == 0)
@@ -685,8 +685,8 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs,
             }
         }
     }
-    rt_bincopy_free(&rb);
-    rt_bincopy_free(&ab);
+    bw_bincopy_free(&rb);
+    bw_bincopy_free(&ab);
     return rc;
 }
 
