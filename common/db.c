@@ -15,6 +15,7 @@ struct bw_db {
     char *conninfo, *user, *schema;
     int depth;       /* transaction nesting */
     bool failed;     /* an inner part rolled back */
+    bool sp_failed;  /* failed when the savepoint was taken */
     char error[512];
     char sqlstate[6];
     bool lost;
@@ -235,6 +236,32 @@ void bw_db_rollback(bw_db_t *db)
         PGresult *res = PQexec(db->conn, "ROLLBACK");
         PQclear(res);
     }
+}
+
+int bw_db_savepoint(bw_db_t *db)
+{
+    if (db->depth == 0)
+        return BW_EDB;
+    db->sp_failed = db->failed;
+    return bw_db_exec(db, "SAVEPOINT bw_sp", 0, NULL);
+}
+
+int bw_db_rollback_to(bw_db_t *db)
+{
+    if (db->depth == 0 || !db->conn)
+        return BW_EDB;
+    PGresult *res = PQexec(db->conn, "ROLLBACK TO SAVEPOINT bw_sp");
+    int rc = 0;
+    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        db->failed = db->sp_failed;
+    } else {
+        set_error(db, res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn), res);
+        rc = db->lost ? BW_EUNAVAIL : BW_EDB;
+        if (db->lost)
+            db->depth = 0;
+    }
+    PQclear(res);
+    return rc;
 }
 
 bool bw_db_in_tx(const bw_db_t *db) { return db->depth > 0; }

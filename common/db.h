@@ -44,6 +44,14 @@ int bw_db_begin(bw_db_t *db);
 int bw_db_commit(bw_db_t *db);
 void bw_db_rollback(bw_db_t *db);
 bool bw_db_in_tx(const bw_db_t *db);
+/* A savepoint inside the open transaction, for a statement that may fail in
+ * an expected way (a unique violation) and be taken back without losing the
+ * transaction: bw_db_savepoint before it; after a failure
+ * bw_db_rollback_to undoes everything since the savepoint and forgets the
+ * failure (one level: a second savepoint replaces the first). 0, BW_EDB,
+ * or BW_EUNAVAIL when the connection is gone. */
+int bw_db_savepoint(bw_db_t *db);
+int bw_db_rollback_to(bw_db_t *db);
 
 const char *bw_db_error(const bw_db_t *db);
 /* The SQLSTATE of the last failure ("23505" unique violation), or "". */

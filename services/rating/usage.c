@@ -537,41 +537,17 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
     return rc;
 }
 
-/* Runs `sql` (a COPY ... FROM STDIN) with buf outside bw_db's bookkeeping,
- * so that a unique violation can be rolled back to a savepoint and the
- * transaction go on. 0, or BW_EDB with the message and SQLSTATE. */
-static int copy_raw(bw_db_t *db, const char *sql, const bw_bincopy_t *buf, char *sqlstate,
-                    char **msg, bw_arena_t *arena)
+/* Runs `sql` (a COPY ... FROM STDIN) with buf: 0, BW_EDB (bw_db_sqlstate
+ * says why) or BW_EUNAVAIL. */
+static int copy_in(bw_db_t *db, const char *sql, const bw_bincopy_t *buf)
 {
-    PGconn *c = bw_db_conn(db);
-    sqlstate[0] = '\0';
-    *msg = NULL;
-    int rc = 0;
-    PGresult *res = PQexec(c, sql);
-    if (PQresultStatus(res) == PGRES_COPY_IN) {
-        PQclear(res);
-        if (PQputCopyData(c, (const char *)buf->data, (int)buf->len) != 1 ||
-            PQputCopyEnd(c, NULL) != 1) {
-            rc = BW_EDB;
-            *msg = bw_arena_strdup(arena, PQerrorMessage(c));
-        }
-        res = PQgetResult(c);
-    }
-    for (; res; res = PQgetResult(c)) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && !*msg) {
-            const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            snprintf(sqlstate, 6, "%s", st ? st : "");
-            *msg = bw_arena_strdup(arena, PQresultErrorMessage(res));
-        }
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = BW_EDB;
-        PQclear(res);
-    }
-    if (!c) {
-        rc = BW_EDB;
-        *msg = "no database connection";
-    }
-    return rc;
+    int rc = bw_db_copy_begin(db, sql);
+    if (rc < 0)
+        return rc;
+    rc = bw_db_copy_put(db, (const char *)buf->data, buf->len);
+    int end = bw_db_copy_end(db);
+    rc = rc < 0 ? rc : end;
+    return rc < 0 && bw_db_lost(db) ? BW_EUNAVAIL : rc;
 }
 
 static const Billow__IngestUsage *G_REQ; /* for the sort below */
@@ -635,7 +611,7 @@ static void build_aggs(const Billow__IngestUsage *req, const rec_t *recs, bw_bin
 
 /* Stores the good records and their aggregates; *stored: how many were new. */
 static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs, const char *cause,
-                 long long *stored, char **err, bw_arena_t *arena)
+                 long long *stored, bw_arena_t *arena)
 {
     size_t n = req->n_records;
     bw_bincopy_t rb = {0}, ab = {0};
@@ -657,25 +633,21 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs,
     }
     bw_bincopy_end(&rb);
     int rc = rb.failed ? BW_ENOMEM : 0;
-    char st[8];
     if (rc == 0)
-        rc = bw_db_exec(db, "SAVEPOINT usage_copy", 0, NULL);
+        rc = bw_db_savepoint(db);
     if (rc == 0) {
-        rc = copy_raw(db, SQL_COPY_RECORDS, &rb, st, err, arena);
+        rc = copy_in(db, SQL_COPY_RECORDS, &rb);
         if (rc == 0) {
             build_aggs(req, recs, &ab, arena);
-            rc = ab.failed ? BW_ENOMEM : bw_db_exec(db, "RELEASE SAVEPOINT usage_copy", 0, NULL);
-            if (rc == 0)
-                rc = copy_raw(db, SQL_COPY_AGGS, &ab, st, err, arena);
+            rc = ab.failed ? BW_ENOMEM : copy_in(db, SQL_COPY_AGGS, &ab);
             *stored = good;
-        } else if (strcmp(st, "23505") == 0) {
+        } else if (rc == BW_EDB && strcmp(bw_db_sqlstate(db), "23505") == 0) {
             /* Some were stored before: the slow path sorts them out. */
-            *err = NULL;
-            rc = bw_db_exec(db, "ROLLBACK TO SAVEPOINT usage_copy", 0, NULL);
+            rc = bw_db_rollback_to(db);
             if (rc == 0)
                 rc = bw_db_exec(db, SQL_STAGE, 0, NULL);
             if (rc == 0)
-                rc = copy_raw(db, SQL_COPY_STAGE, &rb, st, err, arena);
+                rc = copy_in(db, SQL_COPY_STAGE, &rb);
             PGresult *res = rc == 0 ? bw_db_query(db, SQL_FROM_STAGE, 0, NULL) : NULL;
             if (rc == 0 && !res)
                 rc = BW_EDB;
@@ -702,7 +674,6 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     const rt_catalog_t *cat = NULL;
     int cver = 0;
     long long inserted = 0;
-    char *err = NULL;
     int rc;
     if (rt_store_current(db, &cat, &cver) < 0) {
         rt_reply_db(reply, db, "could not read catalog", arena);
@@ -737,7 +708,7 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)
         goto fail;
-    if (good > 0 && (rc = store(db, req, recs, cause, &inserted, &err, arena)) < 0)
+    if (good > 0 && (rc = store(db, req, recs, cause, &inserted, arena)) < 0)
         goto fail;
     if (bw_db_commit(db) < 0) {
         rt_reply_db(reply, db, "could not store usage", arena);
@@ -771,9 +742,6 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
 fail:
     if (rc == BW_ENOMEM) {
         bw_reply_error(reply, BILLOW__CODE__INTERNAL, "out of memory", NULL);
-    } else if (err) {
-        bw_log(BW_WARN, "could not store usage", "pg_error", BW_S(err), NULL);
-        bw_reply_error(reply, BILLOW__CODE__INTERNAL, "could not store usage", err);
     } else {
         rt_reply_db(reply, db, "could not store usage", arena);
     }
