@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
-static void random_bytes(unsigned char *buf, size_t n)
+static void getrandom_all(unsigned char *buf, size_t n)
 {
     size_t got = 0;
     while (got < n) {
@@ -17,16 +18,60 @@ static void random_bytes(unsigned char *buf, size_t n)
     }
 }
 
+/* Random bytes come from the kernel 4 KiB at a time (a system call per id
+ * showed in the profiles of bulk paths that make an event id per row). The
+ * pool is per thread, and refilled after a fork so that parent and child
+ * never hand out the same bytes. */
+static _Thread_local struct {
+    unsigned char buf[4096];
+    size_t used;
+    pid_t pid;
+} pool = {.used = sizeof pool.buf};
+
+static void random_bytes(unsigned char *buf, size_t n)
+{
+    if (n > sizeof pool.buf / 4) {
+        getrandom_all(buf, n);
+        return;
+    }
+    pid_t pid = getpid();
+    if (pool.used + n > sizeof pool.buf || pool.pid != pid) {
+        getrandom_all(pool.buf, sizeof pool.buf);
+        pool.used = 0;
+        pool.pid = pid;
+    }
+    memcpy(buf, pool.buf + pool.used, n);
+    memset(pool.buf + pool.used, 0, n);
+    pool.used += n;
+}
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static char *put_hex(char *out, const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        *out++ = hexdigits[b[i] >> 4];
+        *out++ = hexdigits[b[i] & 15];
+    }
+    return out;
+}
+
 void bw_uuid(char buf[37])
 {
     unsigned char b[16];
     random_bytes(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(buf, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    char *p = put_hex(buf, b, 4);
+    *p++ = '-';
+    p = put_hex(p, b + 4, 2);
+    *p++ = '-';
+    p = put_hex(p, b + 6, 2);
+    *p++ = '-';
+    p = put_hex(p, b + 8, 2);
+    *p++ = '-';
+    p = put_hex(p, b + 10, 6);
+    *p = '\0';
 }
 
 void bw_random_hex(char *buf, size_t nbytes)
@@ -35,9 +80,7 @@ void bw_random_hex(char *buf, size_t nbytes)
     if (nbytes > sizeof b)
         nbytes = sizeof b;
     random_bytes(b, nbytes);
-    for (size_t i = 0; i < nbytes; i++)
-        snprintf(buf + 2 * i, 3, "%02x", b[i]);
-    buf[2 * nbytes] = '\0';
+    *put_hex(buf, b, nbytes) = '\0';
 }
 
 uint32_t bw_partition_of(const char *key)

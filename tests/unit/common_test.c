@@ -8,6 +8,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "clock.h"
@@ -126,6 +128,45 @@ static void test_ids(void **state)
     assert_string_not_equal(a, b);
     bw_random_hex(h, 32);
     assert_int_equal(strlen(h), 64);
+    /* Ids drawn across several refills of the random pool: well formed and
+     * all different. */
+    enum { N = 2000 };
+    static char ids[N][37];
+    for (int i = 0; i < N; i++) {
+        bw_uuid(ids[i]);
+        for (int k = 0; k < 36; k++) {
+            char c = ids[i][k];
+            if (k == 8 || k == 13 || k == 18 || k == 23)
+                assert_int_equal(c, '-');
+            else
+                assert_true((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+        }
+        assert_int_equal(ids[i][14], '4');
+        assert_non_null(strchr("89ab", ids[i][19]));
+        assert_int_equal(ids[i][36], '\0');
+    }
+    qsort(ids, N, sizeof ids[0], (int (*)(const void *, const void *))strcmp);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    /* A forked child does not hand out the parent's next id. */
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char c[37];
+        bw_uuid(c);
+        _exit(write(fd[1], c, sizeof c) == (ssize_t)sizeof c ? 0 : 1);
+    }
+    char mine[37], childs[37] = "";
+    bw_uuid(mine);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_int_equal(read(fd[0], childs, sizeof childs), (ssize_t)sizeof childs);
+    close(fd[0]);
+    close(fd[1]);
+    assert_int_equal(status, 0);
+    assert_string_not_equal(mine, childs);
     /* The partition hash is part of the on-disk format: it must never change. */
     assert_int_equal(bw_partition_of(""), 2166136261u & 0x7fffffffu);
     assert_int_equal(bw_partition_of("acct-1"), bw_partition_of("acct-1"));
