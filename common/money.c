@@ -120,11 +120,27 @@ static int format_scaled(int64_t v, int scale_digits, int places, bool trim, cha
     if (trim)
         while (n > 0 && frac[n - 1] == '0')
             n--;
-    frac[n] = '\0';
-    int w = snprintf(buf, len, "%s%llu%s%s", v < 0 ? "-" : "", (unsigned long long)ip,
-                     n ? "." : "", frac);
-    if (w < 0 || (size_t)w >= len)
+    /* By hand rather than snprintf: bulk paths format a number per line. */
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    size_t w = (size_t)(v < 0) + (size_t)nd + (n ? 1 + (size_t)n : 0);
+    if (w >= len)
         return BW_ETOOBIG;
+    char *p = buf;
+    if (v < 0)
+        *p++ = '-';
+    while (nd)
+        *p++ = digits[--nd];
+    if (n) {
+        *p++ = '.';
+        memcpy(p, frac, (size_t)n);
+        p += n;
+    }
+    *p = '\0';
     return 0;
 }
 
