@@ -11,6 +11,7 @@
 #include "rpc.h"
 
 #include <ctype.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,17 @@
 #define KEEP(f)                                                                                    \
     f " = CASE WHEN '" f "' = ANY (c.operator_fields) THEN c." f " ELSE EXCLUDED." f " END"
 
+/* One statement per batch of AccountChanged events (an import sends them by
+ * the hundred thousand): the batch travels as one JSON array and the newest
+ * version of each account in it wins (of equal versions the later event, as
+ * when they are applied one by one). */
 static const char SQL_APPLY[] =
     "INSERT INTO contacts AS c (account_id, name, email, phone, webhook_url, language,"
-    " account_version, caused_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " account_version, caused_by)"
+    " SELECT DISTINCT ON (account_id) account_id, name, email, phone, webhook_url, language,"
+    " account_version, caused_by FROM jsonb_to_recordset($1::jsonb) AS x(account_id text,"
+    " name text, email text, phone text, webhook_url text, language text, account_version bigint,"
+    " caused_by text, ord int) ORDER BY account_id, account_version DESC, ord DESC"
     " ON CONFLICT (account_id) DO UPDATE SET name = EXCLUDED.name, " KEEP("email") ", " KEEP(
         "phone") ", " KEEP("webhook_url") ", " KEEP("language") ","
     " account_version = EXCLUDED.account_version, caused_by = EXCLUDED.caused_by,"
@@ -62,19 +71,55 @@ static bool in_set(const char *s, const char *const *set)
 
 bool ntf_type_optional(const char *type) { return type && in_set(type, optional_types); }
 
-int ntf_contact_apply_account(bw_db_t *db, const Billow__AccountChanged *ac, const char *cause)
+static void put_str(json_object *o, const char *key, const char *v)
 {
-    char ver[24];
-    snprintf(ver, sizeof ver, "%lld", (long long)ac->version);
-    const char *lang = ac->language && *ac->language ? ac->language : "en";
-    const char *p[8] = {ac->account_id, ac->name,  ac->email, ac->phone, ac->webhook_url,
-                        lang,           ver,       cause};
-    if (bw_db_exec(db, SQL_APPLY, 8, p) < 0) {
-        bw_log(BW_WARN, "could not apply account change", "account", BW_S(ac->account_id),
-               "pg_error", BW_S(bw_db_error(db)), NULL);
-        return BW_EDB;
+    json_object_object_add(o, key, json_object_new_string(v ? v : ""));
+}
+
+int ntf_contacts_add(ntf_contacts_batch_t *b, const Billow__AccountChanged *ac, const char *cause)
+{
+    if (!ac->account_id || !*ac->account_id)
+        return 0;
+    if (!b->rows && !(b->rows = json_object_new_array()))
+        return BW_ENOMEM;
+    json_object *o = json_object_new_object();
+    if (!o)
+        return BW_ENOMEM;
+    put_str(o, "account_id", ac->account_id);
+    put_str(o, "name", ac->name);
+    put_str(o, "email", ac->email);
+    put_str(o, "phone", ac->phone);
+    put_str(o, "webhook_url", ac->webhook_url);
+    put_str(o, "language", ac->language && *ac->language ? ac->language : "en");
+    json_object_object_add(o, "account_version", json_object_new_int64(ac->version));
+    put_str(o, "caused_by", cause);
+    json_object_object_add(o, "ord", json_object_new_int((int)json_object_array_length(b->rows)));
+    if (json_object_array_add(b->rows, o) < 0) {
+        json_object_put(o);
+        return BW_ENOMEM;
     }
     return 0;
+}
+
+int ntf_contacts_flush(bw_db_t *db, ntf_contacts_batch_t *b)
+{
+    if (!b->rows || json_object_array_length(b->rows) == 0)
+        return 0;
+    const char *p[1] = {json_object_to_json_string_ext(b->rows, JSON_C_TO_STRING_PLAIN)};
+    int rc = p[0] ? bw_db_exec(db, SQL_APPLY, 1, p) : BW_ENOMEM;
+    if (rc == BW_EDB)
+        bw_log(BW_WARN, "could not apply account changes", "accounts",
+               BW_I((long long)json_object_array_length(b->rows)), "pg_error",
+               BW_S(bw_db_error(db)), NULL);
+    ntf_contacts_batch_clear(b);
+    return rc;
+}
+
+void ntf_contacts_batch_clear(ntf_contacts_batch_t *b)
+{
+    if (b->rows)
+        json_object_put(b->rows);
+    b->rows = NULL;
 }
 
 static void defaults(ntf_contact_t *c)

@@ -26,9 +26,16 @@ typedef struct {
     size_t n_opt_outs;
 } ntf_contact_t;
 
-/* Applies an AccountChanged inside the caller's transaction (replays and
- * older versions are harmless). 0 or BW_EDB. */
-int ntf_contact_apply_account(bw_db_t *db, const Billow__AccountChanged *ac, const char *cause);
+/* AccountChanged events gathered and applied with one statement inside the
+ * caller's transaction (replays and older versions are harmless). Add in
+ * stream order; flush before anything that reads contacts and at the end
+ * of the batch. add: 0 or BW_ENOMEM; flush: 0, BW_EDB or BW_EUNAVAIL. */
+typedef struct {
+    struct json_object *rows;
+} ntf_contacts_batch_t;
+int ntf_contacts_add(ntf_contacts_batch_t *b, const Billow__AccountChanged *ac, const char *cause);
+int ntf_contacts_flush(bw_db_t *db, ntf_contacts_batch_t *b);
+void ntf_contacts_batch_clear(ntf_contacts_batch_t *b);
 /* Loads the contact of account (c->found false when there is none; the
  * defaults are filled in then). Strings come from arena. 0 or BW_EDB. */
 int ntf_contact_load(bw_db_t *db, const char *account_id, ntf_contact_t *c, bw_arena_t *arena);

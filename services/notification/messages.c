@@ -385,15 +385,25 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
     return 0;
 }
 
+/* One consumer batch: the options and the account changes not yet applied. */
+typedef struct {
+    const ntf_messages_opts_t *o;
+    ntf_contacts_batch_t contacts;
+} batch_t;
+
 static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const Billow__Event *ev,
                     bw_arena_t *arena)
 {
-    const ntf_messages_opts_t *o = arg;
+    batch_t *bt = arg;
+    const ntf_messages_opts_t *o = bt->o;
     bool made = false;
-    int rc = 0;
+    if (ev->body_case == BILLOW__EVENT__BODY_ACCOUNT_CHANGED)
+        return ntf_contacts_add(&bt->contacts, ev->account_changed, se->event_id);
+    /* Messages read contacts: the changes before this event go in first. */
+    int rc = ntf_contacts_flush(db, &bt->contacts);
+    if (rc < 0)
+        return rc;
     switch (ev->body_case) {
-    case BILLOW__EVENT__BODY_ACCOUNT_CHANGED:
-        return ntf_contact_apply_account(db, ev->account_changed, se->event_id);
     case BILLOW__EVENT__BODY_INVOICE_ISSUED:
         rc = on_invoice(db, o, se, ev->invoice_issued, arena, &made);
         break;
@@ -481,5 +491,10 @@ static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const
 int ntf_messages_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
                        bw_arena_t *arena)
 {
-    return bw_events_apply(db, evs, n, arena, on_event, arg);
+    batch_t bt = {.o = arg};
+    int rc = bw_events_apply(db, evs, n, arena, on_event, &bt);
+    if (rc == 0)
+        rc = ntf_contacts_flush(db, &bt.contacts);
+    ntf_contacts_batch_clear(&bt.contacts);
+    return rc;
 }

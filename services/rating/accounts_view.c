@@ -13,8 +13,9 @@
 
 /* One statement per batch of AccountChanged events (a bulk import sends
  * them by the hundred thousand): the batch travels as one JSON array, the
- * newest version of each account in it wins, and created_on keeps the day
- * rating first heard of the account. */
+ * newest version of each account in it wins (of equal versions the first,
+ * as when they are applied one by one), and created_on keeps the day rating
+ * first heard of the account. */
 static const char SQL_UPSERT[] =
     "INSERT INTO accounts AS a (id, currency, cycle, anchor_day, tier, language, status,"
     " created_on, version, caused_by)"
@@ -22,8 +23,8 @@ static const char SQL_UPSERT[] =
     " min(created_on) OVER (PARTITION BY id), version, caused_by"
     " FROM jsonb_to_recordset($1::jsonb) AS x(id text, currency text, cycle text,"
     " anchor_day int, tier text, language text, status text, created_on date, version bigint,"
-    " caused_by text)"
-    " ORDER BY id, version DESC"
+    " caused_by text, ord int)"
+    " ORDER BY id, version DESC, ord"
     " ON CONFLICT (id) DO UPDATE SET currency = EXCLUDED.currency, cycle = EXCLUDED.cycle,"
     " anchor_day = EXCLUDED.anchor_day, tier = EXCLUDED.tier, language = EXCLUDED.language,"
     " status = EXCLUDED.status, version = EXCLUDED.version, caused_by = EXCLUDED.caused_by,"
@@ -67,6 +68,7 @@ int rt_accounts_add(rt_accounts_batch_t *b, const Billow__StreamEvent *se,
     put_str(o, "created_on", created);
     json_object_object_add(o, "version", json_object_new_int64(ac->version ? ac->version : 1));
     put_str(o, "caused_by", se->event_id ? se->event_id : "");
+    json_object_object_add(o, "ord", json_object_new_int((int)json_object_array_length(b->rows)));
     if (json_object_array_add(b->rows, o) < 0) {
         json_object_put(o);
         return BW_ENOMEM;

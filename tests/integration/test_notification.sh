@@ -200,6 +200,21 @@ interrupted=$(nsql "SELECT count(*) FROM notification.attempts a JOIN notificati
 [ "$interrupted" = "$sending" ] || fail "interrupted attempts $interrupted, sending at kill $sending"
 ok "SIGKILL with $sending in flight: 60 delivered, one message per event, one key per invoice at the receiver"
 
+# --- several account changes and an invoice in one consumer batch ---------------
+# With notification down, b1 is created, its e-mail changed, and an invoice
+# issued; when it comes back it reads all three in one batch: the newest
+# e-mail wins and the invoice goes to it (changes apply before the invoice).
+svc_kill notification TERM
+$H account b1 --email first@example.com || fail "account b1"
+$H account b1 --email second@example.com || fail "account b1 again"
+$H invoice b1 INV-B1 || fail "emit INV-B1"
+svc_start notification
+wait_for "INV-B1 created" "SELECT count(*) FROM notification.messages WHERE account_id='b1'" 1 30
+[ "$(nsql "SELECT email FROM notification.contacts WHERE account_id='b1'")" = second@example.com ] || fail "b1's newest e-mail"
+[ "$(nsql "SELECT address FROM notification.messages WHERE account_id='b1' AND channel='email'")" = second@example.com ] \
+  || fail "INV-B1 not addressed to b1's newest e-mail"
+ok "account changes and an invoice in one batch: newest contact wins, the invoice uses it"
+
 "$CTL" notify list --account a6 --status delivered --limit 3 >/dev/null || fail "notify list"
 "$CTL" notify list --status bogus >/dev/null 2>&1 && fail "bad status accepted"
 "$CTL" --json notify list --limit 1 | grep -q '"notifications"' || fail "notify list --json"
