@@ -57,6 +57,15 @@ static const char SQL_FETCH[] =
     " (extract(epoch FROM created_at) * 1000000)::int8, caused_by FROM outbox"
     " WHERE seq > $1::int8 AND ($2::int4 <= 1 OR part % $2::int4 = ANY($3::int4[]))"
     " ORDER BY seq LIMIT $4::int4";
+/* With a partition filter the planner cannot estimate how many rows match,
+ * and when it guesses few it reads everything after the cursor and sorts
+ * it (24 ms per fetch at 100,000 rows, growing with the outbox). Filtered
+ * fetches therefore read a bounded range of seq along the primary key. */
+static const char SQL_FETCH_RANGE[] =
+    "SELECT seq, part, event_type, event_id::text, payload,"
+    " (extract(epoch FROM created_at) * 1000000)::int8, caused_by FROM outbox"
+    " WHERE seq > $1::int8 AND seq <= $5::int8 AND part % $2::int4 = ANY($3::int4[])"
+    " ORDER BY seq LIMIT $4::int4";
 static const char SQL_HEAD[] = "SELECT coalesce(max(seq), 0) FROM outbox";
 static const char SQL_ACK[] =
     "INSERT INTO stream_consumers (consumer, partitions, acked_seq, last_seen)"
@@ -143,8 +152,36 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
                                 f->partitions[i]);
     parts[off++] = '}';
     parts[off] = '\0';
-    const char *p[4] = {after, count, parts, lim};
-    PGresult *res = bw_db_query_bin(s->db, SQL_FETCH, 4, p);
+    PGresult *res = NULL;
+    int64_t head = -1;
+    if (f->partition_count <= 1) {
+        const char *p[4] = {after, count, parts, lim};
+        res = bw_db_query_bin(s->db, SQL_FETCH, 4, p);
+    } else {
+        /* Windows of about `max` matching rows each; an empty window below
+         * the head is passed over (every row up to the head is committed:
+         * seq order is commit order), so one fetch never answers empty
+         * while matching rows exist. */
+        int64_t window = (int64_t)max * f->partition_count;
+        if (window > 1000000)
+            window = 1000000;
+        for (int64_t from = f->after_seq;;) {
+            char lo[32], hi[32];
+            snprintf(lo, sizeof lo, "%lld", (long long)from);
+            snprintf(hi, sizeof hi, "%lld", (long long)(from + window));
+            const char *p[5] = {lo, count, parts, lim, hi};
+            res = bw_db_query_bin(s->db, SQL_FETCH_RANGE, 5, p);
+            if (!res || PQntuples(res) > 0)
+                break;
+            if (head < 0 && (head = bw_stream_server_head(s)) < 0)
+                break;
+            if (from + window >= head)
+                break;
+            PQclear(res);
+            res = NULL;
+            from += window;
+        }
+    }
     if (!res) {
         bw_log(BW_WARN, "could not read outbox", "pg_error", BW_S(bw_db_error(s->db)), NULL);
         send_error(s, identity, f->request_id, "stream unavailable: database error");
@@ -182,7 +219,8 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
     b.events = ptrs;
     b.n_events = (size_t)n;
     b.head_seq = n ? evs[n - 1].seq : f->after_seq;
-    int64_t head = bw_stream_server_head(s);
+    if (head < 0)
+        head = bw_stream_server_head(s);
     if (head > b.head_seq)
         b.head_seq = head;
     send_batch(s, identity, &b);
