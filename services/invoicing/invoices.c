@@ -422,11 +422,12 @@ static Billow__InvoiceIssued *issued_event(item_t *it, inv_buf_t *html, bw_arena
 
 static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    bw_copybuf_t inv, lines, inst, res;
+    bw_copybuf_t inv, lines, inst, res, trail;
     bw_copybuf_init(&inv);
     bw_copybuf_init(&lines);
     bw_copybuf_init(&inst);
     bw_copybuf_init(&res);
+    bw_copybuf_init(&trail);
     bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
     uint8_t **bufs = calloc(n + 1, sizeof *bufs);
     inv_buf_t *html = cfg.html_in_event ? inv_buf_new() : NULL;
@@ -473,6 +474,15 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         bw_copybuf_str(&inv, it->plan_spec && *it->plan_spec ? it->plan_spec : "once");
         bw_copybuf_str(&inv, it->se->event_id);
         bw_copybuf_end(&inv);
+        char *cause = bw_arena_printf(a, "event:%s", it->se->event_id);
+        char *detail = bw_arena_printf(a, "account %s", ar->account_id);
+        bw_copybuf_str(&trail, "invoicing");
+        bw_copybuf_str(&trail, cause);
+        bw_copybuf_str(&trail, "invoice");
+        bw_copybuf_str(&trail, it->number);
+        bw_copybuf_str(&trail, "issued");
+        bw_copybuf_str(&trail, detail);
+        bw_copybuf_end(&trail);
         for (size_t k = 0; k < d->nlines; k++) {
             const inv_line_t *l = &d->lines[k];
             bw_copybuf_str(&lines, it->number);
@@ -548,7 +558,9 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         (rc = copy_rows(db,
                         "COPY bill_run_results (run_id, account_id, outcome, invoice_number,"
                         " error, caused_by) FROM STDIN",
-                        &res)) < 0)
+                        &res)) < 0 ||
+        (rc = copy_rows(db, "COPY trail (actor, cause, entity, entity_id, action, detail) FROM STDIN",
+                        &trail)) < 0)
         goto out;
     /* Each run counts its results; one that reaches its due count is done.
      * A batch holds very few runs (usually one), so they are tallied in a
@@ -600,39 +612,30 @@ out:
     bw_copybuf_free(&lines);
     bw_copybuf_free(&inst);
     bw_copybuf_free(&res);
+    bw_copybuf_free(&trail);
     return rc;
 }
 
-/* Hands the batch's new invoices to payments (trail rows, account credit):
- * one text[] of numbers and one of accounts, one call per batch. */
+/* Hands the accounts of the batch's new invoices to payments, which
+ * allocates any credit they hold (one query per batch; the trail rows of
+ * the issue were written with the invoices). */
 static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    size_t cap = 3, cap2 = 3, cap3 = 3, k = 0;
+    size_t cap = 3, k = 0;
     for (size_t i = 0; i < n; i++)
         if (!items[i].outcome && items[i].number) {
-            cap += strlen(items[i].number) + 1;
-            cap2 += strlen(items[i].ar->account_id) + 1;
-            cap3 += strlen(items[i].se->event_id) + 9;
+            cap += strlen(items[i].ar->account_id) + 1;
             k++;
         }
     if (k == 0)
         return 0;
-    char *nums = bw_arena_alloc(a, cap), *accts = bw_arena_alloc(a, cap2);
-    char *evs = bw_arena_alloc(a, cap3);
-    char *p = nums, *q = accts, *e = evs;
-    *p++ = '{';
+    char *accts = bw_arena_alloc(a, cap), *q = accts;
     *q++ = '{';
-    *e++ = '{';
     for (size_t i = 0; i < n; i++)
-        if (!items[i].outcome && items[i].number) {
-            p += sprintf(p, "%s%s", p[-1] == '{' ? "" : ",", items[i].number);
+        if (!items[i].outcome && items[i].number)
             q += sprintf(q, "%s%s", q[-1] == '{' ? "" : ",", items[i].ar->account_id);
-            e += sprintf(e, "%sevent:%s", e[-1] == '{' ? "" : ",", items[i].se->event_id);
-        }
-    strcpy(p, "}");
     strcpy(q, "}");
-    strcpy(e, "}");
-    return inv_pay_on_issued(db, nums, accts, evs);
+    return inv_pay_on_issued(db, accts);
 }
 
 int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
