@@ -70,5 +70,5 @@ for w in $WORKERS; do
     "$w" "$invoices" "$lines" "$secs" "$rate" "$csecs" "$crate" "$ratio"
   printf 'RESULT {"bench":"invoicing_%dw","invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f}\n' \
     "$w" "$invoices" "$secs" "$rate" "$csecs" "$crate" "$ratio"
-  psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
+  [ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
 done

@@ -57,9 +57,6 @@ int inv_invoices_init(void)
 
 /* --- building invoices ------------------------------------------------- */
 
-#define ACCOUNT_COLS                                                                               \
-    "id, name, currency, tax_profile, language, terms_days, email, phone, webhook_url, payment_plan"
-
 typedef struct {
     const Billow__StreamEvent *se;
     const Billow__AccountRated *ar;
@@ -102,21 +99,35 @@ static inv_line_kind_t kind_of(const char *k)
     return INV_LINE_CHARGE;
 }
 
-/* "{a,b,c}" for ids that passed id_ok (no characters needing quotes). */
-static char *id_array(item_t *items, size_t n, bw_arena_t *a)
+/* A text[] literal of one string per item (get(item)), each element quoted
+ * so that any text survives: periods and run ids come from events. */
+static char *text_array(item_t *items, size_t n, const char *(*get)(const item_t *),
+                        bw_arena_t *a)
 {
     size_t cap = 3;
     for (size_t i = 0; i < n; i++)
-        cap += strlen(items[i].ar->account_id) + 1;
+        cap += 2 * strlen(get(&items[i])) + 3;
     char *s = bw_arena_alloc(a, cap), *p = s;
     *p++ = '{';
-    for (size_t i = 0; i < n; i++)
-        if (id_ok(items[i].ar->account_id))
-            p += sprintf(p, "%s%s", p[-1] == '{' ? "" : ",", items[i].ar->account_id);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        for (const char *q = get(&items[i]); *q; q++) {
+            if (*q == '"' || *q == '\\')
+                *p++ = '\\';
+            *p++ = *q;
+        }
+        *p++ = '"';
+    }
     *p++ = '}';
     *p = '\0';
     return s;
 }
+
+static const char *get_account(const item_t *it) { return it->ar->account_id; }
+static const char *get_period(const item_t *it) { return it->ar->period; }
+static const char *get_run(const item_t *it) { return it->ar->run_id ? it->ar->run_id : ""; }
 
 static int item_cmp(const void *a, const void *b)
 {
@@ -125,92 +136,55 @@ static int item_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->ar->period, y->ar->period);
 }
 
-/* The first item (items sorted by account) for an account id, or NULL. */
-static item_t *find_account(item_t *items, size_t n, const char *id)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(items[mid].ar->account_id, id) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && !strcmp(items[lo].ar->account_id, id) ? &items[lo] : NULL;
-}
+/* One query per batch reads each item's account and whether the item was
+ * already recorded (a replayed event: an invoice for the account and
+ * period, or a result of its bill run), so that it is skipped. Each lookup is
+ * a LATERAL probe of a unique index per item, whatever the planner's
+ * statistics say: with `= ANY(array)` and tables not yet analysed (a month
+ * end fills them from empty) it chose sequential scans, and each batch read
+ * the whole of invoices and bill_run_results (quadratic in the run). A
+ * result of the event's own run means it was handled in that run, whatever
+ * the period it names (a mismatch would otherwise stall the stream on the
+ * results' primary key). */
+static const char SQL_LOOKUP[] =
+    "SELECT a.id IS NOT NULL, a.name, a.currency, a.tax_profile, a.language, a.terms_days,"
+    " a.email, a.phone, a.webhook_url, a.payment_plan, i.x IS NOT NULL OR r.x IS NOT NULL"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(id, period, run, ord)"
+    " LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = u.id LIMIT 1) a ON true"
+    " LEFT JOIN LATERAL (SELECT 1 AS x FROM invoices WHERE account_id = u.id"
+    "  AND period = u.period LIMIT 1) i ON true"
+    " LEFT JOIN LATERAL (SELECT 1 AS x FROM bill_run_results"
+    "  WHERE run_id = u.run AND account_id = u.id LIMIT 1) r ON true"
+    " ORDER BY u.ord";
 
-static int load_accounts(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    const char *p[1] = {id_array(items, n, a)};
-    PGresult *res = bw_db_query(db, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ANY($1::text[])", 1, p);
+    const char *p[3] = {text_array(items, n, get_account, a), text_array(items, n, get_period, a),
+                        text_array(items, n, get_run, a)};
+    PGresult *res = bw_db_query(db, SQL_LOOKUP, 3, p);
     if (!res)
         return BW_EDB;
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *id = PQgetvalue(res, r, 0);
-        item_t *it = find_account(items, n, id);
-        for (; it && it < items + n && !strcmp(it->ar->account_id, id); it++) {
-            it->known = true;
-            it->name = bw_arena_strdup(a, PQgetvalue(res, r, 1));
-            it->currency = bw_arena_strdup(a, PQgetvalue(res, r, 2));
-            it->tax_profile = bw_arena_strdup(a, PQgetvalue(res, r, 3));
-            it->language = bw_arena_strdup(a, PQgetvalue(res, r, 4));
-            it->terms_days = atoi(PQgetvalue(res, r, 5));
-            it->email = bw_arena_strdup(a, PQgetvalue(res, r, 6));
-            it->phone = bw_arena_strdup(a, PQgetvalue(res, r, 7));
-            it->webhook = bw_arena_strdup(a, PQgetvalue(res, r, 8));
-            it->plan_spec = bw_arena_strdup(a, PQgetvalue(res, r, 9));
-        }
+    if ((size_t)PQntuples(res) != n) {
+        PQclear(res);
+        return BW_EDB;
     }
-    PQclear(res);
-    return 0;
-}
-
-/* "{r1,r2}" of the distinct run ids in the batch (ids we formatted). */
-static char *run_array(item_t *items, size_t n, bw_arena_t *a)
-{
-    size_t cap = 3;
-    for (size_t i = 0; i < n; i++)
-        cap += strlen(items[i].ar->run_id) + 1;
-    char *s = bw_arena_alloc(a, cap), *p = s;
-    *p++ = '{';
     for (size_t i = 0; i < n; i++) {
-        const char *r = items[i].ar->run_id;
-        if (!*r || !id_ok(r))
+        item_t *it = &items[i];
+        int r = (int)i;
+        if (*PQgetvalue(res, r, 10) == 't')
+            it->outcome = "done";
+        if (*PQgetvalue(res, r, 0) != 't')
             continue;
-        /* Runs are few: compare with those already listed. */
-        bool seen = false;
-        for (const char *q = s + 1; q < p && !seen;) {
-            size_t len = strcspn(q, ",");
-            seen = len == strlen(r) && !strncmp(q, r, len);
-            q += len + 1;
-        }
-        if (!seen)
-            p += sprintf(p, "%s%s", p[-1] == '{' ? "" : ",", r);
-    }
-    *p++ = '}';
-    *p = '\0';
-    return s;
-}
-
-/* Marks items already recorded (a replayed event) so they are skipped. Both
- * lookups use a unique index: (account_id, period) and (run_id, account_id). */
-static int mark_done(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
-{
-    const char *p[2] = {id_array(items, n, a), run_array(items, n, a)};
-    PGresult *res = bw_db_query(
-        db, "SELECT account_id, period FROM invoices WHERE account_id = ANY($1::text[])"
-            " UNION ALL SELECT r.account_id, b.period FROM bill_run_results r"
-            " JOIN bill_runs b ON b.id = r.run_id"
-            " WHERE r.run_id = ANY($2::text[]) AND r.account_id = ANY($1::text[])",
-        2, p);
-    if (!res)
-        return BW_EDB;
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *id = PQgetvalue(res, r, 0), *period = PQgetvalue(res, r, 1);
-        item_t *it = find_account(items, n, id);
-        for (; it && it < items + n && !strcmp(it->ar->account_id, id); it++)
-            if (!strcmp(it->ar->period, period))
-                it->outcome = "done";
+        it->known = true;
+        it->name = bw_arena_strdup(a, PQgetvalue(res, r, 1));
+        it->currency = bw_arena_strdup(a, PQgetvalue(res, r, 2));
+        it->tax_profile = bw_arena_strdup(a, PQgetvalue(res, r, 3));
+        it->language = bw_arena_strdup(a, PQgetvalue(res, r, 4));
+        it->terms_days = atoi(PQgetvalue(res, r, 5));
+        it->email = bw_arena_strdup(a, PQgetvalue(res, r, 6));
+        it->phone = bw_arena_strdup(a, PQgetvalue(res, r, 7));
+        it->webhook = bw_arena_strdup(a, PQgetvalue(res, r, 8));
+        it->plan_spec = bw_arena_strdup(a, PQgetvalue(res, r, 9));
     }
     PQclear(res);
     /* The same account and period twice in one batch: keep the first. */
@@ -448,11 +422,12 @@ static Billow__InvoiceIssued *issued_event(item_t *it, inv_buf_t *html, bw_arena
 
 static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    bw_copybuf_t inv, lines, inst, res;
+    bw_copybuf_t inv, lines, inst, res, trail;
     bw_copybuf_init(&inv);
     bw_copybuf_init(&lines);
     bw_copybuf_init(&inst);
     bw_copybuf_init(&res);
+    bw_copybuf_init(&trail);
     bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
     uint8_t **bufs = calloc(n + 1, sizeof *bufs);
     inv_buf_t *html = cfg.html_in_event ? inv_buf_new() : NULL;
@@ -499,6 +474,15 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         bw_copybuf_str(&inv, it->plan_spec && *it->plan_spec ? it->plan_spec : "once");
         bw_copybuf_str(&inv, it->se->event_id);
         bw_copybuf_end(&inv);
+        char *cause = bw_arena_printf(a, "event:%s", it->se->event_id);
+        char *detail = bw_arena_printf(a, "account %s", ar->account_id);
+        bw_copybuf_str(&trail, "invoicing");
+        bw_copybuf_str(&trail, cause);
+        bw_copybuf_str(&trail, "invoice");
+        bw_copybuf_str(&trail, it->number);
+        bw_copybuf_str(&trail, "issued");
+        bw_copybuf_str(&trail, detail);
+        bw_copybuf_end(&trail);
         for (size_t k = 0; k < d->nlines; k++) {
             const inv_line_t *l = &d->lines[k];
             bw_copybuf_str(&lines, it->number);
@@ -516,7 +500,10 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
             bw_copybuf_int(&lines, l->tax_minor);
             bw_copybuf_end(&lines);
         }
-        for (size_t k = 0; k < d->ninstalments; k++) {
+        /* Payable at once is the invoice's own due date and total: it gets
+         * no instalment row (readers supply it, see inv_invoice_get), which
+         * spares the month end one row and one index entry per invoice. */
+        for (size_t k = 0; it->plan->kind != INV_PLAN_ONCE && k < d->ninstalments; k++) {
             char due[16];
             date_str(d->instalments[k].due_days, due, sizeof due);
             bw_copybuf_str(&inst, it->number);
@@ -571,7 +558,9 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         (rc = copy_rows(db,
                         "COPY bill_run_results (run_id, account_id, outcome, invoice_number,"
                         " error, caused_by) FROM STDIN",
-                        &res)) < 0)
+                        &res)) < 0 ||
+        (rc = copy_rows(db, "COPY trail (actor, cause, entity, entity_id, action, detail) FROM STDIN",
+                        &trail)) < 0)
         goto out;
     /* Each run counts its results; one that reaches its due count is done.
      * A batch holds very few runs (usually one), so they are tallied in a
@@ -623,39 +612,30 @@ out:
     bw_copybuf_free(&lines);
     bw_copybuf_free(&inst);
     bw_copybuf_free(&res);
+    bw_copybuf_free(&trail);
     return rc;
 }
 
-/* Hands the batch's new invoices to payments (trail rows, account credit):
- * one text[] of numbers and one of accounts, one call per batch. */
+/* Hands the accounts of the batch's new invoices to payments, which
+ * allocates any credit they hold (one query per batch; the trail rows of
+ * the issue were written with the invoices). */
 static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    size_t cap = 3, cap2 = 3, cap3 = 3, k = 0;
+    size_t cap = 3, k = 0;
     for (size_t i = 0; i < n; i++)
         if (!items[i].outcome && items[i].number) {
-            cap += strlen(items[i].number) + 1;
-            cap2 += strlen(items[i].ar->account_id) + 1;
-            cap3 += strlen(items[i].se->event_id) + 9;
+            cap += strlen(items[i].ar->account_id) + 1;
             k++;
         }
     if (k == 0)
         return 0;
-    char *nums = bw_arena_alloc(a, cap), *accts = bw_arena_alloc(a, cap2);
-    char *evs = bw_arena_alloc(a, cap3);
-    char *p = nums, *q = accts, *e = evs;
-    *p++ = '{';
+    char *accts = bw_arena_alloc(a, cap), *q = accts;
     *q++ = '{';
-    *e++ = '{';
     for (size_t i = 0; i < n; i++)
-        if (!items[i].outcome && items[i].number) {
-            p += sprintf(p, "%s%s", p[-1] == '{' ? "" : ",", items[i].number);
+        if (!items[i].outcome && items[i].number)
             q += sprintf(q, "%s%s", q[-1] == '{' ? "" : ",", items[i].ar->account_id);
-            e += sprintf(e, "%sevent:%s", e[-1] == '{' ? "" : ",", items[i].se->event_id);
-        }
-    strcpy(p, "}");
     strcpy(q, "}");
-    strcpy(e, "}");
-    return inv_pay_on_issued(db, nums, accts, evs);
+    return inv_pay_on_issued(db, accts);
 }
 
 int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
@@ -690,7 +670,7 @@ int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, 
         goto out;
     qsort(items, m, sizeof *items, item_cmp);
     int64_t today = bw_now_us() / 86400000000LL;
-    if ((rc = load_accounts(db, items, m, arena)) < 0 || (rc = mark_done(db, items, m, arena)) < 0)
+    if ((rc = lookup(db, items, m, arena)) < 0)
         goto out;
     for (size_t i = 0; i < m; i++)
         if (!items[i].outcome)
@@ -836,6 +816,14 @@ void inv_invoice_get(bw_db_t *db, const Billow__InvoiceGet *req, Billow__Reply *
         if (!*PQgetvalue(s, k, 2) || bw_date_parse(PQgetvalue(s, k, 2), &inst[i].due_days) < 0)
             inst[i].due_days = INV_DATE_UNSET;
         inst[i].amount_minor = atoll(PQgetvalue(s, k, 3));
+    }
+    if (d.ninstalments == 0) {
+        /* No instalment rows: payable at once (the write path stores none). */
+        d.ninstalments = 1;
+        inst[0].seq = 1;
+        snprintf(inst[0].label, sizeof inst[0].label, "1/1");
+        inst[0].due_days = d.due_date;
+        inst[0].amount_minor = d.total_minor;
     }
     d.instalments = inst;
 

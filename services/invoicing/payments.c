@@ -232,17 +232,9 @@ static const char SQL_CREDIT[] =
     "  FROM credit_notes WHERE account_id = ANY($1::text[]) AND unallocated_minor > 0 FOR UPDATE)"
     " SELECT * FROM p UNION ALL SELECT * FROM c ORDER BY 3, 5, 2";
 
-int inv_pay_on_issued(bw_db_t *db, const char *numbers, const char *accounts,
-                      const char *causes)
+int inv_pay_on_issued(bw_db_t *db, const char *accounts)
 {
-    const char *t[3] = {numbers, accounts, causes};
-    int rc = bw_db_exec(db,
-                        "INSERT INTO trail (actor, cause, entity, entity_id, action, detail)"
-                        " SELECT 'invoicing', c, 'invoice', n, 'issued', 'account ' || a"
-                        " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(n, a, c)",
-                        3, t);
-    if (rc < 0)
-        return rc;
+    int rc = 0;
     const char *p[1] = {accounts};
     PGresult *r = bw_db_query(db, SQL_CREDIT, 1, p);
     if (!r)

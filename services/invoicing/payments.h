@@ -64,13 +64,11 @@ int64_t inv_pay_threshold(const char *currency);
 /* Reads settings; BW_EINVAL when one does not parse. */
 int inv_payments_init(void);
 
-/* Invoices.c calls this after writing a batch of issued invoices (numbers
- * account ids and causing event ids as text[] literals, same order): one
- * statement writes the batch's trail rows and one query finds the accounts
- * that hold credit, which is then allocated to their open invoices (the new
- * ones included). 0 or BW_EDB. */
-int inv_pay_on_issued(bw_db_t *db, const char *numbers, const char *accounts,
-                      const char *causes);
+/* Invoices.c calls this after writing a batch of issued invoices (the
+ * accounts as a text[] literal of ids): one query finds the accounts that
+ * hold credit, which is then allocated to their open invoices (the new ones
+ * included). 0 or BW_EDB. */
+int inv_pay_on_issued(bw_db_t *db, const char *accounts);
 
 /* --- recording ----------------------------------------------------------- */
 

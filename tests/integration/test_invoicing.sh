@@ -152,6 +152,22 @@ grep -q "<html" "$BW_TMP/inv.html" && grep -q "$num" "$BW_TMP/inv.html" || fail 
 sql "UPDATE invoicing.invoices SET total_minor = 1 WHERE number = '$num'" 2>/dev/null && fail "issued invoice was editable"
 ok "documents render; issued invoices are immutable"
 
+# Payable at once is stored as no instalment rows; the document still shows
+# the one instalment: the invoice's total on its due date.
+num4=$(sql "SELECT number FROM invoicing.invoices WHERE account_id = 'ACC-000004'")
+[ "$(sql "SELECT count(*) FROM invoicing.invoice_instalments WHERE number = '$num4'")" -eq 0 ] || fail "pay-at-once instalment rows"
+js=$("$BC" invoice show "$num4" --format json | tr -d ' \n')
+t4=$(sql "SELECT total_minor || ' ' || due_date FROM invoicing.invoices WHERE number = '$num4'")
+echo "$js" | grep -q "\"label\":\"1/1\"" || fail "pay-at-once instalment missing: $js"
+echo "$js" | grep -q "\"due_date\":\"${t4#* }\"" || fail "pay-at-once due date: $js"
+"$BC" invoice show "$num4" | grep -q "Instalment" || fail "pay-at-once schedule in text"
+# A number must be its series and counter: no second (series, seq).
+sql "INSERT INTO invoicing.invoices (number, series, seq, account_id, period, period_start, period_end,
+  currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
+  VALUES ('INV-202612-0000001', 'INV-202612', 1, 'ACC-X', 'p', '2026-11-01', '2026-12-01', 'CNY', 0, 0, 0,
+  '2026-12-01', '2026-12-31', 'en', 'none', 't')" 2>/dev/null && fail "number not matching series and seq accepted"
+ok "pay-at-once invoices store no instalment rows and still show one; numbers match series and seq"
+
 for w in 0 1 2 3 4 5 6 7; do kill -TERM "$(cat "$BW_TMP/worker$w.pid")"; done
 
 # Automatic bill runs: with the clock at 2027-01-01 the API process starts
