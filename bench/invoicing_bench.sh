@@ -5,7 +5,8 @@
 # measured in the same run. The AccountRated events come from the
 # fake_rating stand-in (written before the clock starts), so this measures
 # the invoicing stage, not rating. Invoice HTML is left out of the events
-# (BILLOW_INVOICE_HTML_IN_EVENT=0); see bench/README.md for its cost.
+# (BILLOW_INVOICE_HTML_IN_EVENT=0; BW_BENCH_HTML=1 puts it in, as the
+# service does by default); see bench/README.md for its cost.
 #   BW_BENCH_ACCOUNTS (default 100000), BW_BENCH_WORKERS (default "1 2 4")
 set -eu
 N=${BW_BENCH_ACCOUNTS:-100000}
@@ -13,7 +14,7 @@ WORKERS=${BW_BENCH_WORKERS:-1 2 4}
 B=${BW_BUILD:-build}
 BASE=${BILLOW_PORT_BASE:-21000}
 export BILLOW_PORT_BASE=$((BASE + 300))
-export BILLOW_NOW=2026-12-01T02:00:00Z BILLOW_INVOICE_HTML_IN_EVENT=0 BILLOW_LOG_LEVEL=warn
+export BILLOW_NOW=2026-12-01T02:00:00Z BILLOW_INVOICE_HTML_IN_EVENT=${BW_BENCH_HTML:-0} BILLOW_LOG_LEVEL=warn
 TMP=$(mktemp -d /tmp/billow-ibench.XXXXXX)
 ADMIN=$BW_PG_ADMIN
 pids=""
