@@ -16,6 +16,7 @@ struct bw_db {
     int depth;       /* transaction nesting */
     bool failed;     /* an inner part rolled back */
     bool sp_failed;  /* failed when the savepoint was taken */
+    bool tx_lost;    /* the connection broke inside the open transaction */
     char error[512];
     char sqlstate[6];
     bool lost;
@@ -75,6 +76,8 @@ static void set_error(bw_db_t *db, const char *msg, const PGresult *res)
     const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(db->sqlstate, sizeof db->sqlstate, "%s", st ? st : "");
     db->lost = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD;
+    if (db->lost && db->depth > 0)
+        db->tx_lost = true;
 }
 
 static void quiet_notice(void *arg, const char *msg)
@@ -138,8 +141,17 @@ int bw_db_connect(bw_db_t *db, int wait_ms)
 
 int bw_db_ensure(bw_db_t *db)
 {
-    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK && !db->tx_lost)
         return 0;
+    if (db->depth > 0) {
+        /* Never reconnect inside a transaction: its work died with the
+         * connection, and statements on a new one would run outside it.
+         * The caller's rollback or commit ends it; then we reconnect. */
+        db->tx_lost = db->failed = db->lost = true;
+        snprintf(db->error, sizeof db->error, "the database connection was lost in a transaction");
+        db->sqlstate[0] = '\0';
+        return BW_EUNAVAIL;
+    }
     int64_t now = mono_us();
     if (now < db->next_try_us)
         return BW_EUNAVAIL;
@@ -170,8 +182,6 @@ static PGresult *query(bw_db_t *db, const char *sql, int n, const char *const *p
         PQclear(res);
     if (db->depth > 0)
         db->failed = true;
-    if (db->lost)
-        db->depth = 0;
     return NULL;
 }
 
@@ -196,31 +206,50 @@ int bw_db_exec(bw_db_t *db, const char *sql, int n, const char *const *params)
 
 int bw_db_begin(bw_db_t *db)
 {
-    if (db->depth++ > 0)
+    if (db->depth > 0) {
+        db->depth++;
         return 0;
-    db->failed = false;
-    int rc = bw_db_exec(db, "BEGIN", 0, NULL);
+    }
+    /* Connect first: a reconnect must not happen once the depth counts a
+     * transaction the server does not have. */
+    int rc = bw_db_ensure(db);
     if (rc < 0)
-        db->depth = 0;
+        return rc;
+    db->failed = db->tx_lost = false;
+    db->depth = 1;
+    rc = bw_db_exec(db, "BEGIN", 0, NULL);
+    if (rc < 0)
+        db->depth = 0, db->failed = db->tx_lost = false;
     return rc;
 }
+
+static void end_tx(bw_db_t *db) { db->depth = 0, db->failed = db->tx_lost = false; }
 
 int bw_db_commit(bw_db_t *db)
 {
     if (db->depth == 0)
         return BW_EDB;
-    if (--db->depth > 0)
+    if (db->depth > 1) {
+        db->depth--;
         return 0;
+    }
+    if (db->tx_lost) {
+        end_tx(db);
+        return BW_EUNAVAIL;
+    }
     if (db->failed) {
-        bw_db_exec(db, "ROLLBACK", 0, NULL);
-        db->failed = false;
+        PGresult *res = PQexec(db->conn, "ROLLBACK");
+        PQclear(res);
+        end_tx(db);
         return BW_EDB;
     }
+    /* Still at depth 1, so a broken connection fails here instead of
+     * reconnecting and "committing" nothing. */
     PGresult *res = query(db, "COMMIT", 0, NULL, 0);
-    if (!res)
-        return db->lost ? BW_EUNAVAIL : BW_EDB;
+    int rc = res ? 0 : db->lost ? BW_EUNAVAIL : BW_EDB;
     PQclear(res);
-    return 0;
+    end_tx(db);
+    return rc;
 }
 
 void bw_db_rollback(bw_db_t *db)
@@ -231,11 +260,11 @@ void bw_db_rollback(bw_db_t *db)
         db->failed = true;
         return;
     }
-    db->failed = false;
-    if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+    if (!db->tx_lost && db->conn && PQstatus(db->conn) == CONNECTION_OK) {
         PGresult *res = PQexec(db->conn, "ROLLBACK");
         PQclear(res);
     }
+    end_tx(db);
 }
 
 int bw_db_savepoint(bw_db_t *db)
@@ -250,6 +279,8 @@ int bw_db_rollback_to(bw_db_t *db)
 {
     if (db->depth == 0 || !db->conn)
         return BW_EDB;
+    if (db->tx_lost)
+        return BW_EUNAVAIL;
     PGresult *res = PQexec(db->conn, "ROLLBACK TO SAVEPOINT bw_sp");
     int rc = 0;
     if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
@@ -257,8 +288,6 @@ int bw_db_rollback_to(bw_db_t *db)
     } else {
         set_error(db, res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn), res);
         rc = db->lost ? BW_EUNAVAIL : BW_EDB;
-        if (db->lost)
-            db->depth = 0;
     }
     PQclear(res);
     return rc;
