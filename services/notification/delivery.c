@@ -6,13 +6,16 @@
  * "sending" and recovery resends them). An ev_timer polls for rows that
  * become due by time (retries, scheduled reminders).
  *
- * Cost: each notification is two row updates of messages (claim, outcome),
- * one attempt row and one outbox row, all on one connection; PostgreSQL's
- * CPU on that connection bounds the rate (~6,000/s on two cores). Moving
- * the due-queue out of messages (so status updates become HOT) and a second
- * connection for claims are the next steps if that is too slow. */
+ * Cost: each notification is a claim (its due-queue entry deleted, its
+ * messages row updated in place), an outcome (the row updated in place
+ * again, one attempt row, one outbox row), all on one connection, in
+ * batches of up to BILLOW_NOTIFY_BATCH rows per statement. Updates stay in
+ * place (HOT) because no index of messages covers a column they change
+ * (migration 002). PostgreSQL's CPU on that connection still bounds the
+ * rate; see bench/notify_bench.c for the figures. */
 #include "notification/delivery.h"
 #include "notification/contacts.h"
+#include "notification/messages.h"
 #include "notification/pgarray.h"
 
 #include "arena.h"
@@ -36,25 +39,43 @@ const char *const ntf_channel_names[NTF_CH_COUNT] = {"email", "sms", "webhook"};
 
 static const char SQL_RECOVER[] =
     "WITH s AS (UPDATE messages SET status = 'retry', not_before = now(), updated_at = now()"
-    " WHERE status = 'sending' RETURNING id, attempts, channel, address)"
+    " WHERE status = 'sending'"
+    " RETURNING id, attempts, channel, address, due_at, not_before, status),"
+    " q AS (" NTF_SQL_QUEUE("s") ")"
     " INSERT INTO attempts (message_id, attempt, channel, notifier, address, status, answer,"
     " started_at, caused_by) SELECT id, attempts, channel, '', address, 'interrupted',"
     " 'the service stopped before the outcome was known; sent again with the same key',"
     " now(), 'recovery' FROM s";
 
+/* A claim takes due entries off the queue and moves their messages to
+ * "sending"; entries whose message is no longer due (cancelled) just go.
+ * Both steps address rows directly (ctid, then primary key through
+ * id = ANY(array)): joined to a subquery instead, the planner chose a hash
+ * join over a sequential scan of all of messages for every claim. */
 static const char SQL_CLAIM[] =
-    "UPDATE messages m SET status = 'sending', attempts = m.attempts + 1, updated_at = now()"
-    " FROM (SELECT id FROM messages WHERE channel = $1"
-    " AND status IN ('scheduled', 'pending', 'retry') AND due_at <= $2 AND not_before <= now()"
-    " ORDER BY due_at LIMIT $3::int FOR UPDATE SKIP LOCKED) c WHERE m.id = c.id"
+    "WITH q AS (DELETE FROM message_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM message_queue"
+    " WHERE channel = $1 AND due_at <= $2 AND not_before <= now() ORDER BY due_at"
+    " LIMIT $3::int FOR UPDATE SKIP LOCKED)) RETURNING message_id)"
+    " UPDATE messages m SET status = 'sending', attempts = m.attempts + 1, updated_at = now()"
+    " WHERE m.id = ANY (ARRAY(SELECT message_id FROM q))"
+    " AND m.status IN ('scheduled', 'pending', 'retry')"
     " RETURNING m.id, m.source_event_id, m.account_id, m.type, m.ref_id, m.address,"
     " m.language, m.vars, m.attempts";
 
-/* Outcomes and claims may be lost in a crash without breaking a promise: a
- * lost claim or outcome only means the message is sent again with the same
- * idempotency key, and events commit with the outcome they describe. So
- * these transactions do not wait for the WAL flush. */
+/* A claim may be lost in a crash without breaking a promise: it publishes
+ * nothing, a lost claim only means the message is sent again with the same
+ * idempotency key, and since the WAL is written in order, the (synchronous)
+ * commit of its outcome makes the claim durable first. So claims do not
+ * wait for the WAL flush. Outcome transactions do: they publish events, and
+ * an event a consumer has read must never be lost (see flush). */
 static const char SQL_ASYNC[] = "SET LOCAL synchronous_commit = off";
+
+/* Outcomes are written by primary key. The statistics never see rows in
+ * "sending" (they are there for milliseconds), so the planner expected one
+ * row and chose a sequential scan of messages nested with the id list:
+ * quadratic in the batch and linear in the table. Outcome transactions
+ * therefore rule sequential scans out. */
+static const char SQL_NO_SEQSCAN[] = "SET LOCAL enable_seqscan = off";
 
 static const char SQL_ATTEMPTS_COPY[] =
     "COPY attempts (message_id, attempt, channel, notifier, address, status, code, answer,"
@@ -66,19 +87,23 @@ static const char SQL_DELIVERED[] =
     " WHERE m.id = x.id AND m.status = 'sending'";
 
 static const char SQL_RETRY[] =
-    "UPDATE messages m SET status = 'retry', last_error = x.err, updated_at = now(),"
+    "WITH r AS (UPDATE messages m SET status = 'retry', last_error = x.err, updated_at = now(),"
     " not_before = now() + x.ms * interval '1 millisecond'"
     " FROM unnest($1::text[], $2::int[], $3::text[]) AS x(id, ms, err)"
-    " WHERE m.id = x.id AND m.status = 'sending'";
+    " WHERE m.id = x.id AND m.status = 'sending'"
+    " RETURNING m.id, m.channel, m.due_at, m.not_before, m.status)"
+    " " NTF_SQL_QUEUE("r");
 
 static const char SQL_TRIED[] =
     "SELECT channel FROM messages WHERE source_event_id = $1 AND account_id = $2";
 static const char SQL_FALLBACK[] =
-    "INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id, address,"
-    " language, vars, status, due_at, ack_token, caused_by)"
+    "WITH f AS (INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id,"
+    " address, language, vars, status, due_at, ack_token, caused_by)"
     " SELECT $2, source_event_id, account_id, $3, type, ref_id, $4, language, vars, 'pending',"
     " due_at, ack_token, 'fallback:' || id FROM messages WHERE id = $1"
-    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING";
+    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING"
+    " RETURNING id, channel, due_at, not_before, status)"
+    " " NTF_SQL_QUEUE("f");
 static const char SQL_FINAL[] =
     "UPDATE messages SET status = $2, last_error = $3, updated_at = now()"
     " WHERE id = $1 AND status = 'sending'";
@@ -526,7 +551,7 @@ static int flush(ntf_delivery_t *d)
     rc = BW_EDB;
     if (bw_db_begin(d->db) < 0)
         goto out;
-    if (bw_db_exec(d->db, SQL_ASYNC, 0, NULL) < 0)
+    if (bw_db_exec(d->db, SQL_NO_SEQSCAN, 0, NULL) < 0)
         goto rollback;
     if (bw_db_copy_begin(d->db, SQL_ATTEMPTS_COPY) < 0 ||
         bw_db_copy_put(d->db, cb.data, cb.len) < 0 || bw_db_copy_end(d->db) < 0)

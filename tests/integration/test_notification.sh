@@ -178,6 +178,13 @@ echo "$out" | grep -q "already acknowledged" || fail "second ack: $out"
 [ "$(nsql "SELECT count(*) FROM notification.outbox WHERE event_type='NoticeAcknowledged'")" = 1 ] || fail "NoticeAcknowledged not emitted once"
 [ "$(nsql "SELECT count(*) FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_reminder' AND status='cancelled'")" = 2 ] || fail "reminders not cancelled by the ack"
 ok "fee-change notice with token; ack recorded once, NoticeAcknowledged once, reminders stopped"
+# The cancelled reminders' entries stay in the due-queue until a claim finds
+# them: brought forward, they are dropped, never sent.
+[ "$(nsql "SELECT count(*) FROM notification.message_queue q JOIN notification.messages m ON m.id = q.message_id WHERE m.ref_id='PC-1' AND m.type='price_change_reminder'")" = 2 ] || fail "reminders not queued"
+nsql "UPDATE notification.message_queue SET due_at = now() - interval '1 day' WHERE message_id IN (SELECT id FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_reminder')" >/dev/null
+wait_for "stale queue entries dropped" "SELECT count(*) FROM notification.message_queue q JOIN notification.messages m ON m.id = q.message_id WHERE m.ref_id='PC-1' AND m.type='price_change_reminder'" 0
+[ "$(nsql "SELECT count(*) FROM notification.messages m WHERE ref_id='PC-1' AND type='price_change_reminder' AND status='cancelled' AND attempts = 0 AND NOT EXISTS (SELECT 1 FROM notification.attempts a WHERE a.message_id = m.id)")" = 2 ] || fail "a cancelled reminder was sent"
+ok "queue entries of cancelled reminders are dropped by the claim, nothing sent"
 
 # --- SIGKILL mid-delivery: nothing lost, nothing duplicated ----------------------
 $H invoice a6 K 60 || fail "emit K-1..60"
