@@ -372,6 +372,31 @@ static void test_file(ntf_registry_t *r)
     free(content);
     CHECK(lines == 2 && good == 2, "email.jsonl holds two JSON lines with the payload (%d/%d)",
           good, lines);
+    /* Every character a subject or body may hold comes back as it went in. */
+    static const char odd[] = "say \"hi\" \\ back\nslash/\ttab\r\x01\x1f 账单 ünï";
+    ntf_attachment_t att = {.filename = "a \"b\".csv", .content_type = NULL, .data = "x", .len = 1};
+    ntf_message_t e = message("file-odd", "odd", "carol@example.test");
+    e.subject = odd;
+    e.html = "<p>\"&amp;\"</p>";
+    e.payload_json = "not json {";
+    e.attachments = &att;
+    e.n_attachments = 1;
+    rc = send_wait(in, &e, &o, 5);
+    snprintf(path, sizeof path, "%s/odd.jsonl", dir);
+    content = slurp(path);
+    json_object *j = content ? json_tokener_parse(content) : NULL;
+    json_object *atts = NULL, *a0 = NULL;
+    if (j && json_object_object_get_ex(j, "attachments", &atts))
+        a0 = json_object_array_get_idx(atts, 0);
+    CHECK(rc == 0 && o.status == NTF_OK && j && strcmp(jstr(j, "subject", NULL), odd) == 0 &&
+              strcmp(jstr(j, "html", NULL), e.html) == 0 &&
+              strcmp(jstr(j, "payload", NULL), "not json {") == 0 &&
+              strcmp(jstr(a0, "filename", NULL), "a \"b\".csv") == 0 &&
+              !json_object_object_get_ex(a0, "content_type", NULL),
+          "a line with quotes, backslashes, control characters and UTF-8 parses back unchanged");
+    json_object_put(j);
+    free(content);
+
     m.channel = "../escape";
     CHECK(ntf_instance_send(in, &m, done_cb, &o, NULL) == BW_EINVAL,
           "a channel that would leave the directory is refused");

@@ -318,49 +318,129 @@ static bool channel_ok(const char *s)
     return true;
 }
 
-static void add_str(json_object *o, const char *key, const char *v)
+/* A growing line; failed stays set once memory ran out. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} buf_t;
+
+static void put(buf_t *b, const char *s, size_t n)
 {
-    if (v)
-        json_object_object_add(o, key, json_object_new_string(v));
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
 }
 
-/* The line for msg, newline-terminated; NULL when out of memory. */
+/* s as a JSON string (quotes included). Bytes from 0x80 up pass through:
+ * the text is UTF-8 already. */
+static void put_json_str(buf_t *b, const char *s)
+{
+    put(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(b, run, (size_t)(s - run));
+        char esc[8];
+        switch (c) {
+        case '"': put(b, "\\\"", 2); break;
+        case '\\': put(b, "\\\\", 2); break;
+        case '\n': put(b, "\\n", 2); break;
+        case '\r': put(b, "\\r", 2); break;
+        case '\t': put(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            put(b, esc, 6);
+        }
+        run = s + 1;
+    }
+    put(b, run, (size_t)(s - run));
+    put(b, "\"", 1);
+}
+
+/* ,"key":"value" (nothing when v is NULL); the first field has no comma. */
+static void put_field(buf_t *b, const char *key, const char *v)
+{
+    if (!v)
+        return;
+    put(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
+    put(b, key, strlen(key));
+    put(b, "\":", 2);
+    put_json_str(b, v);
+}
+
+/* The line for msg, newline-terminated; NULL when out of memory. Written by
+ * hand rather than through json-c objects: this runs once per message on
+ * the loop, and building and freeing a tree cost more than the send. */
 static char *render_line(const ntf_message_t *msg, int64_t now_us)
 {
-    json_object *o = json_object_new_object();
-    if (!o)
-        return NULL;
-    add_str(o, "id", msg->id);
-    add_str(o, "idempotency_key", msg->idempotency_key);
-    add_str(o, "type", msg->type);
-    add_str(o, "channel", msg->channel);
-    add_str(o, "address", msg->address);
-    add_str(o, "subject", msg->subject);
-    add_str(o, "text", msg->text);
-    add_str(o, "html", msg->html);
-    json_object_object_add(o, "time_us", json_object_new_int64(now_us));
+    buf_t b = {0};
+    put(&b, "{", 1);
+    put_field(&b, "id", msg->id);
+    put_field(&b, "idempotency_key", msg->idempotency_key);
+    put_field(&b, "type", msg->type);
+    put_field(&b, "channel", msg->channel);
+    put_field(&b, "address", msg->address);
+    put_field(&b, "subject", msg->subject);
+    put_field(&b, "text", msg->text);
+    put_field(&b, "html", msg->html);
+    char num[48];
+    snprintf(num, sizeof num, "%s\"time_us\":%lld", b.len > 1 ? "," : "", (long long)now_us);
+    put(&b, num, strlen(num));
     if (msg->payload_json) {
+        /* Stored as an object when it parses, else as the string it is. */
         json_object *payload = json_tokener_parse(msg->payload_json);
-        json_object_object_add(o, "payload",
-                               payload ? payload : json_object_new_string(msg->payload_json));
+        put(&b, ",\"payload\":", 11);
+        if (payload) {
+            const char *js = json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN);
+            put(&b, js, strlen(js));
+        } else {
+            put_json_str(&b, msg->payload_json);
+        }
+        json_object_put(payload);
     }
     if (msg->n_attachments) {
-        json_object *atts = json_object_new_array();
+        put(&b, ",\"attachments\":[", 16);
         for (size_t i = 0; i < msg->n_attachments; i++) {
-            json_object *a = json_object_new_object();
-            add_str(a, "filename", msg->attachments[i].filename);
-            add_str(a, "content_type", msg->attachments[i].content_type);
-            json_object_object_add(a, "size", json_object_new_int64((int64_t)msg->attachments[i].len));
-            json_object_array_add(atts, a);
+            const ntf_attachment_t *a = &msg->attachments[i];
+            put(&b, i ? ",{" : "{", i ? 2 : 1);
+            size_t mark = b.len;
+            if (a->filename) {
+                put(&b, "\"filename\":", 11);
+                put_json_str(&b, a->filename);
+            }
+            if (a->content_type) {
+                put(&b, b.len > mark ? ",\"content_type\":" : "\"content_type\":",
+                    b.len > mark ? 16 : 15);
+                put_json_str(&b, a->content_type);
+            }
+            snprintf(num, sizeof num, "%s\"size\":%zu}", b.len > mark ? "," : "", a->len);
+            put(&b, num, strlen(num));
         }
-        json_object_object_add(o, "attachments", atts);
+        put(&b, "]", 1);
     }
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    char *line = NULL;
-    if (s && asprintf(&line, "%s\n", s) < 0)
-        line = NULL;
-    json_object_put(o);
-    return line;
+    put(&b, "}\n", 2);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }
 
 static int file_send(void *instance, const ntf_message_t *msg, ntf_done_fn done, void *arg,
