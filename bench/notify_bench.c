@@ -343,12 +343,13 @@ int main(int argc, char **argv)
 
     int rc = 1;
     bw_db_t *db = bw_db_new(conninfo, NULL, "bench_notify");
+    bw_db_t *rdb = bw_db_new(conninfo, NULL, "bench_notify");
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     ntf_templates_t *tpl = NULL;
     ntf_registry_t *reg = NULL;
     ntf_delivery_t *d = NULL;
     char err[4096];
-    if (!db || bw_db_connect(db, 10000) < 0)
+    if (!db || !rdb || bw_db_connect(db, 10000) < 0 || bw_db_connect(rdb, 10000) < 0)
         goto out;
     bw_db_exec(db, "DROP SCHEMA IF EXISTS bench_notify CASCADE", 0, NULL);
     bw_db_exec(db, "CREATE SCHEMA bench_notify", 0, NULL);
@@ -370,7 +371,7 @@ int main(int argc, char **argv)
     o.concurrency[NTF_CH_EMAIL] = 2000;
     o.concurrency[NTF_CH_WEBHOOK] = 128;
     o.batch = 1000;
-    d = ntf_delivery_new(loop, db, reg, tpl, &o, err, sizeof err);
+    d = ntf_delivery_new(loop, db, rdb, reg, tpl, &o, err, sizeof err);
     if (!d || ntf_delivery_start(d) < 0) {
         fprintf(stderr, "delivery: %s\n", d ? "start failed" : err);
         goto out;
@@ -400,6 +401,7 @@ out:
     if (db)
         bw_db_exec(db, "DROP SCHEMA IF EXISTS bench_notify CASCADE", 0, NULL);
     bw_db_destroy(&db);
+    bw_db_destroy(&rdb);
     if (loop)
         ev_loop_destroy(loop);
     stop_server = 1;

@@ -30,6 +30,7 @@
 #include "util.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,18 +134,37 @@ typedef struct {
 
 struct ntf_delivery {
     struct ev_loop *loop;
-    bw_db_t *db;
+    bw_db_t *db;  /* claims: the service's connection, used on the loop */
+    bw_db_t *rdb; /* outcomes: the recorder thread's own connection */
     const ntf_templates_t *tpl;
     ntf_delivery_opts_t o;
     channel_t ch[NTF_CH_COUNT];
     ev_prepare prepare;
     ev_timer tick;
     ev_timer linger; /* writes a partial batch of outcomes a little later */
-    bool need_claim, flush_due;
+    bool need_claim, flush_due, freed;
     size_t ndone;
     job_t *inflight, *done_head, *done_tail;
-    bw_arena_t *arena;
     ntf_delivery_stats_t st;
+
+    /* The recorder: a thread that writes batches of outcomes on rdb while
+     * the loop goes on claiming and sending on db, so that PostgreSQL
+     * works on both at once and the loop never waits for an outcome's
+     * commit. It holds at most one batch; outcomes that finish meanwhile
+     * wait in done_head and go together next time. Under mu: rec_todo (a
+     * batch handed over), rec_back and rec_rc (a batch handed back),
+     * rec_stop. The loop alone touches the rest. */
+    pthread_t rec;
+    bool rec_started, recording;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    job_t *rec_todo, *rec_back;
+    int rec_rc;
+    bool rec_stop;
+    size_t nrecording;
+    ev_async rec_async;
+    bw_arena_t *arena; /* the recorder's scratch */
+    unsigned seed;     /* the recorder's jitter */
 };
 
 static int env_int(const char *name, int def, int min, int max, int *out)
@@ -223,6 +243,7 @@ static void finish(ntf_delivery_t *d, job_t *j, ntf_status_t st, int code, const
     else
         d->done_head = j;
     d->done_tail = j;
+    d->freed = true;
     if (d->ndone++ == 0)
         ev_timer_start(d->loop, &d->linger);
 }
@@ -342,6 +363,10 @@ static int claim(ntf_delivery_t *d, int c)
     int room = ch->limit - ch->inflight;
     if (room > d->o.batch)
         room = d->o.batch;
+    /* Outcomes not yet recorded are bounded too: when the recorder falls
+     * behind, sending waits for it (more stays set, so claims resume). */
+    if (d->ndone + d->nrecording >= (size_t)d->o.batch * 4)
+        return 0;
     if (room <= 0)
         return 0;
     char now[40], lim[16];
@@ -389,7 +414,7 @@ static int claim(ntf_delivery_t *d, int c)
     return n;
 }
 
-static int64_t backoff_ms(const ntf_delivery_t *d, int attempt)
+static int64_t backoff_ms(ntf_delivery_t *d, int attempt)
 {
     double ms = d->o.backoff_ms;
     for (int i = 1; i < attempt && ms < d->o.backoff_max_ms; i++)
@@ -398,7 +423,7 @@ static int64_t backoff_ms(const ntf_delivery_t *d, int attempt)
         ms = d->o.backoff_max_ms;
     /* Jitter: between half and all of the delay, so that a provider coming
      * back is not hit by every retry at the same instant. */
-    return (int64_t)(ms * (0.5 + 0.5 * ((double)rand() / RAND_MAX)));
+    return (int64_t)(ms * (0.5 + 0.5 * ((double)rand_r(&d->seed) / RAND_MAX)));
 }
 
 /* An outbox event for j (NoticeDelivered or NotificationFailed). */
@@ -451,7 +476,7 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
 {
     *dead = false;
     const char *p2[2] = {j->source_event_id, j->account_id};
-    PGresult *res = bw_db_query(d->db, SQL_TRIED, 2, p2);
+    PGresult *res = bw_db_query(d->rdb, SQL_TRIED, 2, p2);
     if (!res)
         return BW_EDB;
     bool tried[NTF_CH_COUNT] = {false};
@@ -462,7 +487,7 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
     PQclear(res);
     tried[j->ch] = true;
     ntf_contact_t ct;
-    if (ntf_contact_load(d->db, j->account_id, &ct, d->arena) < 0)
+    if (ntf_contact_load(d->rdb, j->account_id, &ct, d->arena) < 0)
         return BW_EDB;
     const char *next = NULL, *addr = NULL;
     for (size_t i = 0; i < ct.n_channels && !next; i++) {
@@ -482,7 +507,7 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
         char id[37];
         bw_uuid(id);
         const char *p[4] = {j->id, id, next, addr};
-        if (bw_db_exec(d->db, SQL_FALLBACK, 4, p) < 0)
+        if (bw_db_exec(d->rdb, SQL_FALLBACK, 4, p) < 0)
             return BW_EDB;
         bw_log(BW_INFO, "notification falls back to next channel", "id", BW_S(j->id), "from",
                BW_S(ntf_channel_names[j->ch]), "to", BW_S(next), "new_id", BW_S(id), NULL);
@@ -492,7 +517,7 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
                BW_S(j->account_id), "reason", BW_S(reason), NULL);
     }
     const char *p[3] = {j->id, next ? "failed" : "dead", reason};
-    return bw_db_exec(d->db, SQL_FINAL, 3, p);
+    return bw_db_exec(d->rdb, SQL_FINAL, 3, p);
 }
 
 static const char *status_word(ntf_status_t s)
@@ -500,11 +525,13 @@ static const char *status_word(ntf_status_t s)
     return s == NTF_OK ? "ok" : s == NTF_TEMPFAIL ? "temporary" : "permanent";
 }
 
-/* Writes every queued outcome in one transaction. On failure everything
- * stays queued for the next try (the rows stay "sending" meanwhile). */
-static int flush(ntf_delivery_t *d)
+/* Writes the outcomes of the jobs in list head in one transaction on rdb
+ * (recorder thread, or the loop once the thread has stopped); sets dead on
+ * jobs it dead-letters. On failure nothing is written and the caller keeps
+ * the jobs for the next try (their rows stay "sending" meanwhile). */
+static int record(ntf_delivery_t *d, job_t *head)
 {
-    if (!d->done_head)
+    if (!head)
         return 0;
     bw_copybuf_t cb;
     ntf_pgarr_t ok_ids, ok_pids, re_ids, re_ms, re_err;
@@ -515,13 +542,13 @@ static int flush(ntf_delivery_t *d)
     ntf_pgarr_init(&re_ms);
     ntf_pgarr_init(&re_err);
     size_t n = 0, nev = 0;
-    for (job_t *j = d->done_head; j; j = j->next)
+    for (job_t *j = head; j; j = j->next)
         n++;
     bw_outbox_event_t *evs = bw_arena_alloc(d->arena, n * sizeof *evs);
     int rc = BW_ENOMEM;
     if (!evs)
         goto out;
-    for (job_t *j = d->done_head; j; j = j->next) {
+    for (job_t *j = head; j; j = j->next) {
         char started[40];
         bw_time_format(j->started_us, started, sizeof started);
         bw_copybuf_str(&cb, j->id);
@@ -549,24 +576,24 @@ static int flush(ntf_delivery_t *d)
         re_err.failed)
         goto out;
     rc = BW_EDB;
-    if (bw_db_begin(d->db) < 0)
+    if (bw_db_begin(d->rdb) < 0)
         goto out;
-    if (bw_db_exec(d->db, SQL_NO_SEQSCAN, 0, NULL) < 0)
+    if (bw_db_exec(d->rdb, SQL_NO_SEQSCAN, 0, NULL) < 0)
         goto rollback;
-    if (bw_db_copy_begin(d->db, SQL_ATTEMPTS_COPY) < 0 ||
-        bw_db_copy_put(d->db, cb.data, cb.len) < 0 || bw_db_copy_end(d->db) < 0)
+    if (bw_db_copy_begin(d->rdb, SQL_ATTEMPTS_COPY) < 0 ||
+        bw_db_copy_put(d->rdb, cb.data, cb.len) < 0 || bw_db_copy_end(d->rdb) < 0)
         goto rollback;
     if (ok_ids.n) {
         const char *p[2] = {ntf_pgarr_str(&ok_ids), ntf_pgarr_str(&ok_pids)};
-        if (bw_db_exec(d->db, SQL_DELIVERED, 2, p) < 0)
+        if (bw_db_exec(d->rdb, SQL_DELIVERED, 2, p) < 0)
             goto rollback;
     }
     if (re_ids.n) {
         const char *p[3] = {ntf_pgarr_str(&re_ids), ntf_pgarr_str(&re_ms), ntf_pgarr_str(&re_err)};
-        if (bw_db_exec(d->db, SQL_RETRY, 3, p) < 0)
+        if (bw_db_exec(d->rdb, SQL_RETRY, 3, p) < 0)
             goto rollback;
     }
-    for (job_t *j = d->done_head; j; j = j->next) {
+    for (job_t *j = head; j; j = j->next) {
         if (j->status == NTF_OK) {
             if (add_event(d, &evs[nev++], j, true, NULL) < 0)
                 goto rollback;
@@ -579,30 +606,16 @@ static int flush(ntf_delivery_t *d)
                 goto rollback;
         }
     }
-    if (nev && bw_outbox_append(d->db, evs, nev) < 0)
+    if (nev && bw_outbox_append(d->rdb, evs, nev) < 0)
         goto rollback;
-    if (bw_db_commit(d->db) < 0)
+    if (bw_db_commit(d->rdb) < 0)
         goto log;
-    while (d->done_head) {
-        job_t *j = d->done_head;
-        if (j->status == NTF_OK)
-            d->st.delivered++;
-        else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)
-            d->st.retried++;
-        else if (j->dead)
-            d->st.dead++;
-        else
-            d->st.failed_over++;
-        d->done_head = j->next;
-        job_free(j);
-    }
-    d->done_tail = NULL;
     rc = 0;
     goto out;
 rollback:
-    bw_db_rollback(d->db);
+    bw_db_rollback(d->rdb);
 log:
-    bw_log(BW_WARN, "could not record delivery outcomes", "pg_error", BW_S(bw_db_error(d->db)),
+    bw_log(BW_WARN, "could not record delivery outcomes", "pg_error", BW_S(bw_db_error(d->rdb)),
            "pending", BW_I(n), NULL);
 out:
     bw_copybuf_free(&cb);
@@ -621,29 +634,125 @@ out:
 #define FLUSH_AT 256
 #define LINGER_S 0.005
 
+/* Loop side, once a batch is recorded: counts and frees its jobs. */
+static void settle(ntf_delivery_t *d, job_t *head)
+{
+    while (head) {
+        job_t *j = head;
+        if (j->status == NTF_OK)
+            d->st.delivered++;
+        else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)
+            d->st.retried++;
+        else if (j->dead)
+            d->st.dead++;
+        else
+            d->st.failed_over++;
+        head = j->next;
+        job_free(j);
+    }
+}
+
+/* Loop side: a batch the recorder could not write goes back to the front of
+ * the queue, to be tried again after the next tick. */
+static void requeue(ntf_delivery_t *d, job_t *head)
+{
+    job_t *last = head;
+    size_t n = 1;
+    for (; last->next; last = last->next)
+        n++;
+    last->next = d->done_head;
+    if (!d->done_head)
+        d->done_tail = last;
+    d->done_head = head;
+    d->ndone += n;
+}
+
+static void *recorder_main(void *arg)
+{
+    ntf_delivery_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (!d->rec_todo && !d->rec_stop)
+            pthread_cond_wait(&d->cond, &d->mu);
+        if (!d->rec_todo)
+            break; /* stopping, and nothing in hand */
+        job_t *batch = d->rec_todo;
+        d->rec_todo = NULL;
+        pthread_mutex_unlock(&d->mu);
+        int rc = record(d, batch);
+        pthread_mutex_lock(&d->mu);
+        d->rec_back = batch;
+        d->rec_rc = rc;
+        ev_async_send(d->loop, &d->rec_async);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* Takes back what the recorder finished, if anything. */
+static void take_back(ntf_delivery_t *d)
+{
+    pthread_mutex_lock(&d->mu);
+    job_t *batch = d->rec_back;
+    int rc = d->rec_rc;
+    d->rec_back = NULL;
+    pthread_mutex_unlock(&d->mu);
+    if (!batch)
+        return;
+    d->recording = false;
+    d->nrecording = 0;
+    d->freed = true; /* claims held back by the cap may go on */
+    if (rc == 0) {
+        settle(d, batch);
+    } else {
+        requeue(d, batch);
+        d->flush_due = false; /* the database is away: try again after the next tick */
+    }
+}
+
+static void rec_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    take_back(w->data);
+}
+
+/* Hands the queued outcomes to the recorder when it is idle and there are
+ * enough of them or they have waited long enough. */
+static void hand_over(ntf_delivery_t *d)
+{
+    if (d->recording || !d->done_head || !(d->ndone >= FLUSH_AT || d->flush_due))
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->rec_todo = d->done_head;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->mu);
+    d->recording = true;
+    d->nrecording = d->ndone;
+    d->done_head = d->done_tail = NULL;
+    d->ndone = 0;
+    d->flush_due = false;
+    ev_timer_stop(d->loop, &d->linger);
+}
+
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
     (void)revents;
     ntf_delivery_t *d = w->data;
-    bool freed = d->ndone > 0 && (d->ndone >= FLUSH_AT || d->flush_due);
-    if (freed) {
-        if (flush(d) < 0) {
-            /* the database is away: try again after the next tick */
-            d->flush_due = false;
-            return;
-        }
-        d->ndone = 0;
-        d->flush_due = false;
-        ev_timer_stop(d->loop, &d->linger);
-    }
-    if (!d->need_claim && !freed)
+    hand_over(d);
+    if (!d->need_claim && !d->freed)
         return;
     bool claim_all = d->need_claim;
-    d->need_claim = false;
-    for (int c = 0; c < NTF_CH_COUNT; c++)
-        if (claim_all || d->ch[c].more)
+    d->need_claim = d->freed = false;
+    for (int c = 0; c < NTF_CH_COUNT; c++) {
+        channel_t *ch = &d->ch[c];
+        /* Sends finish one by one on slow channels: claim once a quarter of
+         * a batch has room, not for every send that finished. */
+        int want = (ch->limit < d->o.batch ? ch->limit : d->o.batch) / 4;
+        if (claim_all || (ch->more && ch->limit - ch->inflight >= (want > 0 ? want : 1)))
             claim(d, c);
+    }
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -670,9 +779,9 @@ void ntf_delivery_kick(void *arg)
         d->need_claim = true;
 }
 
-ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry_t *reg,
-                                 const ntf_templates_t *tpl, const ntf_delivery_opts_t *o,
-                                 char *err, size_t errlen)
+ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, bw_db_t *rdb,
+                                 ntf_registry_t *reg, const ntf_templates_t *tpl,
+                                 const ntf_delivery_opts_t *o, char *err, size_t errlen)
 {
     ntf_delivery_t *d = calloc(1, sizeof *d);
     if (!d || !(d->arena = bw_arena_new())) {
@@ -682,8 +791,21 @@ ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry
     }
     d->loop = loop;
     d->db = db;
+    d->rdb = rdb;
     d->tpl = tpl;
     d->o = *o;
+    d->seed = (unsigned)bw_now_us();
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    ev_async_init(&d->rec_async, rec_async_cb);
+    d->rec_async.data = d;
+    ev_prepare_init(&d->prepare, prepare_cb);
+    d->prepare.data = d;
+    double poll = o->poll_ms / 1000.0;
+    ev_timer_init(&d->tick, tick_cb, poll, poll);
+    d->tick.data = d;
+    ev_timer_init(&d->linger, linger_cb, LINGER_S, 0.);
+    d->linger.data = d;
     for (int c = 0; c < NTF_CH_COUNT; c++) {
         channel_t *ch = &d->ch[c];
         ch->notifier = o->notifier[c];
@@ -695,13 +817,6 @@ ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry
             return NULL;
         }
     }
-    ev_prepare_init(&d->prepare, prepare_cb);
-    d->prepare.data = d;
-    double poll = o->poll_ms / 1000.0;
-    ev_timer_init(&d->tick, tick_cb, poll, poll);
-    d->tick.data = d;
-    ev_timer_init(&d->linger, linger_cb, LINGER_S, 0.);
-    d->linger.data = d;
     return d;
 }
 
@@ -717,6 +832,15 @@ int ntf_delivery_start(ntf_delivery_t *d)
     if (n && *n && strcmp(n, "0") != 0)
         bw_log(BW_INFO, "resending interrupted deliveries", "count", BW_S(n), NULL);
     PQclear(res);
+    int rc = pthread_create(&d->rec, NULL, recorder_main, d);
+    if (rc != 0) {
+        bw_log(BW_ERROR, "could not start the delivery recorder", "error", BW_S(strerror(rc)),
+               NULL);
+        return BW_ENOMEM;
+    }
+    d->rec_started = true;
+    ev_async_start(d->loop, &d->rec_async);
+    ev_unref(d->loop); /* the watcher alone does not keep the loop running */
     ev_prepare_start(d->loop, &d->prepare);
     ev_timer_start(d->loop, &d->tick);
     d->need_claim = true;
@@ -736,8 +860,22 @@ void ntf_delivery_destroy(ntf_delivery_t **pd)
     if (!pd || !*pd)
         return;
     ntf_delivery_t *d = *pd;
-    if (d->done_head && d->db)
-        flush(d);
+    if (d->rec_started) {
+        /* The recorder finishes the batch in hand, then stops; what it did
+         * not take is written here, on its connection. */
+        pthread_mutex_lock(&d->mu);
+        d->rec_stop = true;
+        pthread_cond_signal(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->rec, NULL);
+        take_back(d);
+        ev_ref(d->loop);
+        ev_async_stop(d->loop, &d->rec_async);
+    }
+    if (d->done_head && d->rdb && record(d, d->done_head) == 0) {
+        settle(d, d->done_head);
+        d->done_head = d->done_tail = NULL;
+    }
     ev_prepare_stop(d->loop, &d->prepare);
     ev_timer_stop(d->loop, &d->tick);
     ev_timer_stop(d->loop, &d->linger);
@@ -755,6 +893,8 @@ void ntf_delivery_destroy(ntf_delivery_t **pd)
         d->done_head = j->next;
         job_free(j);
     }
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->mu);
     bw_arena_destroy(&d->arena);
     free(d);
     *pd = NULL;
