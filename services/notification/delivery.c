@@ -48,6 +48,19 @@ static const char SQL_RECOVER[] =
     " 'the service stopped before the outcome was known; sent again with the same key',"
     " now(), 'recovery' FROM s";
 
+/* After a claim whose commit may or may not have happened (the connection
+ * went away meanwhile): rows in "sending" that this process does not hold
+ * ($1) are recovered as at start. */
+static const char SQL_ORPHANS[] =
+    "WITH s AS (UPDATE messages SET status = 'retry', not_before = now(), updated_at = now()"
+    " WHERE status = 'sending' AND NOT (id = ANY ($1::text[]))"
+    " RETURNING id, attempts, channel, address, due_at, not_before, status),"
+    " q AS (" NTF_SQL_QUEUE("s") ")"
+    " INSERT INTO attempts (message_id, attempt, channel, notifier, address, status, answer,"
+    " started_at, caused_by) SELECT id, attempts, channel, '', address, 'interrupted',"
+    " 'the claim may not have been committed; sent again with the same key',"
+    " now(), 'recovery' FROM s";
+
 /* A claim takes due entries off the queue and moves their messages to
  * "sending"; entries whose message is no longer due (cancelled) just go.
  * Both steps address rows directly (ctid, then primary key through
@@ -82,18 +95,23 @@ static const char SQL_ATTEMPTS_COPY[] =
     "COPY attempts (message_id, attempt, channel, notifier, address, status, code, answer,"
     " provider_id, started_at, caused_by) FROM STDIN";
 
+/* Outcome updates return the position (x.n) of each row they moved out of
+ * "sending": only those rows get an attempt and an event. A batch written
+ * again because its commit's answer was lost (it may have committed) thus
+ * writes nothing twice. */
 static const char SQL_DELIVERED[] =
     "UPDATE messages m SET status = 'delivered', delivered_at = now(), provider_id = x.pid,"
-    " last_error = '', updated_at = now() FROM unnest($1::text[], $2::text[]) AS x(id, pid)"
-    " WHERE m.id = x.id AND m.status = 'sending'";
+    " last_error = '', updated_at = now()"
+    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(id, pid, n)"
+    " WHERE m.id = x.id AND m.status = 'sending' RETURNING x.n";
 
 static const char SQL_RETRY[] =
     "WITH r AS (UPDATE messages m SET status = 'retry', last_error = x.err, updated_at = now(),"
     " not_before = now() + x.ms * interval '1 millisecond'"
-    " FROM unnest($1::text[], $2::int[], $3::text[]) AS x(id, ms, err)"
+    " FROM unnest($1::text[], $2::int[], $3::text[]) WITH ORDINALITY AS x(id, ms, err, n)"
     " WHERE m.id = x.id AND m.status = 'sending'"
-    " RETURNING m.id, m.channel, m.due_at, m.not_before, m.status)"
-    " " NTF_SQL_QUEUE("r");
+    " RETURNING m.id, m.channel, m.due_at, m.not_before, m.status, x.n),"
+    " q AS (" NTF_SQL_QUEUE("r") ") SELECT n FROM r";
 
 static const char SQL_TRIED[] =
     "SELECT channel FROM messages WHERE source_event_id = $1 AND account_id = $2";
@@ -118,7 +136,8 @@ typedef struct job {
     int64_t started_us;
     uint64_t request;
     bool waiting; /* in the notifier */
-    bool dead;    /* flush: the final failure dead-lettered it */
+    bool dead;    /* record: the final failure dead-lettered it */
+    bool matched; /* record: its row was still "sending" and has moved on */
     ntf_status_t status;
     int code;
     char *answer, *provider_id;
@@ -143,6 +162,7 @@ struct ntf_delivery {
     ev_timer tick;
     ev_timer linger; /* writes a partial batch of outcomes a little later */
     bool need_claim, flush_due, freed;
+    bool orphans; /* a claim's commit may have happened unseen: see SQL_ORPHANS */
     size_t ndone;
     job_t *inflight, *done_head, *done_tail;
     ntf_delivery_stats_t st;
@@ -159,6 +179,7 @@ struct ntf_delivery {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     job_t *rec_todo, *rec_back;
+    job_t *rec_batch; /* loop: the batch the recorder holds (its ids stay readable) */
     int rec_rc;
     bool rec_stop;
     size_t nrecording;
@@ -374,9 +395,15 @@ static int claim(ntf_delivery_t *d, int c)
     snprintf(lim, sizeof lim, "%d", room);
     const char *p[3] = {ntf_channel_names[c], now, lim};
     PGresult *res = NULL;
-    if (bw_db_begin(d->db) == 0 && bw_db_exec(d->db, SQL_ASYNC, 0, NULL) == 0)
+    /* Reconnect (if need be) before BEGIN, not inside it: bw_db forgets an
+     * open transaction when it reconnects within bw_db_begin, and the next
+     * COMMIT then goes nowhere while the server keeps the work open. */
+    if (bw_db_ensure(d->db) == 0 && bw_db_begin(d->db) == 0 &&
+        bw_db_exec(d->db, SQL_ASYNC, 0, NULL) == 0)
         res = bw_db_query(d->db, SQL_CLAIM, 3, p);
     if (res && bw_db_commit(d->db) < 0) {
+        /* The COMMIT may have happened unseen (a lost connection). */
+        d->orphans = true;
         PQclear(res);
         res = NULL;
     } else if (!res && bw_db_in_tx(d->db)) {
@@ -475,6 +502,7 @@ static int add_event(ntf_delivery_t *d, bw_outbox_event_t *out, const job_t *j, 
 static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
 {
     *dead = false;
+    j->matched = false;
     const char *p2[2] = {j->source_event_id, j->account_id};
     PGresult *res = bw_db_query(d->rdb, SQL_TRIED, 2, p2);
     if (!res)
@@ -503,11 +531,19 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
         }
     }
     const char *reason = bw_arena_printf(d->arena, "%s: %s", ntf_channel_names[j->ch], j->answer);
+    const char *p[3] = {j->id, next ? "failed" : "dead", reason};
+    PGresult *fres = bw_db_query(d->rdb, SQL_FINAL, 3, p);
+    if (!fres)
+        return BW_EDB;
+    j->matched = strcmp(PQcmdTuples(fres), "1") == 0;
+    PQclear(fres);
+    if (!j->matched)
+        return 0;
     if (next) {
         char id[37];
         bw_uuid(id);
-        const char *p[4] = {j->id, id, next, addr};
-        if (bw_db_exec(d->rdb, SQL_FALLBACK, 4, p) < 0)
+        const char *pf[4] = {j->id, id, next, addr};
+        if (bw_db_exec(d->rdb, SQL_FALLBACK, 4, pf) < 0)
             return BW_EDB;
         bw_log(BW_INFO, "notification falls back to next channel", "id", BW_S(j->id), "from",
                BW_S(ntf_channel_names[j->ch]), "to", BW_S(next), "new_id", BW_S(id), NULL);
@@ -516,8 +552,7 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
         bw_log(BW_WARN, "notification dead-lettered", "id", BW_S(j->id), "account",
                BW_S(j->account_id), "reason", BW_S(reason), NULL);
     }
-    const char *p[3] = {j->id, next ? "failed" : "dead", reason};
-    return bw_db_exec(d->rdb, SQL_FINAL, 3, p);
+    return 0;
 }
 
 static const char *status_word(ntf_status_t s)
@@ -529,6 +564,16 @@ static const char *status_word(ntf_status_t s)
  * (recorder thread, or the loop once the thread has stopped); sets dead on
  * jobs it dead-letters. On failure nothing is written and the caller keeps
  * the jobs for the next try (their rows stay "sending" meanwhile). */
+/* Marks the jobs at the positions (1-based) res returns as matched. */
+static void mark(PGresult *res, job_t **by_pos, size_t npos)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        long k = atol(PQgetvalue(res, i, 0));
+        if (k >= 1 && (size_t)k <= npos)
+            by_pos[k - 1]->matched = true;
+    }
+}
+
 static int record(ntf_delivery_t *d, job_t *head)
 {
     if (!head)
@@ -541,14 +586,71 @@ static int record(ntf_delivery_t *d, job_t *head)
     ntf_pgarr_init(&re_ids);
     ntf_pgarr_init(&re_ms);
     ntf_pgarr_init(&re_err);
-    size_t n = 0, nev = 0;
+    size_t n = 0, nev = 0, nok = 0, nre = 0;
     for (job_t *j = head; j; j = j->next)
         n++;
     bw_outbox_event_t *evs = bw_arena_alloc(d->arena, n * sizeof *evs);
+    job_t **oks = bw_arena_alloc(d->arena, n * sizeof *oks);
+    job_t **res_ = bw_arena_alloc(d->arena, n * sizeof *res_);
+    PGresult *res = NULL;
     int rc = BW_ENOMEM;
-    if (!evs)
+    if (!evs || !oks || !res_)
         goto out;
     for (job_t *j = head; j; j = j->next) {
+        j->matched = false;
+        j->dead = false;
+        if (j->status == NTF_OK) {
+            oks[nok++] = j;
+            ntf_pgarr_add(&ok_ids, j->id);
+            ntf_pgarr_add(&ok_pids, j->provider_id);
+        } else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts) {
+            res_[nre++] = j;
+            ntf_pgarr_add(&re_ids, j->id);
+            ntf_pgarr_addf(&re_ms, "%lld", (long long)backoff_ms(d, j->attempt));
+            ntf_pgarr_add(&re_err, j->answer);
+        }
+    }
+    if (ok_ids.failed || ok_pids.failed || re_ids.failed || re_ms.failed || re_err.failed)
+        goto out;
+    rc = BW_EDB;
+    /* See claim: reconnect outside the transaction. */
+    if (bw_db_ensure(d->rdb) < 0 || bw_db_begin(d->rdb) < 0)
+        goto out;
+    if (bw_db_exec(d->rdb, SQL_NO_SEQSCAN, 0, NULL) < 0)
+        goto rollback;
+    if (nok) {
+        const char *p[2] = {ntf_pgarr_str(&ok_ids), ntf_pgarr_str(&ok_pids)};
+        if (!(res = bw_db_query(d->rdb, SQL_DELIVERED, 2, p)))
+            goto rollback;
+        mark(res, oks, nok);
+        PQclear(res);
+        res = NULL;
+    }
+    if (nre) {
+        const char *p[3] = {ntf_pgarr_str(&re_ids), ntf_pgarr_str(&re_ms), ntf_pgarr_str(&re_err)};
+        if (!(res = bw_db_query(d->rdb, SQL_RETRY, 3, p)))
+            goto rollback;
+        mark(res, res_, nre);
+        PQclear(res);
+        res = NULL;
+    }
+    for (job_t *j = head; j; j = j->next) {
+        if (j->status == NTF_OK) {
+            if (j->matched && add_event(d, &evs[nev++], j, true, NULL) < 0)
+                goto rollback;
+        } else if (!(j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)) {
+            if (fail_over(d, j, &j->dead) < 0)
+                goto rollback;
+            if (j->dead && add_event(d, &evs[nev++], j, false,
+                                  bw_arena_printf(d->arena, "all channels failed; last: %s",
+                                                  j->answer)) < 0)
+                goto rollback;
+        }
+    }
+    size_t natt = 0;
+    for (job_t *j = head; j; j = j->next) {
+        if (!j->matched)
+            continue;
         char started[40];
         bw_time_format(j->started_us, started, sizeof started);
         bw_copybuf_str(&cb, j->id);
@@ -563,53 +665,20 @@ static int record(ntf_delivery_t *d, job_t *head)
         bw_copybuf_str(&cb, started);
         bw_copybuf_str(&cb, j->source_event_id);
         bw_copybuf_end(&cb);
-        if (j->status == NTF_OK) {
-            ntf_pgarr_add(&ok_ids, j->id);
-            ntf_pgarr_add(&ok_pids, j->provider_id);
-        } else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts) {
-            ntf_pgarr_add(&re_ids, j->id);
-            ntf_pgarr_addf(&re_ms, "%lld", (long long)backoff_ms(d, j->attempt));
-            ntf_pgarr_add(&re_err, j->answer);
-        }
+        natt++;
     }
-    if (cb.failed || ok_ids.failed || ok_pids.failed || re_ids.failed || re_ms.failed ||
-        re_err.failed)
-        goto out;
-    rc = BW_EDB;
-    if (bw_db_begin(d->rdb) < 0)
-        goto out;
-    if (bw_db_exec(d->rdb, SQL_NO_SEQSCAN, 0, NULL) < 0)
+    if (cb.failed)
         goto rollback;
-    if (bw_db_copy_begin(d->rdb, SQL_ATTEMPTS_COPY) < 0 ||
-        bw_db_copy_put(d->rdb, cb.data, cb.len) < 0 || bw_db_copy_end(d->rdb) < 0)
+    if (natt && (bw_db_copy_begin(d->rdb, SQL_ATTEMPTS_COPY) < 0 ||
+                 bw_db_copy_put(d->rdb, cb.data, cb.len) < 0 || bw_db_copy_end(d->rdb) < 0))
         goto rollback;
-    if (ok_ids.n) {
-        const char *p[2] = {ntf_pgarr_str(&ok_ids), ntf_pgarr_str(&ok_pids)};
-        if (bw_db_exec(d->rdb, SQL_DELIVERED, 2, p) < 0)
-            goto rollback;
-    }
-    if (re_ids.n) {
-        const char *p[3] = {ntf_pgarr_str(&re_ids), ntf_pgarr_str(&re_ms), ntf_pgarr_str(&re_err)};
-        if (bw_db_exec(d->rdb, SQL_RETRY, 3, p) < 0)
-            goto rollback;
-    }
-    for (job_t *j = head; j; j = j->next) {
-        if (j->status == NTF_OK) {
-            if (add_event(d, &evs[nev++], j, true, NULL) < 0)
-                goto rollback;
-        } else if (!(j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)) {
-            if (fail_over(d, j, &j->dead) < 0)
-                goto rollback;
-            if (j->dead && add_event(d, &evs[nev++], j, false,
-                                  bw_arena_printf(d->arena, "all channels failed; last: %s",
-                                                  j->answer)) < 0)
-                goto rollback;
-        }
-    }
     if (nev && bw_outbox_append(d->rdb, evs, nev) < 0)
         goto rollback;
     if (bw_db_commit(d->rdb) < 0)
         goto log;
+    if (natt < n)
+        bw_log(BW_INFO, "outcomes already recorded were skipped", "skipped", BW_I(n - natt),
+               NULL);
     rc = 0;
     goto out;
 rollback:
@@ -700,6 +769,7 @@ static void take_back(ntf_delivery_t *d)
     if (!batch)
         return;
     d->recording = false;
+    d->rec_batch = NULL;
     d->nrecording = 0;
     d->freed = true; /* claims held back by the cap may go on */
     if (rc == 0) {
@@ -727,6 +797,7 @@ static void hand_over(ntf_delivery_t *d)
     d->rec_todo = d->done_head;
     pthread_cond_signal(&d->cond);
     pthread_mutex_unlock(&d->mu);
+    d->rec_batch = d->done_head;
     d->recording = true;
     d->nrecording = d->ndone;
     d->done_head = d->done_tail = NULL;
@@ -735,12 +806,41 @@ static void hand_over(ntf_delivery_t *d)
     ev_timer_stop(d->loop, &d->linger);
 }
 
+static void add_ids(ntf_pgarr_t *a, const job_t *j)
+{
+    for (; j; j = j->next)
+        ntf_pgarr_add(a, j->id);
+}
+
+/* Sends again what an unseen claim commit left in "sending" (see
+ * SQL_ORPHANS); tried again at the next iteration until it works. */
+static void recover_orphans(ntf_delivery_t *d)
+{
+    ntf_pgarr_t held;
+    ntf_pgarr_init(&held);
+    add_ids(&held, d->inflight);
+    add_ids(&held, d->done_head);
+    add_ids(&held, d->rec_batch);
+    const char *p = ntf_pgarr_str(&held);
+    PGresult *res = held.failed ? NULL : bw_db_query(d->db, SQL_ORPHANS, 1, &p);
+    if (res) {
+        d->orphans = false;
+        d->need_claim = true;
+        bw_log(BW_INFO, "resending notifications of an unconfirmed claim", "count",
+               BW_S(PQcmdTuples(res)), NULL);
+        PQclear(res);
+    }
+    ntf_pgarr_free(&held);
+}
+
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
     (void)revents;
     ntf_delivery_t *d = w->data;
     hand_over(d);
+    if (d->orphans)
+        recover_orphans(d);
     if (!d->need_claim && !d->freed)
         return;
     bool claim_all = d->need_claim;

@@ -211,6 +211,33 @@ ok "SIGKILL with $sending in flight: 60 delivered, one message per event, one ke
 "$CTL" notify list --status bogus >/dev/null 2>&1 && fail "bad status accepted"
 "$CTL" --json notify list --limit 1 | grep -q '"notifications"' || fail "notify list --json"
 
+# --- database connections cut mid-delivery: outcomes are written later -----------
+# The service claims on its own connection and records outcomes on a second
+# one (a recorder thread); both are terminated while 1000 invoices go to the
+# file notifier. Outcomes that could not be written wait and go in later:
+# every message delivered once, one NoticeDelivered each, every line on file.
+$H invoice a2 CUT 1000 || fail "emit CUT-1..1000"
+wait_for "some CUT created" "SELECT count(*) > 0 FROM notification.messages WHERE ref_id LIKE 'CUT-%'" t 60
+cut=$(nsql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'billow_notification'")
+at_cut=$(nsql "SELECT count(*) FROM notification.messages WHERE ref_id LIKE 'CUT-%' AND status='delivered'")
+i=0
+until [ "$(nsql "SELECT count(*) FROM notification.messages WHERE ref_id LIKE 'CUT-%' AND status='delivered'")" = 1000 ]; do
+  i=$((i + 1))
+  if [ $i -ge 1200 ]; then
+    nsql "SELECT status, count(*), count(q.message_id) AS queued FROM notification.messages m LEFT JOIN notification.message_queue q ON q.message_id = m.id WHERE ref_id LIKE 'CUT-%' GROUP BY status"
+    tail -n 20 "$BW_TMP/notification.log"; fail "all CUT delivered after the cut"
+  fi
+  sleep 0.1
+done
+[ "$(nsql "SELECT count(*) FROM notification.outbox o JOIN notification.messages m ON m.id = o.caused_by WHERE m.ref_id LIKE 'CUT-%' AND o.event_type = 'NoticeDelivered'")" = 1000 ] || fail "not one NoticeDelivered per CUT message"
+onfile=$(nsql "SELECT id FROM notification.messages WHERE ref_id LIKE 'CUT-%'" | $PY -c '
+import sys, json
+want = set(sys.stdin.read().split())
+got = set(json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip())
+print(len(want & got))' "$BW_TMP/files/sms.jsonl")
+[ "$onfile" = 1000 ] || fail "$onfile of 1000 CUT messages in sms.jsonl"
+ok "$cut connections cut with $at_cut of 1000 delivered: all delivered once each, NoticeDelivered once each, all on file"
+
 # --- SIGTERM exits 0 ------------------------------------------------------
 pid=$(svc_pid notification)
 kill -TERM "$pid"; wait "$pid"; rc=$?
