@@ -6,13 +6,33 @@
  * POSTing to a small keep-alive HTTP server on 127.0.0.1 running in a
  * thread of this process (so client and server share the machine, as in
  * the DESIGN.md figures).
+ *
+ * The baseline, measured in the same run on the same database: a raw text
+ * COPY of the rows one delivery writes (a messages row version with the
+ * same variables, an attempts row, an outbox row of NoticeDelivered's size)
+ * into plain tables without indexes, 1000 messages per transaction, with
+ * the same durability (synchronous commit), once before and once after the
+ * file run; the mean of the two is the baseline, so that a burst of load
+ * on this shared machine during one of them shows as a spread rather than
+ * a wrong ratio. The ratio is delivery time over that COPY time: 1.0 would
+ * mean delivery costs no more than writing its rows once.
  *   notify_bench [FILE_N [WEBHOOK_N]]   (BW_PG_ADMIN: database)
- * Prints human lines and RESULT lines of JSON for bench/run.sh. */
+ * Prints human lines and RESULT lines of JSON for bench/run.sh.
+ *
+ * Where a file delivery's time goes (pg_stat_statements and perf, 50,000
+ * messages, 2026-11-24): per message, PostgreSQL spends about a third each
+ * on the claim (queue entry deleted, row updated in place) and on the
+ * outcome update (in place), the rest on the attempt and outbox COPYs; the
+ * loop spends most of its time rendering (template, variables parsed from
+ * JSON, the JSON line). Claims run on the loop's connection and outcomes on
+ * the recorder's, so both backends and the loop overlap on two cores. */
 #include "arena.h"
+#include "copybuf.h"
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
 #include "notification/delivery.h"
+#include "notification/messages.h"
 #include "notification/notifier_registry.h"
 #include "notification/template.h"
 
@@ -148,10 +168,11 @@ static int start_server(int *port)
 /* --- the benchmark ------------------------------------------------------ */
 
 static const char SQL_FILL[] =
-    "INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id, address,"
-    " language, vars, status, due_at, caused_by)"
+    "WITH m AS (INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id,"
+    " address, language, vars, status, due_at, caused_by)"
     " SELECT gen_random_uuid()::text, $1 || g, 'acct-' || (g % 1000), $2, 'invoice_issued',"
-    " 'INV-' || g, $3, 'en', $4, 'pending', now(), 'bench' FROM generate_series(1, $5::int) g";
+    " 'INV-' || g, $3, 'en', $4, 'pending', now(), 'bench' FROM generate_series(1, $5::int) g"
+    " RETURNING id, channel, due_at, not_before, status) " NTF_SQL_QUEUE("m");
 
 static const char VARS[] =
     "{\"company_name\":\"Billow\",\"customer_name\":\"Bench Customer\",\"account_id\":\"acct-1\","
@@ -160,6 +181,112 @@ static const char VARS[] =
     "\"subtotal\":\"100.00\",\"tax_total\":\"6.00\",\"total\":\"106.00\",\"amount_due\":\"106.00\","
     "\"payment_reference\":\"INV-2026-000001\",\"lines\":[{\"description\":\"Hosting\","
     "\"quantity\":\"1\",\"unit\":\"month\",\"unit_price\":\"100.00\",\"amount\":\"100.00\"}]}";
+
+static const char *const SQL_BASE_TABLES[3] = {
+    "CREATE TABLE base_messages (id text, source_event_id text, account_id text, channel text,"
+    " type text, ref_id text, address text, language text, vars text, status text,"
+    " attempts integer, due_at timestamptz, provider_id text, delivered_at timestamptz,"
+    " caused_by text, created_at timestamptz, updated_at timestamptz)",
+    "CREATE TABLE base_attempts (message_id text, attempt integer, channel text, notifier text,"
+    " address text, status text, code integer, answer text, provider_id text,"
+    " started_at timestamptz, finished_at timestamptz, caused_by text)",
+    "CREATE TABLE base_outbox (part integer, event_type text, event_id uuid, payload bytea,"
+    " caused_by text, created_at timestamptz)"};
+
+/* Seconds to COPY the rows of n deliveries (see the header), or -1. */
+static double baseline(bw_db_t *db, long n)
+{
+    bw_db_exec(db, "DROP TABLE IF EXISTS base_messages, base_attempts, base_outbox", 0, NULL);
+    for (int t = 0; t < 3; t++)
+        if (bw_db_exec(db, SQL_BASE_TABLES[t], 0, NULL) < 0) {
+            fprintf(stderr, "baseline tables: %s\n", bw_db_error(db));
+            return -1;
+        }
+    static const char *const copies[3] = {
+        "COPY base_messages FROM STDIN", "COPY base_attempts FROM STDIN",
+        "COPY base_outbox FROM STDIN"};
+    const char *ts = "2026-12-01 10:00:00+00";
+    uint8_t payload[200];
+    memset(payload, 0x5a, sizeof payload);
+    bw_copybuf_t cb[3];
+    for (int t = 0; t < 3; t++)
+        bw_copybuf_init(&cb[t]);
+    double t0 = now_s();
+    int rc = 0;
+    for (long done = 0; done < n && rc == 0;) {
+        long k = n - done < 1000 ? n - done : 1000;
+        for (int t = 0; t < 3; t++)
+            bw_copybuf_reset(&cb[t]);
+        for (long i = done; i < done + k; i++) {
+            char id[64], ev[48], acct[48], ref[48];
+            snprintf(id, sizeof id, "00000000-0000-4000-8000-%012ld", i);
+            snprintf(ev, sizeof ev, "base-%ld", i);
+            snprintf(acct, sizeof acct, "acct-%ld", i % 1000);
+            snprintf(ref, sizeof ref, "INV-%ld", i);
+            const char *m[] = {id, ev, acct, "email", "invoice_issued", ref, "bench@example.com",
+                               "en", VARS, "delivered"};
+            for (size_t c = 0; c < sizeof m / sizeof *m; c++)
+                bw_copybuf_str(&cb[0], m[c]);
+            bw_copybuf_int(&cb[0], 1);
+            const char *m2[] = {ts, "file-1", ts, ev, ts, ts};
+            for (size_t c = 0; c < sizeof m2 / sizeof *m2; c++)
+                bw_copybuf_str(&cb[0], m2[c]);
+            bw_copybuf_end(&cb[0]);
+            const char *a[] = {id, "1", "email", "file", "bench@example.com", "ok", "0",
+                               "appended to email.jsonl", "file-1", ts, ts, ev};
+            for (size_t c = 0; c < sizeof a / sizeof *a; c++)
+                bw_copybuf_str(&cb[1], a[c]);
+            bw_copybuf_end(&cb[1]);
+            bw_copybuf_int(&cb[2], i % 64);
+            bw_copybuf_str(&cb[2], "NoticeDelivered");
+            bw_copybuf_str(&cb[2], id);
+            bw_copybuf_bytea(&cb[2], payload, sizeof payload);
+            bw_copybuf_str(&cb[2], id);
+            bw_copybuf_str(&cb[2], ts);
+            bw_copybuf_end(&cb[2]);
+        }
+        rc = bw_db_begin(db);
+        for (int t = 0; t < 3 && rc == 0; t++)
+            if (cb[t].failed || bw_db_copy_begin(db, copies[t]) < 0 ||
+                bw_db_copy_put(db, cb[t].data, cb[t].len) < 0 || bw_db_copy_end(db) < 0)
+                rc = -1;
+        if (rc == 0)
+            rc = bw_db_commit(db);
+        else
+            bw_db_rollback(db);
+        done += k;
+    }
+    double secs = now_s() - t0;
+    for (int t = 0; t < 3; t++)
+        bw_copybuf_free(&cb[t]);
+    if (rc < 0)
+        fprintf(stderr, "baseline failed: %s\n", bw_db_error(db));
+    return rc < 0 ? -1 : secs;
+}
+
+static long copy_n; /* messages the baseline was measured for */
+static long file_done, hook_done;
+static double file_secs, hook_secs;
+
+/* Prints the human line and the RESULT line of one run. */
+static void report(const char *name, long done, long n, double secs, double copy_secs)
+{
+    /* The COPY baseline was measured for the file run's size: scale it. */
+    double base = copy_secs > 0 ? copy_secs * (double)n / (double)copy_n : -1;
+    printf("%s: %ld of %ld messages delivered in %.2f s: %.0f messages/s", name, done, n, secs,
+           done / secs);
+    if (base > 0)
+        printf("; raw COPY of the same rows %.2f s (%.0f messages/s); %.2fx COPY time", base,
+               n / base, secs / base);
+    printf("\n");
+    printf("RESULT {\"bench\":\"%s\",\"messages\":%ld,\"seconds\":%.3f,\"messages_per_s\":%.0f",
+           name, done, secs, done / secs);
+    if (base > 0)
+        printf(",\"copy_seconds\":%.3f,\"copy_rows_per_s\":%.0f,\"ratio_to_copy\":%.2f", base,
+               n / base, secs / base);
+    printf("}\n");
+    fflush(stdout);
+}
 
 typedef struct {
     ntf_delivery_t *d;
@@ -204,10 +331,13 @@ static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char 
     ntf_delivery_stats_t st;
     ntf_delivery_stats(d, &st);
     long done = (long)(st.delivered - before.delivered);
-    printf("%s: %ld of %ld messages delivered in %.2f s: %.0f messages/s\n", name, done, n, secs,
-           done / secs);
-    printf("RESULT {\"bench\":\"%s\",\"messages\":%ld,\"seconds\":%.3f,\"messages_per_s\":%.0f}\n",
-           name, done, secs, done / secs);
+    if (strcmp(name, "notify_file") == 0) {
+        file_done = done;
+        file_secs = secs;
+    } else {
+        hook_done = done;
+        hook_secs = secs;
+    }
     fflush(stdout);
     return done == n ? 0 : -1;
 }
@@ -239,12 +369,13 @@ int main(int argc, char **argv)
 
     int rc = 1;
     bw_db_t *db = bw_db_new(conninfo, NULL, "bench_notify");
+    bw_db_t *rdb = bw_db_new(conninfo, NULL, "bench_notify");
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     ntf_templates_t *tpl = NULL;
     ntf_registry_t *reg = NULL;
     ntf_delivery_t *d = NULL;
     char err[4096];
-    if (!db || bw_db_connect(db, 10000) < 0)
+    if (!db || !rdb || bw_db_connect(db, 10000) < 0 || bw_db_connect(rdb, 10000) < 0)
         goto out;
     bw_db_exec(db, "DROP SCHEMA IF EXISTS bench_notify CASCADE", 0, NULL);
     bw_db_exec(db, "CREATE SCHEMA bench_notify", 0, NULL);
@@ -266,16 +397,35 @@ int main(int argc, char **argv)
     o.concurrency[NTF_CH_EMAIL] = 2000;
     o.concurrency[NTF_CH_WEBHOOK] = 128;
     o.batch = 1000;
-    d = ntf_delivery_new(loop, db, reg, tpl, &o, err, sizeof err);
+    d = ntf_delivery_new(loop, db, rdb, reg, tpl, &o, err, sizeof err);
     if (!d || ntf_delivery_start(d) < 0) {
         fprintf(stderr, "delivery: %s\n", d ? "start failed" : err);
         goto out;
     }
+    copy_n = nfile;
+    double copy_before = baseline(db, nfile);
     rc = 0;
     if (run(loop, db, d, "notify_file", "email", "bench@example.com", nfile) < 0)
         rc = 1;
+    double copy_after = baseline(db, nfile);
+    double copy_secs = copy_before > 0 && copy_after > 0 ? (copy_before + copy_after) / 2 : -1;
+    printf("raw COPY baseline: %.2f s before, %.2f s after the file run\n", copy_before,
+           copy_after);
+    report("notify_file", file_done, nfile, file_secs, copy_secs);
     if (run(loop, db, d, "notify_webhook", "webhook", url, nhook) < 0)
         rc = 1;
+    report("notify_webhook", hook_done, nhook, hook_secs, copy_secs);
+    /* How many status updates PostgreSQL could do in place (HOT). */
+    if (bw_db_exec(db, "SELECT pg_stat_force_next_flush()", 0, NULL) == 0) {
+        PGresult *res = bw_db_query(db,
+                                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                                    " WHERE schemaname = current_schema() AND relname = 'messages'",
+                                    0, NULL);
+        if (res && PQntuples(res) == 1)
+            printf("messages: %s row updates, %s of them HOT\n", PQgetvalue(res, 0, 0),
+                   PQgetvalue(res, 0, 1));
+        PQclear(res);
+    }
 out:
     ntf_delivery_destroy(&d);
     ntf_registry_destroy(&reg);
@@ -283,6 +433,7 @@ out:
     if (db)
         bw_db_exec(db, "DROP SCHEMA IF EXISTS bench_notify CASCADE", 0, NULL);
     bw_db_destroy(&db);
+    bw_db_destroy(&rdb);
     if (loop)
         ev_loop_destroy(loop);
     stop_server = 1;

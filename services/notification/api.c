@@ -5,6 +5,7 @@
 #include "notification/ack.h"
 #include "notification/contacts.h"
 #include "notification/delivery.h"
+#include "notification/messages.h"
 
 #include "db.h"
 #include "errors.h"
@@ -27,6 +28,8 @@
 static const char SQL_LIST[] =
     "SELECT " SUMMARY_COLS " FROM messages m LEFT JOIN acks a ON a.token = m.ack_token"
     " WHERE ($1 = '' OR m.account_id = $1) AND ($2 = '' OR m.status = $2)"
+    /* lets the dead-letter list use its partial index (messages_dead) */
+    " AND ($2 <> 'dead' OR m.dead)"
     " AND ($3 = '' OR (m.created_at, m.id) < (SELECT created_at, id FROM messages WHERE id = $3))"
     " ORDER BY m.created_at DESC, m.id DESC LIMIT $4::int";
 static const char SQL_SHOW[] =
@@ -38,12 +41,14 @@ static const char SQL_ATTEMPTS[] =
 /* A retry takes the contact's current address for the channel, so an
  * operator can fix a contact (billctl contact set) and then retry. */
 static const char SQL_RETRY[] =
-    "UPDATE messages m SET status = 'retry', attempts = 0, not_before = now(),"
+    "WITH r AS (UPDATE messages m SET status = 'retry', attempts = 0, not_before = now(),"
     " last_error = 'retry requested by ' || $2, updated_at = now(),"
     " address = coalesce((SELECT nullif(CASE m.channel WHEN 'email' THEN c.email"
     " WHEN 'sms' THEN c.phone ELSE c.webhook_url END, '') FROM contacts c"
     " WHERE c.account_id = m.account_id), m.address)"
-    " WHERE m.id = $1 AND m.status = 'dead' RETURNING m.id";
+    " WHERE m.id = $1 AND m.status = 'dead'"
+    " RETURNING m.id, m.channel, m.due_at, m.not_before, m.status),"
+    " q AS (" NTF_SQL_QUEUE("r") ") SELECT id FROM r";
 
 static const char *const statuses[] = {"scheduled", "pending", "sending",   "retry",   "delivered",
                                        "failed",    "dead",    "cancelled", "skipped", NULL};

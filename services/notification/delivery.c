@@ -6,13 +6,16 @@
  * "sending" and recovery resends them). An ev_timer polls for rows that
  * become due by time (retries, scheduled reminders).
  *
- * Cost: each notification is two row updates of messages (claim, outcome),
- * one attempt row and one outbox row, all on one connection; PostgreSQL's
- * CPU on that connection bounds the rate (~6,000/s on two cores). Moving
- * the due-queue out of messages (so status updates become HOT) and a second
- * connection for claims are the next steps if that is too slow. */
+ * Cost: each notification is a claim (its due-queue entry deleted, its
+ * messages row updated in place), an outcome (the row updated in place
+ * again, one attempt row, one outbox row), all on one connection, in
+ * batches of up to BILLOW_NOTIFY_BATCH rows per statement. Updates stay in
+ * place (HOT) because no index of messages covers a column they change
+ * (migration 002). PostgreSQL's CPU on that connection still bounds the
+ * rate; see bench/notify_bench.c for the figures. */
 #include "notification/delivery.h"
 #include "notification/contacts.h"
+#include "notification/messages.h"
 #include "notification/pgarray.h"
 
 #include "arena.h"
@@ -27,6 +30,7 @@
 #include "util.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,49 +40,89 @@ const char *const ntf_channel_names[NTF_CH_COUNT] = {"email", "sms", "webhook"};
 
 static const char SQL_RECOVER[] =
     "WITH s AS (UPDATE messages SET status = 'retry', not_before = now(), updated_at = now()"
-    " WHERE status = 'sending' RETURNING id, attempts, channel, address)"
+    " WHERE status = 'sending'"
+    " RETURNING id, attempts, channel, address, due_at, not_before, status),"
+    " q AS (" NTF_SQL_QUEUE("s") ")"
     " INSERT INTO attempts (message_id, attempt, channel, notifier, address, status, answer,"
     " started_at, caused_by) SELECT id, attempts, channel, '', address, 'interrupted',"
     " 'the service stopped before the outcome was known; sent again with the same key',"
     " now(), 'recovery' FROM s";
 
+/* After a claim whose commit may or may not have happened (the connection
+ * went away meanwhile): rows in "sending" that this process does not hold
+ * ($1) are recovered as at start. */
+static const char SQL_ORPHANS[] =
+    "WITH s AS (UPDATE messages SET status = 'retry', not_before = now(), updated_at = now()"
+    " WHERE status = 'sending' AND NOT (id = ANY ($1::text[]))"
+    " RETURNING id, attempts, channel, address, due_at, not_before, status),"
+    " q AS (" NTF_SQL_QUEUE("s") ")"
+    " INSERT INTO attempts (message_id, attempt, channel, notifier, address, status, answer,"
+    " started_at, caused_by) SELECT id, attempts, channel, '', address, 'interrupted',"
+    " 'the claim may not have been committed; sent again with the same key',"
+    " now(), 'recovery' FROM s";
+
+/* A claim takes due entries off the queue and moves their messages to
+ * "sending"; entries whose message is no longer due (cancelled) just go.
+ * Both steps address rows directly (ctid, then primary key through
+ * id = ANY(array)): joined to a subquery instead, the planner chose a hash
+ * join over a sequential scan of all of messages for every claim. */
 static const char SQL_CLAIM[] =
-    "UPDATE messages m SET status = 'sending', attempts = m.attempts + 1, updated_at = now()"
-    " FROM (SELECT id FROM messages WHERE channel = $1"
-    " AND status IN ('scheduled', 'pending', 'retry') AND due_at <= $2 AND not_before <= now()"
-    " ORDER BY due_at LIMIT $3::int FOR UPDATE SKIP LOCKED) c WHERE m.id = c.id"
+    "WITH q AS (DELETE FROM message_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM message_queue"
+    " WHERE channel = $1 AND due_at <= $2 AND not_before <= now() ORDER BY due_at"
+    " LIMIT $3::int FOR UPDATE SKIP LOCKED)) RETURNING message_id)"
+    " UPDATE messages m SET status = 'sending', attempts = m.attempts + 1, updated_at = now()"
+    " WHERE m.id = ANY (ARRAY(SELECT message_id FROM q))"
+    " AND m.status IN ('scheduled', 'pending', 'retry')"
     " RETURNING m.id, m.source_event_id, m.account_id, m.type, m.ref_id, m.address,"
     " m.language, m.vars, m.attempts";
 
-/* Outcomes and claims may be lost in a crash without breaking a promise: a
- * lost claim or outcome only means the message is sent again with the same
- * idempotency key, and events commit with the outcome they describe. So
- * these transactions do not wait for the WAL flush. */
+/* A claim may be lost in a crash without breaking a promise: it publishes
+ * nothing, a lost claim only means the message is sent again with the same
+ * idempotency key, and since the WAL is written in order, the (synchronous)
+ * commit of its outcome makes the claim durable first. So claims do not
+ * wait for the WAL flush. Outcome transactions do: they publish events, and
+ * an event a consumer has read must never be lost (see flush). */
 static const char SQL_ASYNC[] = "SET LOCAL synchronous_commit = off";
+
+/* Outcomes are written by primary key. The statistics never see rows in
+ * "sending" (they are there for milliseconds), so the planner expected one
+ * row and chose a sequential scan of messages nested with the id list:
+ * quadratic in the batch and linear in the table. Outcome transactions
+ * therefore rule sequential scans out. */
+static const char SQL_NO_SEQSCAN[] = "SET LOCAL enable_seqscan = off";
 
 static const char SQL_ATTEMPTS_COPY[] =
     "COPY attempts (message_id, attempt, channel, notifier, address, status, code, answer,"
     " provider_id, started_at, caused_by) FROM STDIN";
 
+/* Outcome updates return the position (x.n) of each row they moved out of
+ * "sending": only those rows get an attempt and an event. A batch written
+ * again because its commit's answer was lost (it may have committed) thus
+ * writes nothing twice. */
 static const char SQL_DELIVERED[] =
     "UPDATE messages m SET status = 'delivered', delivered_at = now(), provider_id = x.pid,"
-    " last_error = '', updated_at = now() FROM unnest($1::text[], $2::text[]) AS x(id, pid)"
-    " WHERE m.id = x.id AND m.status = 'sending'";
+    " last_error = '', updated_at = now()"
+    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(id, pid, n)"
+    " WHERE m.id = x.id AND m.status = 'sending' RETURNING x.n";
 
 static const char SQL_RETRY[] =
-    "UPDATE messages m SET status = 'retry', last_error = x.err, updated_at = now(),"
+    "WITH r AS (UPDATE messages m SET status = 'retry', last_error = x.err, updated_at = now(),"
     " not_before = now() + x.ms * interval '1 millisecond'"
-    " FROM unnest($1::text[], $2::int[], $3::text[]) AS x(id, ms, err)"
-    " WHERE m.id = x.id AND m.status = 'sending'";
+    " FROM unnest($1::text[], $2::int[], $3::text[]) WITH ORDINALITY AS x(id, ms, err, n)"
+    " WHERE m.id = x.id AND m.status = 'sending'"
+    " RETURNING m.id, m.channel, m.due_at, m.not_before, m.status, x.n),"
+    " q AS (" NTF_SQL_QUEUE("r") ") SELECT n FROM r";
 
 static const char SQL_TRIED[] =
     "SELECT channel FROM messages WHERE source_event_id = $1 AND account_id = $2";
 static const char SQL_FALLBACK[] =
-    "INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id, address,"
-    " language, vars, status, due_at, ack_token, caused_by)"
+    "WITH f AS (INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id,"
+    " address, language, vars, status, due_at, ack_token, caused_by)"
     " SELECT $2, source_event_id, account_id, $3, type, ref_id, $4, language, vars, 'pending',"
     " due_at, ack_token, 'fallback:' || id FROM messages WHERE id = $1"
-    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING";
+    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING"
+    " RETURNING id, channel, due_at, not_before, status)"
+    " " NTF_SQL_QUEUE("f");
 static const char SQL_FINAL[] =
     "UPDATE messages SET status = $2, last_error = $3, updated_at = now()"
     " WHERE id = $1 AND status = 'sending'";
@@ -92,7 +136,8 @@ typedef struct job {
     int64_t started_us;
     uint64_t request;
     bool waiting; /* in the notifier */
-    bool dead;    /* flush: the final failure dead-lettered it */
+    bool dead;    /* record: the final failure dead-lettered it */
+    bool matched; /* record: its row was still "sending" and has moved on */
     ntf_status_t status;
     int code;
     char *answer, *provider_id;
@@ -108,18 +153,39 @@ typedef struct {
 
 struct ntf_delivery {
     struct ev_loop *loop;
-    bw_db_t *db;
+    bw_db_t *db;  /* claims: the service's connection, used on the loop */
+    bw_db_t *rdb; /* outcomes: the recorder thread's own connection */
     const ntf_templates_t *tpl;
     ntf_delivery_opts_t o;
     channel_t ch[NTF_CH_COUNT];
     ev_prepare prepare;
     ev_timer tick;
     ev_timer linger; /* writes a partial batch of outcomes a little later */
-    bool need_claim, flush_due;
+    bool need_claim, flush_due, freed;
+    bool orphans; /* a claim's commit may have happened unseen: see SQL_ORPHANS */
     size_t ndone;
     job_t *inflight, *done_head, *done_tail;
-    bw_arena_t *arena;
     ntf_delivery_stats_t st;
+
+    /* The recorder: a thread that writes batches of outcomes on rdb while
+     * the loop goes on claiming and sending on db, so that PostgreSQL
+     * works on both at once and the loop never waits for an outcome's
+     * commit. It holds at most one batch; outcomes that finish meanwhile
+     * wait in done_head and go together next time. Under mu: rec_todo (a
+     * batch handed over), rec_back and rec_rc (a batch handed back),
+     * rec_stop. The loop alone touches the rest. */
+    pthread_t rec;
+    bool rec_started, recording;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    job_t *rec_todo, *rec_back;
+    job_t *rec_batch; /* loop: the batch the recorder holds (its ids stay readable) */
+    int rec_rc;
+    bool rec_stop;
+    size_t nrecording;
+    ev_async rec_async;
+    bw_arena_t *arena; /* the recorder's scratch */
+    unsigned seed;     /* the recorder's jitter */
 };
 
 static int env_int(const char *name, int def, int min, int max, int *out)
@@ -198,6 +264,7 @@ static void finish(ntf_delivery_t *d, job_t *j, ntf_status_t st, int code, const
     else
         d->done_head = j;
     d->done_tail = j;
+    d->freed = true;
     if (d->ndone++ == 0)
         ev_timer_start(d->loop, &d->linger);
 }
@@ -317,6 +384,10 @@ static int claim(ntf_delivery_t *d, int c)
     int room = ch->limit - ch->inflight;
     if (room > d->o.batch)
         room = d->o.batch;
+    /* Outcomes not yet recorded are bounded too: when the recorder falls
+     * behind, sending waits for it (more stays set, so claims resume). */
+    if (d->ndone + d->nrecording >= (size_t)d->o.batch * 4)
+        return 0;
     if (room <= 0)
         return 0;
     char now[40], lim[16];
@@ -324,9 +395,15 @@ static int claim(ntf_delivery_t *d, int c)
     snprintf(lim, sizeof lim, "%d", room);
     const char *p[3] = {ntf_channel_names[c], now, lim};
     PGresult *res = NULL;
-    if (bw_db_begin(d->db) == 0 && bw_db_exec(d->db, SQL_ASYNC, 0, NULL) == 0)
+    /* Reconnect (if need be) before BEGIN, not inside it: bw_db forgets an
+     * open transaction when it reconnects within bw_db_begin, and the next
+     * COMMIT then goes nowhere while the server keeps the work open. */
+    if (bw_db_ensure(d->db) == 0 && bw_db_begin(d->db) == 0 &&
+        bw_db_exec(d->db, SQL_ASYNC, 0, NULL) == 0)
         res = bw_db_query(d->db, SQL_CLAIM, 3, p);
     if (res && bw_db_commit(d->db) < 0) {
+        /* The COMMIT may have happened unseen (a lost connection). */
+        d->orphans = true;
         PQclear(res);
         res = NULL;
     } else if (!res && bw_db_in_tx(d->db)) {
@@ -364,7 +441,7 @@ static int claim(ntf_delivery_t *d, int c)
     return n;
 }
 
-static int64_t backoff_ms(const ntf_delivery_t *d, int attempt)
+static int64_t backoff_ms(ntf_delivery_t *d, int attempt)
 {
     double ms = d->o.backoff_ms;
     for (int i = 1; i < attempt && ms < d->o.backoff_max_ms; i++)
@@ -373,7 +450,7 @@ static int64_t backoff_ms(const ntf_delivery_t *d, int attempt)
         ms = d->o.backoff_max_ms;
     /* Jitter: between half and all of the delay, so that a provider coming
      * back is not hit by every retry at the same instant. */
-    return (int64_t)(ms * (0.5 + 0.5 * ((double)rand() / RAND_MAX)));
+    return (int64_t)(ms * (0.5 + 0.5 * ((double)rand_r(&d->seed) / RAND_MAX)));
 }
 
 /* An outbox event for j (NoticeDelivered or NotificationFailed). */
@@ -425,8 +502,9 @@ static int add_event(ntf_delivery_t *d, bw_outbox_event_t *out, const job_t *j, 
 static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
 {
     *dead = false;
+    j->matched = false;
     const char *p2[2] = {j->source_event_id, j->account_id};
-    PGresult *res = bw_db_query(d->db, SQL_TRIED, 2, p2);
+    PGresult *res = bw_db_query(d->rdb, SQL_TRIED, 2, p2);
     if (!res)
         return BW_EDB;
     bool tried[NTF_CH_COUNT] = {false};
@@ -437,7 +515,7 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
     PQclear(res);
     tried[j->ch] = true;
     ntf_contact_t ct;
-    if (ntf_contact_load(d->db, j->account_id, &ct, d->arena) < 0)
+    if (ntf_contact_load(d->rdb, j->account_id, &ct, d->arena) < 0)
         return BW_EDB;
     const char *next = NULL, *addr = NULL;
     for (size_t i = 0; i < ct.n_channels && !next; i++) {
@@ -453,11 +531,19 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
         }
     }
     const char *reason = bw_arena_printf(d->arena, "%s: %s", ntf_channel_names[j->ch], j->answer);
+    const char *p[3] = {j->id, next ? "failed" : "dead", reason};
+    PGresult *fres = bw_db_query(d->rdb, SQL_FINAL, 3, p);
+    if (!fres)
+        return BW_EDB;
+    j->matched = strcmp(PQcmdTuples(fres), "1") == 0;
+    PQclear(fres);
+    if (!j->matched)
+        return 0;
     if (next) {
         char id[37];
         bw_uuid(id);
-        const char *p[4] = {j->id, id, next, addr};
-        if (bw_db_exec(d->db, SQL_FALLBACK, 4, p) < 0)
+        const char *pf[4] = {j->id, id, next, addr};
+        if (bw_db_exec(d->rdb, SQL_FALLBACK, 4, pf) < 0)
             return BW_EDB;
         bw_log(BW_INFO, "notification falls back to next channel", "id", BW_S(j->id), "from",
                BW_S(ntf_channel_names[j->ch]), "to", BW_S(next), "new_id", BW_S(id), NULL);
@@ -466,8 +552,7 @@ static int fail_over(ntf_delivery_t *d, job_t *j, bool *dead)
         bw_log(BW_WARN, "notification dead-lettered", "id", BW_S(j->id), "account",
                BW_S(j->account_id), "reason", BW_S(reason), NULL);
     }
-    const char *p[3] = {j->id, next ? "failed" : "dead", reason};
-    return bw_db_exec(d->db, SQL_FINAL, 3, p);
+    return 0;
 }
 
 static const char *status_word(ntf_status_t s)
@@ -475,11 +560,23 @@ static const char *status_word(ntf_status_t s)
     return s == NTF_OK ? "ok" : s == NTF_TEMPFAIL ? "temporary" : "permanent";
 }
 
-/* Writes every queued outcome in one transaction. On failure everything
- * stays queued for the next try (the rows stay "sending" meanwhile). */
-static int flush(ntf_delivery_t *d)
+/* Writes the outcomes of the jobs in list head in one transaction on rdb
+ * (recorder thread, or the loop once the thread has stopped); sets dead on
+ * jobs it dead-letters. On failure nothing is written and the caller keeps
+ * the jobs for the next try (their rows stay "sending" meanwhile). */
+/* Marks the jobs at the positions (1-based) res returns as matched. */
+static void mark(PGresult *res, job_t **by_pos, size_t npos)
 {
-    if (!d->done_head)
+    for (int i = 0; i < PQntuples(res); i++) {
+        long k = atol(PQgetvalue(res, i, 0));
+        if (k >= 1 && (size_t)k <= npos)
+            by_pos[k - 1]->matched = true;
+    }
+}
+
+static int record(ntf_delivery_t *d, job_t *head)
+{
+    if (!head)
         return 0;
     bw_copybuf_t cb;
     ntf_pgarr_t ok_ids, ok_pids, re_ids, re_ms, re_err;
@@ -489,14 +586,71 @@ static int flush(ntf_delivery_t *d)
     ntf_pgarr_init(&re_ids);
     ntf_pgarr_init(&re_ms);
     ntf_pgarr_init(&re_err);
-    size_t n = 0, nev = 0;
-    for (job_t *j = d->done_head; j; j = j->next)
+    size_t n = 0, nev = 0, nok = 0, nre = 0;
+    for (job_t *j = head; j; j = j->next)
         n++;
     bw_outbox_event_t *evs = bw_arena_alloc(d->arena, n * sizeof *evs);
+    job_t **oks = bw_arena_alloc(d->arena, n * sizeof *oks);
+    job_t **res_ = bw_arena_alloc(d->arena, n * sizeof *res_);
+    PGresult *res = NULL;
     int rc = BW_ENOMEM;
-    if (!evs)
+    if (!evs || !oks || !res_)
         goto out;
-    for (job_t *j = d->done_head; j; j = j->next) {
+    for (job_t *j = head; j; j = j->next) {
+        j->matched = false;
+        j->dead = false;
+        if (j->status == NTF_OK) {
+            oks[nok++] = j;
+            ntf_pgarr_add(&ok_ids, j->id);
+            ntf_pgarr_add(&ok_pids, j->provider_id);
+        } else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts) {
+            res_[nre++] = j;
+            ntf_pgarr_add(&re_ids, j->id);
+            ntf_pgarr_addf(&re_ms, "%lld", (long long)backoff_ms(d, j->attempt));
+            ntf_pgarr_add(&re_err, j->answer);
+        }
+    }
+    if (ok_ids.failed || ok_pids.failed || re_ids.failed || re_ms.failed || re_err.failed)
+        goto out;
+    rc = BW_EDB;
+    /* See claim: reconnect outside the transaction. */
+    if (bw_db_ensure(d->rdb) < 0 || bw_db_begin(d->rdb) < 0)
+        goto out;
+    if (bw_db_exec(d->rdb, SQL_NO_SEQSCAN, 0, NULL) < 0)
+        goto rollback;
+    if (nok) {
+        const char *p[2] = {ntf_pgarr_str(&ok_ids), ntf_pgarr_str(&ok_pids)};
+        if (!(res = bw_db_query(d->rdb, SQL_DELIVERED, 2, p)))
+            goto rollback;
+        mark(res, oks, nok);
+        PQclear(res);
+        res = NULL;
+    }
+    if (nre) {
+        const char *p[3] = {ntf_pgarr_str(&re_ids), ntf_pgarr_str(&re_ms), ntf_pgarr_str(&re_err)};
+        if (!(res = bw_db_query(d->rdb, SQL_RETRY, 3, p)))
+            goto rollback;
+        mark(res, res_, nre);
+        PQclear(res);
+        res = NULL;
+    }
+    for (job_t *j = head; j; j = j->next) {
+        if (j->status == NTF_OK) {
+            if (j->matched && add_event(d, &evs[nev++], j, true, NULL) < 0)
+                goto rollback;
+        } else if (!(j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)) {
+            if (fail_over(d, j, &j->dead) < 0)
+                goto rollback;
+            if (j->dead && add_event(d, &evs[nev++], j, false,
+                                  bw_arena_printf(d->arena, "all channels failed; last: %s",
+                                                  j->answer)) < 0)
+                goto rollback;
+        }
+    }
+    size_t natt = 0;
+    for (job_t *j = head; j; j = j->next) {
+        if (!j->matched)
+            continue;
         char started[40];
         bw_time_format(j->started_us, started, sizeof started);
         bw_copybuf_str(&cb, j->id);
@@ -511,73 +665,26 @@ static int flush(ntf_delivery_t *d)
         bw_copybuf_str(&cb, started);
         bw_copybuf_str(&cb, j->source_event_id);
         bw_copybuf_end(&cb);
-        if (j->status == NTF_OK) {
-            ntf_pgarr_add(&ok_ids, j->id);
-            ntf_pgarr_add(&ok_pids, j->provider_id);
-        } else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts) {
-            ntf_pgarr_add(&re_ids, j->id);
-            ntf_pgarr_addf(&re_ms, "%lld", (long long)backoff_ms(d, j->attempt));
-            ntf_pgarr_add(&re_err, j->answer);
-        }
+        natt++;
     }
-    if (cb.failed || ok_ids.failed || ok_pids.failed || re_ids.failed || re_ms.failed ||
-        re_err.failed)
-        goto out;
-    rc = BW_EDB;
-    if (bw_db_begin(d->db) < 0)
-        goto out;
-    if (bw_db_exec(d->db, SQL_ASYNC, 0, NULL) < 0)
+    if (cb.failed)
         goto rollback;
-    if (bw_db_copy_begin(d->db, SQL_ATTEMPTS_COPY) < 0 ||
-        bw_db_copy_put(d->db, cb.data, cb.len) < 0 || bw_db_copy_end(d->db) < 0)
+    if (natt && (bw_db_copy_begin(d->rdb, SQL_ATTEMPTS_COPY) < 0 ||
+                 bw_db_copy_put(d->rdb, cb.data, cb.len) < 0 || bw_db_copy_end(d->rdb) < 0))
         goto rollback;
-    if (ok_ids.n) {
-        const char *p[2] = {ntf_pgarr_str(&ok_ids), ntf_pgarr_str(&ok_pids)};
-        if (bw_db_exec(d->db, SQL_DELIVERED, 2, p) < 0)
-            goto rollback;
-    }
-    if (re_ids.n) {
-        const char *p[3] = {ntf_pgarr_str(&re_ids), ntf_pgarr_str(&re_ms), ntf_pgarr_str(&re_err)};
-        if (bw_db_exec(d->db, SQL_RETRY, 3, p) < 0)
-            goto rollback;
-    }
-    for (job_t *j = d->done_head; j; j = j->next) {
-        if (j->status == NTF_OK) {
-            if (add_event(d, &evs[nev++], j, true, NULL) < 0)
-                goto rollback;
-        } else if (!(j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)) {
-            if (fail_over(d, j, &j->dead) < 0)
-                goto rollback;
-            if (j->dead && add_event(d, &evs[nev++], j, false,
-                                  bw_arena_printf(d->arena, "all channels failed; last: %s",
-                                                  j->answer)) < 0)
-                goto rollback;
-        }
-    }
-    if (nev && bw_outbox_append(d->db, evs, nev) < 0)
+    if (nev && bw_outbox_append(d->rdb, evs, nev) < 0)
         goto rollback;
-    if (bw_db_commit(d->db) < 0)
+    if (bw_db_commit(d->rdb) < 0)
         goto log;
-    while (d->done_head) {
-        job_t *j = d->done_head;
-        if (j->status == NTF_OK)
-            d->st.delivered++;
-        else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)
-            d->st.retried++;
-        else if (j->dead)
-            d->st.dead++;
-        else
-            d->st.failed_over++;
-        d->done_head = j->next;
-        job_free(j);
-    }
-    d->done_tail = NULL;
+    if (natt < n)
+        bw_log(BW_INFO, "outcomes already recorded were skipped", "skipped", BW_I(n - natt),
+               NULL);
     rc = 0;
     goto out;
 rollback:
-    bw_db_rollback(d->db);
+    bw_db_rollback(d->rdb);
 log:
-    bw_log(BW_WARN, "could not record delivery outcomes", "pg_error", BW_S(bw_db_error(d->db)),
+    bw_log(BW_WARN, "could not record delivery outcomes", "pg_error", BW_S(bw_db_error(d->rdb)),
            "pending", BW_I(n), NULL);
 out:
     bw_copybuf_free(&cb);
@@ -596,29 +703,156 @@ out:
 #define FLUSH_AT 256
 #define LINGER_S 0.005
 
+/* Loop side, once a batch is recorded: counts and frees its jobs. */
+static void settle(ntf_delivery_t *d, job_t *head)
+{
+    while (head) {
+        job_t *j = head;
+        if (j->status == NTF_OK)
+            d->st.delivered++;
+        else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts)
+            d->st.retried++;
+        else if (j->dead)
+            d->st.dead++;
+        else
+            d->st.failed_over++;
+        head = j->next;
+        job_free(j);
+    }
+}
+
+/* Loop side: a batch the recorder could not write goes back to the front of
+ * the queue, to be tried again after the next tick. */
+static void requeue(ntf_delivery_t *d, job_t *head)
+{
+    job_t *last = head;
+    size_t n = 1;
+    for (; last->next; last = last->next)
+        n++;
+    last->next = d->done_head;
+    if (!d->done_head)
+        d->done_tail = last;
+    d->done_head = head;
+    d->ndone += n;
+}
+
+static void *recorder_main(void *arg)
+{
+    ntf_delivery_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (!d->rec_todo && !d->rec_stop)
+            pthread_cond_wait(&d->cond, &d->mu);
+        if (!d->rec_todo)
+            break; /* stopping, and nothing in hand */
+        job_t *batch = d->rec_todo;
+        d->rec_todo = NULL;
+        pthread_mutex_unlock(&d->mu);
+        int rc = record(d, batch);
+        pthread_mutex_lock(&d->mu);
+        d->rec_back = batch;
+        d->rec_rc = rc;
+        ev_async_send(d->loop, &d->rec_async);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* Takes back what the recorder finished, if anything. */
+static void take_back(ntf_delivery_t *d)
+{
+    pthread_mutex_lock(&d->mu);
+    job_t *batch = d->rec_back;
+    int rc = d->rec_rc;
+    d->rec_back = NULL;
+    pthread_mutex_unlock(&d->mu);
+    if (!batch)
+        return;
+    d->recording = false;
+    d->rec_batch = NULL;
+    d->nrecording = 0;
+    d->freed = true; /* claims held back by the cap may go on */
+    if (rc == 0) {
+        settle(d, batch);
+    } else {
+        requeue(d, batch);
+        d->flush_due = false; /* the database is away: try again after the next tick */
+    }
+}
+
+static void rec_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    take_back(w->data);
+}
+
+/* Hands the queued outcomes to the recorder when it is idle and there are
+ * enough of them or they have waited long enough. */
+static void hand_over(ntf_delivery_t *d)
+{
+    if (d->recording || !d->done_head || !(d->ndone >= FLUSH_AT || d->flush_due))
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->rec_todo = d->done_head;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->mu);
+    d->rec_batch = d->done_head;
+    d->recording = true;
+    d->nrecording = d->ndone;
+    d->done_head = d->done_tail = NULL;
+    d->ndone = 0;
+    d->flush_due = false;
+    ev_timer_stop(d->loop, &d->linger);
+}
+
+static void add_ids(ntf_pgarr_t *a, const job_t *j)
+{
+    for (; j; j = j->next)
+        ntf_pgarr_add(a, j->id);
+}
+
+/* Sends again what an unseen claim commit left in "sending" (see
+ * SQL_ORPHANS); tried again at the next iteration until it works. */
+static void recover_orphans(ntf_delivery_t *d)
+{
+    ntf_pgarr_t held;
+    ntf_pgarr_init(&held);
+    add_ids(&held, d->inflight);
+    add_ids(&held, d->done_head);
+    add_ids(&held, d->rec_batch);
+    const char *p = ntf_pgarr_str(&held);
+    PGresult *res = held.failed ? NULL : bw_db_query(d->db, SQL_ORPHANS, 1, &p);
+    if (res) {
+        d->orphans = false;
+        d->need_claim = true;
+        bw_log(BW_INFO, "resending notifications of an unconfirmed claim", "count",
+               BW_S(PQcmdTuples(res)), NULL);
+        PQclear(res);
+    }
+    ntf_pgarr_free(&held);
+}
+
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
     (void)revents;
     ntf_delivery_t *d = w->data;
-    bool freed = d->ndone > 0 && (d->ndone >= FLUSH_AT || d->flush_due);
-    if (freed) {
-        if (flush(d) < 0) {
-            /* the database is away: try again after the next tick */
-            d->flush_due = false;
-            return;
-        }
-        d->ndone = 0;
-        d->flush_due = false;
-        ev_timer_stop(d->loop, &d->linger);
-    }
-    if (!d->need_claim && !freed)
+    hand_over(d);
+    if (d->orphans)
+        recover_orphans(d);
+    if (!d->need_claim && !d->freed)
         return;
     bool claim_all = d->need_claim;
-    d->need_claim = false;
-    for (int c = 0; c < NTF_CH_COUNT; c++)
-        if (claim_all || d->ch[c].more)
+    d->need_claim = d->freed = false;
+    for (int c = 0; c < NTF_CH_COUNT; c++) {
+        channel_t *ch = &d->ch[c];
+        /* Sends finish one by one on slow channels: claim once a quarter of
+         * a batch has room, not for every send that finished. */
+        int want = (ch->limit < d->o.batch ? ch->limit : d->o.batch) / 4;
+        if (claim_all || (ch->more && ch->limit - ch->inflight >= (want > 0 ? want : 1)))
             claim(d, c);
+    }
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -645,9 +879,9 @@ void ntf_delivery_kick(void *arg)
         d->need_claim = true;
 }
 
-ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry_t *reg,
-                                 const ntf_templates_t *tpl, const ntf_delivery_opts_t *o,
-                                 char *err, size_t errlen)
+ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, bw_db_t *rdb,
+                                 ntf_registry_t *reg, const ntf_templates_t *tpl,
+                                 const ntf_delivery_opts_t *o, char *err, size_t errlen)
 {
     ntf_delivery_t *d = calloc(1, sizeof *d);
     if (!d || !(d->arena = bw_arena_new())) {
@@ -657,8 +891,21 @@ ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry
     }
     d->loop = loop;
     d->db = db;
+    d->rdb = rdb;
     d->tpl = tpl;
     d->o = *o;
+    d->seed = (unsigned)bw_now_us();
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    ev_async_init(&d->rec_async, rec_async_cb);
+    d->rec_async.data = d;
+    ev_prepare_init(&d->prepare, prepare_cb);
+    d->prepare.data = d;
+    double poll = o->poll_ms / 1000.0;
+    ev_timer_init(&d->tick, tick_cb, poll, poll);
+    d->tick.data = d;
+    ev_timer_init(&d->linger, linger_cb, LINGER_S, 0.);
+    d->linger.data = d;
     for (int c = 0; c < NTF_CH_COUNT; c++) {
         channel_t *ch = &d->ch[c];
         ch->notifier = o->notifier[c];
@@ -670,13 +917,6 @@ ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry
             return NULL;
         }
     }
-    ev_prepare_init(&d->prepare, prepare_cb);
-    d->prepare.data = d;
-    double poll = o->poll_ms / 1000.0;
-    ev_timer_init(&d->tick, tick_cb, poll, poll);
-    d->tick.data = d;
-    ev_timer_init(&d->linger, linger_cb, LINGER_S, 0.);
-    d->linger.data = d;
     return d;
 }
 
@@ -692,6 +932,15 @@ int ntf_delivery_start(ntf_delivery_t *d)
     if (n && *n && strcmp(n, "0") != 0)
         bw_log(BW_INFO, "resending interrupted deliveries", "count", BW_S(n), NULL);
     PQclear(res);
+    int rc = pthread_create(&d->rec, NULL, recorder_main, d);
+    if (rc != 0) {
+        bw_log(BW_ERROR, "could not start the delivery recorder", "error", BW_S(strerror(rc)),
+               NULL);
+        return BW_ENOMEM;
+    }
+    d->rec_started = true;
+    ev_async_start(d->loop, &d->rec_async);
+    ev_unref(d->loop); /* the watcher alone does not keep the loop running */
     ev_prepare_start(d->loop, &d->prepare);
     ev_timer_start(d->loop, &d->tick);
     d->need_claim = true;
@@ -711,8 +960,22 @@ void ntf_delivery_destroy(ntf_delivery_t **pd)
     if (!pd || !*pd)
         return;
     ntf_delivery_t *d = *pd;
-    if (d->done_head && d->db)
-        flush(d);
+    if (d->rec_started) {
+        /* The recorder finishes the batch in hand, then stops; what it did
+         * not take is written here, on its connection. */
+        pthread_mutex_lock(&d->mu);
+        d->rec_stop = true;
+        pthread_cond_signal(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->rec, NULL);
+        take_back(d);
+        ev_ref(d->loop);
+        ev_async_stop(d->loop, &d->rec_async);
+    }
+    if (d->done_head && d->rdb && record(d, d->done_head) == 0) {
+        settle(d, d->done_head);
+        d->done_head = d->done_tail = NULL;
+    }
     ev_prepare_stop(d->loop, &d->prepare);
     ev_timer_stop(d->loop, &d->tick);
     ev_timer_stop(d->loop, &d->linger);
@@ -730,6 +993,8 @@ void ntf_delivery_destroy(ntf_delivery_t **pd)
         d->done_head = j->next;
         job_free(j);
     }
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->mu);
     bw_arena_destroy(&d->arena);
     free(d);
     *pd = NULL;

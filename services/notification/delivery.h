@@ -8,9 +8,10 @@
  * restart resumes: rows left "sending" by a crash are sent again with the
  * same idempotency key (the message id).
  *
- * Outcomes are written in batches: one transaction per loop iteration
- * records the attempts, moves the rows and emits NoticeDelivered /
- * NotificationFailed in the same transaction. */
+ * Outcomes are written in batches by a recorder thread on a connection of
+ * its own: one transaction records the attempts, moves the rows and emits
+ * NoticeDelivered / NotificationFailed, while the loop goes on claiming
+ * and sending. */
 #ifndef NTF_DELIVERY_H
 #define NTF_DELIVERY_H
 
@@ -42,13 +43,16 @@ typedef struct {
 int ntf_delivery_opts_from_env(ntf_delivery_opts_t *o);
 
 /* Creates the engine and one notifier instance per channel (settings from
- * BILLOW_NOTIFIER_<NAME>_*). db, reg and tpl are borrowed. NULL with err
- * set on failure. Call ntf_delivery_start to begin. */
-ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, ntf_registry_t *reg,
-                                 const ntf_templates_t *tpl, const ntf_delivery_opts_t *o,
-                                 char *err, size_t errlen);
+ * BILLOW_NOTIFIER_<NAME>_*). db (claims, used on the loop), rdb (outcomes,
+ * used only by the engine's recorder thread: a connection of its own to
+ * the same schema), reg and tpl are borrowed. NULL with err set on
+ * failure. Call ntf_delivery_start to begin. */
+ntf_delivery_t *ntf_delivery_new(struct ev_loop *loop, bw_db_t *db, bw_db_t *rdb,
+                                 ntf_registry_t *reg, const ntf_templates_t *tpl,
+                                 const ntf_delivery_opts_t *o, char *err, size_t errlen);
 /* Recovers rows a previous process left "sending" (records an interrupted
- * attempt, schedules a retry) and starts the poll timer. 0 or BW_EDB. */
+ * attempt, schedules a retry), starts the recorder thread and the poll
+ * timer. 0, BW_EDB or BW_ENOMEM. */
 int ntf_delivery_start(ntf_delivery_t *d);
 /* Something became due: claim soon (arg is the ntf_delivery_t). */
 void ntf_delivery_kick(void *d);

@@ -5,6 +5,7 @@
  * creates notifications; the API process (not --worker) also delivers them.
  * This file only wires modules together (STYLE.md 2). */
 #include "config.h"
+#include "db.h"
 #include "log.h"
 #include "service.h"
 
@@ -23,7 +24,25 @@ static struct {
     ntf_registry_t *registry;
     ntf_messages_opts_t messages;
     ntf_api_ctx_t api;
+    bw_db_t *rdb; /* delivery's second connection: outcomes are written on it */
 } g;
+
+/* Another connection like the service's own (same role and schema). */
+static bw_db_t *connect_again(void)
+{
+    char conninfo[1024], role[64];
+    const char *user;
+    if (bw_db_conninfo("notification", conninfo, sizeof conninfo, &user) < 0)
+        return NULL;
+    if (user)
+        snprintf(role, sizeof role, "billow_%s", user);
+    bw_db_t *db = bw_db_new(conninfo, user ? role : NULL, "notification");
+    long long wait_s;
+    if (!db || bw_env_int("BILLOW_DB_WAIT_S", 30, 0, 3600, &wait_s) < 0 ||
+        bw_db_connect(db, (int)wait_s * 1000) < 0)
+        bw_db_destroy(&db);
+    return db;
+}
 
 static int init(bw_service_t *svc)
 {
@@ -47,8 +66,13 @@ static int init(bw_service_t *svc)
             bw_log(BW_ERROR, "cannot load notifier plugins", "error", BW_S(err), NULL);
             return -1;
         }
-        g.api.delivery = ntf_delivery_new(bw_service_loop(svc), bw_service_db(svc), g.registry,
-                                          g.templates, &o, err, sizeof err);
+        g.rdb = connect_again();
+        if (!g.rdb) {
+            bw_log(BW_ERROR, "cannot open the delivery connection", NULL);
+            return -1;
+        }
+        g.api.delivery = ntf_delivery_new(bw_service_loop(svc), bw_service_db(svc), g.rdb,
+                                          g.registry, g.templates, &o, err, sizeof err);
         if (!g.api.delivery) {
             bw_log(BW_ERROR, "cannot set up delivery", "error", BW_S(err), NULL);
             return -1;
@@ -70,6 +94,7 @@ static void fini(bw_service_t *svc)
 {
     (void)svc;
     ntf_delivery_destroy(&g.api.delivery);
+    bw_db_destroy(&g.rdb);
     ntf_registry_destroy(&g.registry);
     ntf_templates_destroy(&g.templates);
 }

@@ -21,10 +21,12 @@
 #include <string.h>
 
 static const char SQL_INSERT[] =
-    "INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id, address,"
-    " language, vars, status, due_at, ack_token, last_error, caused_by)"
+    "WITH m AS (INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id,"
+    " address, language, vars, status, due_at, ack_token, last_error, caused_by)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING RETURNING id";
+    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING"
+    " RETURNING id, channel, due_at, not_before, status),"
+    " q AS (" NTF_SQL_QUEUE("m") ") SELECT id FROM m";
 static const char SQL_ACK[] =
     "INSERT INTO acks (token, notification_id, source_event_id, account_id, message_type,"
     " ref_id, caused_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";

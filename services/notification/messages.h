@@ -10,6 +10,15 @@
 
 #include "consumer.h"
 
+/* The due-queue (message_queue, see migration 002): every statement that
+ * makes a message due (pending, scheduled, retry) also queues it, with
+ * this INSERT over the rows it RETURNs (id, channel, due_at, not_before,
+ * status) from the data-modifying CTE named by cte. */
+#define NTF_SQL_QUEUE(cte)                                                                     \
+    "INSERT INTO message_queue (message_id, channel, due_at, not_before)"                     \
+    " SELECT id, channel, due_at, not_before FROM " cte                                        \
+    " WHERE status IN ('scheduled', 'pending', 'retry')"
+
 typedef struct {
     const char *company_name;  /* BILLOW_COMPANY_NAME */
     const char *support_email; /* BILLOW_SUPPORT_EMAIL */

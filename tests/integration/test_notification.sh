@@ -178,6 +178,13 @@ echo "$out" | grep -q "already acknowledged" || fail "second ack: $out"
 [ "$(nsql "SELECT count(*) FROM notification.outbox WHERE event_type='NoticeAcknowledged'")" = 1 ] || fail "NoticeAcknowledged not emitted once"
 [ "$(nsql "SELECT count(*) FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_reminder' AND status='cancelled'")" = 2 ] || fail "reminders not cancelled by the ack"
 ok "fee-change notice with token; ack recorded once, NoticeAcknowledged once, reminders stopped"
+# The cancelled reminders' entries stay in the due-queue until a claim finds
+# them: brought forward, they are dropped, never sent.
+[ "$(nsql "SELECT count(*) FROM notification.message_queue q JOIN notification.messages m ON m.id = q.message_id WHERE m.ref_id='PC-1' AND m.type='price_change_reminder'")" = 2 ] || fail "reminders not queued"
+nsql "UPDATE notification.message_queue SET due_at = now() - interval '1 day' WHERE message_id IN (SELECT id FROM notification.messages WHERE ref_id='PC-1' AND type='price_change_reminder')" >/dev/null
+wait_for "stale queue entries dropped" "SELECT count(*) FROM notification.message_queue q JOIN notification.messages m ON m.id = q.message_id WHERE m.ref_id='PC-1' AND m.type='price_change_reminder'" 0
+[ "$(nsql "SELECT count(*) FROM notification.messages m WHERE ref_id='PC-1' AND type='price_change_reminder' AND status='cancelled' AND attempts = 0 AND NOT EXISTS (SELECT 1 FROM notification.attempts a WHERE a.message_id = m.id)")" = 2 ] || fail "a cancelled reminder was sent"
+ok "queue entries of cancelled reminders are dropped by the claim, nothing sent"
 
 # --- SIGKILL mid-delivery: nothing lost, nothing duplicated ----------------------
 $H invoice a6 K 60 || fail "emit K-1..60"
@@ -218,6 +225,33 @@ ok "account changes and an invoice in one batch: newest contact wins, the invoic
 "$CTL" notify list --account a6 --status delivered --limit 3 >/dev/null || fail "notify list"
 "$CTL" notify list --status bogus >/dev/null 2>&1 && fail "bad status accepted"
 "$CTL" --json notify list --limit 1 | grep -q '"notifications"' || fail "notify list --json"
+
+# --- database connections cut mid-delivery: outcomes are written later -----------
+# The service claims on its own connection and records outcomes on a second
+# one (a recorder thread); both are terminated while 1000 invoices go to the
+# file notifier. Outcomes that could not be written wait and go in later:
+# every message delivered once, one NoticeDelivered each, every line on file.
+$H invoice a2 CUT 1000 || fail "emit CUT-1..1000"
+wait_for "some CUT created" "SELECT count(*) > 0 FROM notification.messages WHERE ref_id LIKE 'CUT-%'" t 60
+cut=$(nsql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'billow_notification'")
+at_cut=$(nsql "SELECT count(*) FROM notification.messages WHERE ref_id LIKE 'CUT-%' AND status='delivered'")
+i=0
+until [ "$(nsql "SELECT count(*) FROM notification.messages WHERE ref_id LIKE 'CUT-%' AND status='delivered'")" = 1000 ]; do
+  i=$((i + 1))
+  if [ $i -ge 1200 ]; then
+    nsql "SELECT status, count(*), count(q.message_id) AS queued FROM notification.messages m LEFT JOIN notification.message_queue q ON q.message_id = m.id WHERE ref_id LIKE 'CUT-%' GROUP BY status"
+    tail -n 20 "$BW_TMP/notification.log"; fail "all CUT delivered after the cut"
+  fi
+  sleep 0.1
+done
+[ "$(nsql "SELECT count(*) FROM notification.outbox o JOIN notification.messages m ON m.id = o.caused_by WHERE m.ref_id LIKE 'CUT-%' AND o.event_type = 'NoticeDelivered'")" = 1000 ] || fail "not one NoticeDelivered per CUT message"
+onfile=$(nsql "SELECT id FROM notification.messages WHERE ref_id LIKE 'CUT-%'" | $PY -c '
+import sys, json
+want = set(sys.stdin.read().split())
+got = set(json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip())
+print(len(want & got))' "$BW_TMP/files/sms.jsonl")
+[ "$onfile" = 1000 ] || fail "$onfile of 1000 CUT messages in sms.jsonl"
+ok "$cut connections cut with $at_cut of 1000 delivered: all delivered once each, NoticeDelivered once each, all on file"
 
 # --- SIGTERM exits 0 ------------------------------------------------------
 pid=$(svc_pid notification)

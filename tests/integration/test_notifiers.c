@@ -372,9 +372,121 @@ static void test_file(ntf_registry_t *r)
     free(content);
     CHECK(lines == 2 && good == 2, "email.jsonl holds two JSON lines with the payload (%d/%d)",
           good, lines);
+    /* Every character a subject or body may hold comes back as it went in. */
+    static const char odd[] = "say \"hi\" \\ back\nslash/\ttab\r\x01\x1f 账单 ünï";
+    ntf_attachment_t att = {.filename = "a \"b\".csv", .content_type = NULL, .data = "x", .len = 1};
+    ntf_message_t e = message("file-odd", "odd", "carol@example.test");
+    e.subject = odd;
+    e.html = "<p>\"&amp;\"</p>";
+    e.payload_json = "not json {";
+    e.attachments = &att;
+    e.n_attachments = 1;
+    rc = send_wait(in, &e, &o, 5);
+    snprintf(path, sizeof path, "%s/odd.jsonl", dir);
+    content = slurp(path);
+    json_object *j = content ? json_tokener_parse(content) : NULL;
+    json_object *atts = NULL, *a0 = NULL;
+    if (j && json_object_object_get_ex(j, "attachments", &atts))
+        a0 = json_object_array_get_idx(atts, 0);
+    CHECK(rc == 0 && o.status == NTF_OK && j && strcmp(jstr(j, "subject", NULL), odd) == 0 &&
+              strcmp(jstr(j, "html", NULL), e.html) == 0 &&
+              strcmp(jstr(j, "payload", NULL), "not json {") == 0 &&
+              strcmp(jstr(a0, "filename", NULL), "a \"b\".csv") == 0 &&
+              !json_object_object_get_ex(a0, "content_type", NULL),
+          "a line with quotes, backslashes, control characters and UTF-8 parses back unchanged");
+    json_object_put(j);
+    free(content);
+
     m.channel = "../escape";
     CHECK(ntf_instance_send(in, &m, done_cb, &o, NULL) == BW_EINVAL,
           "a channel that would leave the directory is refused");
+
+    /* Many sends in one loop iteration, on two channels, one cancelled:
+     * every other one completes once, with its own provider id, and each
+     * file holds exactly the lines that were reported written. */
+    enum { MANY = 300 };
+    static outcome_t many[MANY];
+    char ids[MANY][16];
+    uint64_t req[MANY];
+    memset(many, 0, sizeof many);
+    int refused = 0;
+    for (int i = 0; i < MANY; i++) {
+        snprintf(ids[i], sizeof ids[i], "many-%d", i);
+        ntf_message_t x = message(ids[i], i % 3 ? "email" : "sms", "dave@example.test");
+        refused += ntf_instance_send(in, &x, done_cb, &many[i], &req[i]) != 0;
+    }
+    CHECK(refused == 0 && ntf_instance_cancel(in, req[7]) == 0,
+          "300 sends queued and one of them cancelled");
+    for (int spins = 0; spins < 400; spins++) {
+        int left = 0;
+        for (int i = 0; i < MANY; i++)
+            left += i != 7 && many[i].calls == 0;
+        if (!left)
+            break;
+        run_until(NULL, 0.01);
+    }
+    run_until(NULL, 0.05);
+    int once = 0, ok = 0, distinct = 1;
+    for (int i = 0; i < MANY; i++) {
+        once += many[i].calls == (i == 7 ? 0 : 1);
+        ok += many[i].status == NTF_OK;
+        for (int k = 0; k < i && distinct; k++)
+            if (i != 7 && k != 7 && strcmp(many[i].provider_id, many[k].provider_id) == 0)
+                distinct = 0;
+    }
+    CHECK(once == MANY && ok == MANY && distinct,
+          "each completes exactly once with its own provider id, the cancelled one never "
+          "(%d/%d once, %d ok)", once, MANY, ok);
+    CHECK(ntf_instance_cancel(in, req[8]) == BW_ENOTFOUND,
+          "cancel after completion reports not found");
+    int in_email = 0, in_sms = 0;
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof path, "%s/%s.jsonl", dir, c ? "sms" : "email");
+        content = slurp(path);
+        for (char *save = NULL, *l = content ? strtok_r(content, "\n", &save) : NULL; l;
+             l = strtok_r(NULL, "\n", &save)) {
+            json_object *j = json_tokener_parse(l);
+            const char *id = jstr(j, "id", NULL);
+            if (strncmp(id, "many-", 5) == 0) {
+                int i = atoi(id + 5);
+                if (c)
+                    in_sms += i % 3 == 0;
+                else
+                    in_email += i % 3 != 0;
+            }
+            json_object_put(j);
+        }
+        free(content);
+    }
+    /* The cancelled send (many-7, e-mail) may or may not have been written. */
+    CHECK(in_sms == MANY / 3 && (in_email == 2 * MANY / 3 || in_email == 2 * MANY / 3 - 1),
+          "each line went to its channel's file (%d e-mail, %d sms)", in_email, in_sms);
+
+    /* Shutting down with sends queued calls nothing back and leaks nothing. */
+    outcome_t late;
+    memset(&late, 0, sizeof late);
+    m = message("late-1", "email", "erin@example.test");
+    rc = ntf_instance_send(in, &m, done_cb, &late, NULL);
+    ntf_instance_destroy(&in);
+    run_until(NULL, 0.05);
+    CHECK(rc == 0 && late.calls == 0, "shutdown with a send queued never calls it back");
+
+    /* A directory that cannot take the file: a temporary failure, reported
+     * through done like any other outcome. */
+    snprintf(dir, sizeof dir, "%s/files/gone", tmp);
+    ntf_setting_t g[] = {{"dir", dir}};
+    rc = ntf_instance_new(r, "file", g, 1, &in, err, sizeof err);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (rc == 0 && system(cmd) == 0) {
+        m = message("gone-1", "email", "erin@example.test");
+        rc = send_wait(in, &m, &o, 5);
+        CHECK(rc == 0 && o.calls == 1 && o.status == NTF_TEMPFAIL &&
+                  strstr(o.message, "cannot append"),
+              "a missing directory is a temporary failure: %s", o.message);
+    } else {
+        CHECK(0, "file notifier in %s: %s", dir, err);
+    }
     ntf_instance_destroy(&in);
 }
 
