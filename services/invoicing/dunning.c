@@ -299,7 +299,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)w;
     (void)revents;
     bw_db_t *db = bw_service_db(dn.svc);
-    if (bw_db_ensure(db) < 0 || bw_db_begin(db) < 0)
+    if (bw_db_begin(db) < 0)
         return;
     long long sent, skipped;
     char cause[64];

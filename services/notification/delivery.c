@@ -395,10 +395,7 @@ static int claim(ntf_delivery_t *d, int c)
     snprintf(lim, sizeof lim, "%d", room);
     const char *p[3] = {ntf_channel_names[c], now, lim};
     PGresult *res = NULL;
-    /* Reconnect (if need be) before BEGIN, not inside it: bw_db forgets an
-     * open transaction when it reconnects within bw_db_begin, and the next
-     * COMMIT then goes nowhere while the server keeps the work open. */
-    if (bw_db_ensure(d->db) == 0 && bw_db_begin(d->db) == 0 &&
+    if (bw_db_begin(d->db) == 0 &&
         bw_db_exec(d->db, SQL_ASYNC, 0, NULL) == 0)
         res = bw_db_query(d->db, SQL_CLAIM, 3, p);
     if (res && bw_db_commit(d->db) < 0) {
@@ -613,8 +610,7 @@ static int record(ntf_delivery_t *d, job_t *head)
     if (ok_ids.failed || ok_pids.failed || re_ids.failed || re_ms.failed || re_err.failed)
         goto out;
     rc = BW_EDB;
-    /* See claim: reconnect outside the transaction. */
-    if (bw_db_ensure(d->rdb) < 0 || bw_db_begin(d->rdb) < 0)
+    if (bw_db_begin(d->rdb) < 0)
         goto out;
     if (bw_db_exec(d->rdb, SQL_NO_SEQSCAN, 0, NULL) < 0)
         goto rollback;
