@@ -7,19 +7,12 @@
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond, what)                                                                          \
-    do {                                                                                           \
-        int ok_ = (cond);                                                                          \
-        printf("%s %s\n", ok_ ? "ok  " : "FAIL", what);                                            \
-        if (!ok_)                                                                                  \
-            failures++;                                                                            \
-    } while (0)
 
 typedef struct {
     bw_dec_t dec;

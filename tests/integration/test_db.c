@@ -8,20 +8,13 @@
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, what)                                                                          \
-    do {                                                                                           \
-        int ok_ = (cond);                                                                          \
-        printf("%s %s\n", ok_ ? "ok  " : "FAIL", what);                                            \
-        if (!ok_)                                                                                  \
-            failures++;                                                                            \
-    } while (0)
 
 static long count(bw_db_t *db, const char *sql)
 {

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "rpc.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,13 +21,6 @@ static const bw_migration_t migrations[] = {
     {0, NULL, NULL},
 };
 
-static int failures;
-#define CHECK(cond, what)                                                                          \
-    do {                                                                                           \
-        printf("%s %s\n", (cond) ? "ok  " : "FAIL", what);                                         \
-        if (!(cond))                                                                               \
-            failures++;                                                                            \
-    } while (0)
 
 typedef struct {
     struct ev_loop *loop;

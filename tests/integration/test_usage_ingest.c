@@ -19,6 +19,7 @@
 #include "rating/catalog_store.h"
 #include "rating/close.h"
 #include "rating/usage.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +27,6 @@
 
 extern const bw_migration_t bw_migrations_rating[];
 
-static int failures;
-#define CHECK(cond, what)                                                                          \
-    do {                                                                                           \
-        bool ok_ = (cond);                                                                         \
-        printf("%s %s\n", ok_ ? "ok  " : "FAIL", what);                                            \
-        if (!ok_)                                                                                  \
-            failures++;                                                                            \
-    } while (0)
 
 typedef struct {
     const char *event_id, *account, *fee_item, *quantity, *timestamp, *currency;
