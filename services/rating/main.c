@@ -19,7 +19,7 @@ static int init(bw_service_t *svc)
 {
     int rc = rt_close_start(bw_service_loop(svc), bw_service_db(svc));
     if (rc == 0 && !bw_service_is_worker(svc))
-        rt_usage_start(bw_service_loop(svc), bw_service_db(svc));
+        rc = rt_usage_start(bw_service_loop(svc), bw_service_db(svc));
     rc = rc ? rc : bw_service_consume(svc, "invoicing", rt_api_from_invoicing, svc);
     rc = rc ? rc : bw_service_consume(svc, "notification", rt_notice_from_notification, NULL);
     rc = rc ? rc : bw_service_consume(svc, "feedback", rt_notice_from_feedback, NULL);

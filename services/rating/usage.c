@@ -6,6 +6,7 @@
 
 #include "bincopy.h"
 #include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "errors.h"
 #include "log.h"
@@ -153,9 +154,10 @@ typedef struct {
 static struct {
     acct_t *slots;
     size_t cap, n;
+    size_t max; /* BILLOW_RATING_ACCOUNT_CACHE: memory stays bounded */
     long long stamp;
     int64_t pruned_at; /* monotonic seconds of the last prune */
-} C = {.stamp = -1};
+} C = {.stamp = -1, .max = RT_USAGE_CACHE_DEFAULT};
 
 /* The preloader: an idle watcher that reads the whole view into memory a
  * page at a time between requests, after start and whenever everything was
@@ -208,6 +210,17 @@ static acct_t *cache_slot(const char *id)
         if (strcmp(C.slots[i].id, id) == 0)
             return &C.slots[i];
     }
+}
+
+size_t rt_usage_cache_size(void) { return C.n; }
+
+/* Drops every account kept but not the stamp: what is left (nothing) is
+ * still current. */
+static void cache_drop_all(void)
+{
+    long long stamp = C.stamp;
+    rt_usage_cache_clear();
+    C.stamp = stamp;
 }
 
 /* The account if kept and current. */
@@ -319,6 +332,8 @@ static int preload_step(bw_db_t *db)
         return BW_EDB;
     long long stamp = atoll(PQgetvalue(res, 0, 0)), pruned = atoll(PQgetvalue(res, 0, 1));
     PQclear(res);
+    if (C.n >= C.max)
+        return 0; /* as many as may be kept: the rest are read as requests name them */
     char after[256];
     snprintf(after, sizeof after, "%s", P.after); /* a sync may restart the walk */
     int rc = cache_sync(db, stamp, pruned);
@@ -331,7 +346,7 @@ static int preload_step(bw_db_t *db)
     if (!res)
         return BW_EDB;
     int rows = PQntuples(res);
-    for (int i = 0; i < rows && rc == 0; i++)
+    for (int i = 0; i < rows && rc == 0 && C.n < C.max; i++)
         if (!cache_find(PQgetvalue(res, i, 0)))
             rc = cache_add(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                            PQgetvalue(res, i, 3));
@@ -357,13 +372,18 @@ static void preload_cb(struct ev_loop *loop, ev_idle *w, int revents)
         ev_idle_stop(loop, w);
 }
 
-void rt_usage_start(struct ev_loop *loop, bw_db_t *db)
+int rt_usage_start(struct ev_loop *loop, bw_db_t *db)
 {
+    long long max;
+    if (bw_env_int("BILLOW_RATING_ACCOUNT_CACHE", RT_USAGE_CACHE_DEFAULT, 1000, 100000000, &max) < 0)
+        return BW_EINVAL;
+    C.max = (size_t)max;
     P.loop = loop;
     P.db = db;
     ev_idle_init(&P.idle, preload_cb);
     P.started = true;
     preload_kick();
+    return 0;
 }
 
 void rt_usage_stop(void)
@@ -380,22 +400,39 @@ static int cmp_str(const void *x, const void *y)
 }
 
 /* Loads the accounts of the batch not in memory yet: 0, BW_EDB, BW_ENOMEM. */
-static int cache_fill(bw_db_t *db, const Billow__IngestUsage *req, bw_arena_t *arena)
+/* The distinct account ids of req not in memory, sorted: how many. */
+static size_t misses(const Billow__IngestUsage *req, const char **miss)
 {
-    const char **miss = bw_arena_alloc(arena, sizeof *miss * (req->n_records + 1));
-    size_t nmiss = 0;
+    size_t n = 0;
     for (size_t i = 0; i < req->n_records; i++) {
         const char *id = req->records[i]->account_id;
         if (!rt_empty(id) && !cache_find(id))
-            miss[nmiss++] = id;
+            miss[n++] = id;
     }
+    qsort(miss, n, sizeof *miss, cmp_str);
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        if (d == 0 || strcmp(miss[i], miss[d - 1]) != 0)
+            miss[d++] = miss[i];
+    return d;
+}
+
+static int cache_fill(bw_db_t *db, const Billow__IngestUsage *req, bw_arena_t *arena)
+{
+    const char **miss = bw_arena_alloc(arena, sizeof *miss * (req->n_records + 1));
+    size_t nmiss = misses(req, miss);
     if (nmiss == 0)
         return 0;
-    qsort(miss, nmiss, sizeof *miss, cmp_str);
+    /* Full: start again rather than grow, before the request rather than
+     * in it (it needs all of its accounts at once, so one request naming
+     * more accounts than the limit goes over it until the next). */
+    if (C.n + nmiss > C.max) {
+        cache_drop_all();
+        nmiss = misses(req, miss);
+    }
     rt_pgarr_t arr = {0};
     for (size_t i = 0; i < nmiss; i++)
-        if (i == 0 || strcmp(miss[i], miss[i - 1]) != 0)
-            rt_pgarr_add(&arr, miss[i]);
+        rt_pgarr_add(&arr, miss[i]);
     const char *ids = rt_pgarr_end(&arr);
     if (!ids) {
         rt_pgarr_free(&arr);

@@ -30,7 +30,13 @@ typedef struct bw_db bw_db_t;
  * (an idle watcher on loop, a page of 20000 accounts at a time) after start
  * and whenever it had to drop everything. Without rt_usage_start (tests),
  * accounts are loaded as requests name them. */
-void rt_usage_start(struct ev_loop *loop, bw_db_t *db);
+#define RT_USAGE_CACHE_DEFAULT 500000
+/* At most BILLOW_RATING_ACCOUNT_CACHE accounts are kept (about 90 bytes
+ * each; the preloader stops there); when a request needs more, all are
+ * dropped first. 0, or BW_EINVAL for a bad setting. */
+int rt_usage_start(struct ev_loop *loop, bw_db_t *db);
+/* How many accounts are kept now (tests). */
+size_t rt_usage_cache_size(void);
 /* Stops the preloader and drops the accounts kept. */
 void rt_usage_stop(void);
 /* Drops the accounts kept (tests). */

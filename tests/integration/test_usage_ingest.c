@@ -12,6 +12,7 @@
  * rejects; a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
+#include "errors.h"
 #include "log.h"
 #include "migrate.h"
 #include "rpc.h"
@@ -278,6 +279,49 @@ int main(void)
               has_rejection(r, 1, "U3 has no subscription"),
           "after the preloader: a plan change and a missing subscription still seen");
     rt_usage_stop();
+
+    /* A bad limit is refused; a limit of 1000 keeps memory bounded while
+     * requests name 2,500 accounts the preloader could not keep. */
+    setenv("BILLOW_RATING_ACCOUNT_CACHE", "lots", 1);
+    CHECK(rt_usage_start(loop, db) == BW_EINVAL, "bad BILLOW_RATING_ACCOUNT_CACHE refused");
+    setenv("BILLOW_RATING_ACCOUNT_CACHE", "1000", 1);
+    bw_db_exec(db,
+               "INSERT INTO accounts (id, currency, cycle, status, created_on, version, caused_by)"
+               " SELECT 'K' || lpad(g::text, 4, '0'), 'CNY', 'monthly', 'active', '2026-09-01', 1,"
+               " 't' FROM generate_series(1, 2500) g",
+               0, NULL);
+    bw_db_exec(db,
+               "INSERT INTO subscriptions (account_id, plan, quantity, start_date, origin, caused_by)"
+               " SELECT 'K' || lpad(g::text, 4, '0'), 'SAAS_PRO', 1, '2026-10-01', '2026-10-01', 't'"
+               " FROM generate_series(1, 2500) g",
+               0, NULL);
+    CHECK(rt_usage_start(loop, db) == 0, "limit of 1000 accepted");
+    for (int i = 0; i < 20; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    CHECK(rt_usage_cache_size() == 1000, "preloader stops at the limit");
+    bool all = true, bounded = true;
+    for (int round = 0; round < 3; round++) {
+        rec_t *kr = bw_arena_alloc(a, sizeof *kr * 900);
+        for (int i = 0; i < 900; i++) {
+            int k = (round * 900 + i) % 2500 + 1;
+            kr[i] = (rec_t){bw_arena_printf(a, "k%d-%d", round, i), bw_arena_printf(a, "K%04d", k),
+                            "API_CALLS", "1", "2026-11-12T10:00:00Z", NULL};
+        }
+        r = ingest(kr, 900, a);
+        all = all && counts(r, 900, 0, 0);
+        bounded = bounded && rt_usage_cache_size() <= 1000;
+    }
+    CHECK(all, "2,700 records for 2,500 accounts over a limit of 1000: all accepted");
+    CHECK(bounded, "no more than 1000 accounts kept after each request");
+    unsetenv("BILLOW_RATING_ACCOUNT_CACHE");
+    rt_usage_stop();
+    static const char *const cleanup[] = {
+        "DELETE FROM usage_records WHERE account_id LIKE 'K%'",
+        "DELETE FROM usage_aggregates WHERE account_id LIKE 'K%'",
+        "DELETE FROM subscriptions WHERE account_id LIKE 'K%'",
+        "DELETE FROM accounts WHERE id LIKE 'K%'"};
+    for (size_t i = 0; i < sizeof cleanup / sizeof cleanup[0]; i++)
+        bw_db_exec(db, cleanup[i], 0, NULL);
     ev_loop_destroy(loop);
 
     /* A close with one account closed already (U2, above): the others are
