@@ -3,11 +3,11 @@
  * The precedence rule lives in one SQL statement (SQL_APPLY): a field named
  * in operator_fields keeps its value whatever the event says. */
 #include "notification/contacts.h"
-#include "notification/pgarray.h"
 
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "pgarray.h"
 #include "rpc.h"
 
 #include <ctype.h>
@@ -141,8 +141,8 @@ static void from_row(PGresult *res, ntf_contact_t *c, bw_arena_t *arena)
     c->phone = bw_arena_strdup(arena, PQgetvalue(res, 0, 3));
     c->webhook_url = bw_arena_strdup(arena, PQgetvalue(res, 0, 4));
     c->language = bw_arena_strdup(arena, PQgetvalue(res, 0, 5));
-    c->n_channels = ntf_pgarr_parse(PQgetvalue(res, 0, 6), c->channels, NTF_MAX_CHANNELS, arena);
-    c->n_opt_outs = ntf_pgarr_parse(PQgetvalue(res, 0, 7), c->opt_outs, 16, arena);
+    c->n_channels = bw_pgarr_parse(PQgetvalue(res, 0, 6), c->channels, NTF_MAX_CHANNELS, arena);
+    c->n_opt_outs = bw_pgarr_parse(PQgetvalue(res, 0, 7), c->opt_outs, 16, arena);
 }
 
 int ntf_contact_load(bw_db_t *db, const char *account_id, ntf_contact_t *c, bw_arena_t *arena)
@@ -234,12 +234,12 @@ static Billow__Contact *row_to_contact(PGresult *res, bw_arena_t *arena)
     c->webhook_url = bw_arena_strdup(arena, PQgetvalue(res, 0, 4));
     c->language = bw_arena_strdup(arena, PQgetvalue(res, 0, 5));
     c->channels = bw_arena_alloc(arena, 8 * sizeof(char *));
-    c->n_channels = ntf_pgarr_parse(PQgetvalue(res, 0, 6), (const char **)c->channels, 8, arena);
+    c->n_channels = bw_pgarr_parse(PQgetvalue(res, 0, 6), (const char **)c->channels, 8, arena);
     c->opt_outs = bw_arena_alloc(arena, 16 * sizeof(char *));
-    c->n_opt_outs = ntf_pgarr_parse(PQgetvalue(res, 0, 7), (const char **)c->opt_outs, 16, arena);
+    c->n_opt_outs = bw_pgarr_parse(PQgetvalue(res, 0, 7), (const char **)c->opt_outs, 16, arena);
     c->operator_fields = bw_arena_alloc(arena, 8 * sizeof(char *));
     c->n_operator_fields =
-        ntf_pgarr_parse(PQgetvalue(res, 0, 8), (const char **)c->operator_fields, 8, arena);
+        bw_pgarr_parse(PQgetvalue(res, 0, 8), (const char **)c->operator_fields, 8, arena);
     c->account_version = atoll(PQgetvalue(res, 0, 9));
     c->caused_by = bw_arena_strdup(arena, PQgetvalue(res, 0, 10));
     c->updated_at = bw_arena_strdup(arena, PQgetvalue(res, 0, 11));
@@ -291,13 +291,13 @@ static void ns_del(nameset_t *s, const char *x)
 
 static const char *ns_literal(const nameset_t *s, bw_arena_t *arena)
 {
-    ntf_pgarr_t a;
-    ntf_pgarr_init(&a);
+    bw_pgarr_t a;
+    bw_pgarr_init(&a);
     for (size_t i = 0; i < s->n; i++)
-        ntf_pgarr_add(&a, s->v[i]);
-    const char *lit = ntf_pgarr_str(&a);
+        bw_pgarr_add(&a, s->v[i]);
+    const char *lit = bw_pgarr_str(&a);
     char *out = lit ? bw_arena_strdup(arena, lit) : NULL;
-    ntf_pgarr_free(&a);
+    bw_pgarr_free(&a);
     return out;
 }
 
@@ -371,7 +371,7 @@ bool ntf_contact_set(bw_db_t *db, const Billow__ContactSet *r, const char *cause
     if (PQntuples(res) == 1) {
         from_row(res, &c, arena);
         const char *of[8];
-        size_t n = ntf_pgarr_parse(PQgetvalue(res, 0, 8), of, 8, arena);
+        size_t n = bw_pgarr_parse(PQgetvalue(res, 0, 8), of, 8, arena);
         for (size_t i = 0; i < n; i++)
             ns_add(&ops, of[i]);
     } else {

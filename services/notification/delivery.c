@@ -16,7 +16,6 @@
 #include "notification/delivery.h"
 #include "notification/contacts.h"
 #include "notification/messages.h"
-#include "notification/pgarray.h"
 
 #include "arena.h"
 #include "clock.h"
@@ -27,6 +26,7 @@
 #include "events.pb-c.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgarray.h"
 #include "util.h"
 
 #include <json-c/json.h>
@@ -576,13 +576,13 @@ static int record(ntf_delivery_t *d, job_t *head)
     if (!head)
         return 0;
     bw_copybuf_t cb;
-    ntf_pgarr_t ok_ids, ok_pids, re_ids, re_ms, re_err;
+    bw_pgarr_t ok_ids, ok_pids, re_ids, re_ms, re_err;
     bw_copybuf_init(&cb);
-    ntf_pgarr_init(&ok_ids);
-    ntf_pgarr_init(&ok_pids);
-    ntf_pgarr_init(&re_ids);
-    ntf_pgarr_init(&re_ms);
-    ntf_pgarr_init(&re_err);
+    bw_pgarr_init(&ok_ids);
+    bw_pgarr_init(&ok_pids);
+    bw_pgarr_init(&re_ids);
+    bw_pgarr_init(&re_ms);
+    bw_pgarr_init(&re_err);
     size_t n = 0, nev = 0, nok = 0, nre = 0;
     for (job_t *j = head; j; j = j->next)
         n++;
@@ -598,13 +598,13 @@ static int record(ntf_delivery_t *d, job_t *head)
         j->dead = false;
         if (j->status == NTF_OK) {
             oks[nok++] = j;
-            ntf_pgarr_add(&ok_ids, j->id);
-            ntf_pgarr_add(&ok_pids, j->provider_id);
+            bw_pgarr_add(&ok_ids, j->id);
+            bw_pgarr_add(&ok_pids, j->provider_id);
         } else if (j->status == NTF_TEMPFAIL && j->attempt < d->o.max_attempts) {
             res_[nre++] = j;
-            ntf_pgarr_add(&re_ids, j->id);
-            ntf_pgarr_addf(&re_ms, "%lld", (long long)backoff_ms(d, j->attempt));
-            ntf_pgarr_add(&re_err, j->answer);
+            bw_pgarr_add(&re_ids, j->id);
+            bw_pgarr_addf(&re_ms, "%lld", (long long)backoff_ms(d, j->attempt));
+            bw_pgarr_add(&re_err, j->answer);
         }
     }
     if (ok_ids.failed || ok_pids.failed || re_ids.failed || re_ms.failed || re_err.failed)
@@ -615,7 +615,7 @@ static int record(ntf_delivery_t *d, job_t *head)
     if (bw_db_exec(d->rdb, SQL_NO_SEQSCAN, 0, NULL) < 0)
         goto rollback;
     if (nok) {
-        const char *p[2] = {ntf_pgarr_str(&ok_ids), ntf_pgarr_str(&ok_pids)};
+        const char *p[2] = {bw_pgarr_str(&ok_ids), bw_pgarr_str(&ok_pids)};
         if (!(res = bw_db_query(d->rdb, SQL_DELIVERED, 2, p)))
             goto rollback;
         mark(res, oks, nok);
@@ -623,7 +623,7 @@ static int record(ntf_delivery_t *d, job_t *head)
         res = NULL;
     }
     if (nre) {
-        const char *p[3] = {ntf_pgarr_str(&re_ids), ntf_pgarr_str(&re_ms), ntf_pgarr_str(&re_err)};
+        const char *p[3] = {bw_pgarr_str(&re_ids), bw_pgarr_str(&re_ms), bw_pgarr_str(&re_err)};
         if (!(res = bw_db_query(d->rdb, SQL_RETRY, 3, p)))
             goto rollback;
         mark(res, res_, nre);
@@ -684,11 +684,11 @@ log:
            "pending", BW_I(n), NULL);
 out:
     bw_copybuf_free(&cb);
-    ntf_pgarr_free(&ok_ids);
-    ntf_pgarr_free(&ok_pids);
-    ntf_pgarr_free(&re_ids);
-    ntf_pgarr_free(&re_ms);
-    ntf_pgarr_free(&re_err);
+    bw_pgarr_free(&ok_ids);
+    bw_pgarr_free(&ok_pids);
+    bw_pgarr_free(&re_ids);
+    bw_pgarr_free(&re_ms);
+    bw_pgarr_free(&re_err);
     bw_arena_reset(d->arena);
     return rc;
 }
@@ -802,22 +802,22 @@ static void hand_over(ntf_delivery_t *d)
     ev_timer_stop(d->loop, &d->linger);
 }
 
-static void add_ids(ntf_pgarr_t *a, const job_t *j)
+static void add_ids(bw_pgarr_t *a, const job_t *j)
 {
     for (; j; j = j->next)
-        ntf_pgarr_add(a, j->id);
+        bw_pgarr_add(a, j->id);
 }
 
 /* Sends again what an unseen claim commit left in "sending" (see
  * SQL_ORPHANS); tried again at the next iteration until it works. */
 static void recover_orphans(ntf_delivery_t *d)
 {
-    ntf_pgarr_t held;
-    ntf_pgarr_init(&held);
+    bw_pgarr_t held;
+    bw_pgarr_init(&held);
     add_ids(&held, d->inflight);
     add_ids(&held, d->done_head);
     add_ids(&held, d->rec_batch);
-    const char *p = ntf_pgarr_str(&held);
+    const char *p = bw_pgarr_str(&held);
     PGresult *res = held.failed ? NULL : bw_db_query(d->db, SQL_ORPHANS, 1, &p);
     if (res) {
         d->orphans = false;
@@ -826,7 +826,7 @@ static void recover_orphans(ntf_delivery_t *d)
                BW_S(PQcmdTuples(res)), NULL);
         PQclear(res);
     }
-    ntf_pgarr_free(&held);
+    bw_pgarr_free(&held);
 }
 
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)

@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgarray.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -347,7 +348,7 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
     bw_outbox_event_t *evs = bw_arena_alloc(a, sizeof *evs * (size_t)(n + 1));
     bw_bincopy_t cb = {0};
     bw_bincopy_begin(&cb);
-    rt_pgarr_t fa = {0}, fe = {0};
+    bw_pgarr_t fa = {0}, fe = {0};
     size_t nev = 0;
     long long failed = 0, total = 0;
     for (int i = 0; i < n; i++) {
@@ -358,8 +359,8 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         if (rt_rate_account(d, &p, ar, a, err, sizeof err) < 0) {
             bw_log(BW_WARN, "could not rate account", "account", BW_S(d->acct.id), "period",
                    BW_S(p.period), "error", BW_S(err), NULL);
-            rt_pgarr_add(&fa, d->acct.id);
-            rt_pgarr_add(&fe, err);
+            bw_pgarr_add(&fa, d->acct.id);
+            bw_pgarr_add(&fe, err);
             failed++;
             continue;
         }
@@ -404,7 +405,7 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         }
     }
     if (failed > 0) {
-        const char *fp[3] = {id, rt_pgarr_end(&fa), rt_pgarr_end(&fe)};
+        const char *fp[3] = {id, bw_pgarr_str(&fa), bw_pgarr_str(&fe)};
         if (!fp[1] || !fp[2]) {
             rc = BW_ENOMEM;
             goto out;
@@ -430,8 +431,8 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
     rc = seen;
 out:
     bw_bincopy_free(&cb);
-    rt_pgarr_free(&fa);
-    rt_pgarr_free(&fe);
+    bw_pgarr_free(&fa);
+    bw_pgarr_free(&fe);
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgarray.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -771,7 +772,7 @@ bool rt_pc_announce(bw_db_t *db, const Billow__PriceChangeAnnounce *req, const c
     if (!load_for(db, req->change_id, &F, &row, reply, arena))
         return false;
     bool changed = false;
-    rt_pgarr_t aa = {0}, at = {0}, ap = {0}, ao = {0}, an = {0}, ae = {0};
+    bw_pgarr_t aa = {0}, at = {0}, ap = {0}, ao = {0}, an = {0}, ae = {0};
     if (bw_db_begin(db) < 0)
         goto dberr;
     char ts[40];
@@ -804,19 +805,19 @@ bool rt_pc_announce(bw_db_t *db, const Billow__PriceChangeAnnounce *req, const c
         char o[24], nw[24];
         snprintf(o, sizeof o, "%lld", (long long)f->old_minor);
         snprintf(nw, sizeof nw, "%lld", (long long)f->new_minor);
-        rt_pgarr_add(&aa, f->id);
-        rt_pgarr_add(&at, f->tier);
-        rt_pgarr_add(&ap, f->period);
-        rt_pgarr_add(&ao, o);
-        rt_pgarr_add(&an, nw);
-        rt_pgarr_add(&ae, evs[nev].event_id);
+        bw_pgarr_add(&aa, f->id);
+        bw_pgarr_add(&at, f->tier);
+        bw_pgarr_add(&ap, f->period);
+        bw_pgarr_add(&ao, o);
+        bw_pgarr_add(&an, nw);
+        bw_pgarr_add(&ae, evs[nev].event_id);
         nev++;
     }
     if (nev > 0) {
         const char *ip[10] = {F.doc->id,          F.doc->currency,    ts,
-                              cause,              rt_pgarr_end(&aa),  rt_pgarr_end(&at),
-                              rt_pgarr_end(&ap),  rt_pgarr_end(&ao),  rt_pgarr_end(&an),
-                              rt_pgarr_end(&ae)};
+                              cause,              bw_pgarr_str(&aa),  bw_pgarr_str(&at),
+                              bw_pgarr_str(&ap),  bw_pgarr_str(&ao),  bw_pgarr_str(&an),
+                              bw_pgarr_str(&ae)};
         for (int k = 4; k < 10; k++)
             if (!ip[k])
                 goto dberr;
@@ -840,12 +841,12 @@ dberr:
     rt_reply_db(reply, db, "could not announce price change", arena);
     bw_db_rollback(db);
 out:
-    rt_pgarr_free(&aa);
-    rt_pgarr_free(&at);
-    rt_pgarr_free(&ap);
-    rt_pgarr_free(&ao);
-    rt_pgarr_free(&an);
-    rt_pgarr_free(&ae);
+    bw_pgarr_free(&aa);
+    bw_pgarr_free(&at);
+    bw_pgarr_free(&ap);
+    bw_pgarr_free(&ao);
+    bw_pgarr_free(&an);
+    bw_pgarr_free(&ae);
     PQclear(row);
     rt_pc_doc_destroy(&F.doc);
     return changed;

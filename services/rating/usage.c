@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "log.h"
 #include "money.h"
+#include "pgarray.h"
 #include "rpc.h"
 
 #include <stdio.h>
@@ -83,57 +84,6 @@ static const char SQL_FROM_STAGE[] =
     " SELECT period, account_id, fee_item, sum(quantity), count(*) FROM ins GROUP BY 1, 2, 3"
     " RETURNING 1)"
     " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM agg)";
-
-/* --- array literals ------------------------------------------------------ */
-
-static void put(rt_pgarr_t *a, const char *p, size_t n)
-{
-    if (a->failed)
-        return;
-    if (a->len + n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap : 4096;
-        while (a->len + n + 2 > cap)
-            cap *= 2;
-        char *s = realloc(a->s, cap);
-        if (!s) {
-            a->failed = true;
-            return;
-        }
-        a->s = s;
-        a->cap = cap;
-    }
-    memcpy(a->s + a->len, p, n);
-    a->len += n;
-}
-
-void rt_pgarr_add(rt_pgarr_t *a, const char *v)
-{
-    put(a, a->n ? ",\"" : "{\"", 2);
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            put(a, "\\", 1);
-        put(a, p, 1);
-    }
-    put(a, "\"", 1);
-    a->n++;
-}
-
-const char *rt_pgarr_end(rt_pgarr_t *a)
-{
-    if (a->n == 0)
-        put(a, "{", 1);
-    put(a, "}", 1);
-    if (a->failed)
-        return NULL;
-    a->s[a->len] = '\0';
-    return a->s;
-}
-
-void rt_pgarr_free(rt_pgarr_t *a)
-{
-    free(a->s);
-    memset(a, 0, sizeof *a);
-}
 
 /* --- the accounts in memory ------------------------------------------- */
 
@@ -430,16 +380,16 @@ static int cache_fill(bw_db_t *db, const Billow__IngestUsage *req, bw_arena_t *a
         cache_drop_all();
         nmiss = misses(req, miss);
     }
-    rt_pgarr_t arr = {0};
+    bw_pgarr_t arr = {0};
     for (size_t i = 0; i < nmiss; i++)
-        rt_pgarr_add(&arr, miss[i]);
-    const char *ids = rt_pgarr_end(&arr);
+        bw_pgarr_add(&arr, miss[i]);
+    const char *ids = bw_pgarr_str(&arr);
     if (!ids) {
-        rt_pgarr_free(&arr);
+        bw_pgarr_free(&arr);
         return BW_ENOMEM;
     }
     PGresult *res = bw_db_query(db, SQL_ACCOUNTS, 1, &ids);
-    rt_pgarr_free(&arr);
+    bw_pgarr_free(&arr);
     if (!res)
         return BW_EDB;
     int rc = 0;
@@ -546,13 +496,13 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
                          bw_arena_t *arena)
 {
     size_t n = req->n_records;
-    rt_pgarr_t aa = {0}, pa = {0};
+    bw_pgarr_t aa = {0}, pa = {0};
     for (size_t i = 0; i < n; i++)
         if (!recs[i].error) {
-            rt_pgarr_add(&aa, req->records[i]->account_id);
-            rt_pgarr_add(&pa, recs[i].period);
+            bw_pgarr_add(&aa, req->records[i]->account_id);
+            bw_pgarr_add(&pa, recs[i].period);
         }
-    const char *cp[2] = {rt_pgarr_end(&aa), rt_pgarr_end(&pa)};
+    const char *cp[2] = {bw_pgarr_str(&aa), bw_pgarr_str(&pa)};
     int rc = 0;
     PGresult *res = NULL;
     if (!cp[0] || !cp[1])
@@ -569,8 +519,8 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
             }
     }
     PQclear(res);
-    rt_pgarr_free(&aa);
-    rt_pgarr_free(&pa);
+    bw_pgarr_free(&aa);
+    bw_pgarr_free(&pa);
     return rc;
 }
 

@@ -45,16 +45,4 @@ void rt_usage_cache_clear(void);
 bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *cause,
                      Billow__Reply *reply, bw_arena_t *arena);
 
-/* A growable PostgreSQL array literal of quoted text elements ("{\"a\",\"b\"}"). */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int n;
-    bool failed;
-} rt_pgarr_t;
-void rt_pgarr_add(rt_pgarr_t *a, const char *v);
-/* The literal (NUL-terminated, owned by a); NULL when out of memory. */
-const char *rt_pgarr_end(rt_pgarr_t *a);
-void rt_pgarr_free(rt_pgarr_t *a);
-
 #endif

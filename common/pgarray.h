@@ -1,8 +1,8 @@
 /* PostgreSQL text-array literals ('{"a","b"}') built and parsed in C, so a
  * batch of values travels as one parameter of one statement (unnest($1::
  * text[])) instead of a round trip per row (STYLE.md 8). */
-#ifndef NTF_PGARRAY_H
-#define NTF_PGARRAY_H
+#ifndef BW_PGARRAY_H
+#define BW_PGARRAY_H
 
 #include <stddef.h>
 
@@ -13,19 +13,19 @@ typedef struct {
     size_t len, cap;
     size_t n;
     int failed; /* out of memory */
-} ntf_pgarr_t;
+} bw_pgarr_t;
 
-void ntf_pgarr_init(ntf_pgarr_t *a);
+void bw_pgarr_init(bw_pgarr_t *a);
 /* Appends one element, quoted and escaped; NULL becomes SQL NULL. */
-void ntf_pgarr_add(ntf_pgarr_t *a, const char *s);
-void ntf_pgarr_addf(ntf_pgarr_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bw_pgarr_add(bw_pgarr_t *a, const char *s);
+void bw_pgarr_addf(bw_pgarr_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The literal ("{}" when empty); valid until the next add or free. NULL
  * when out of memory. */
-const char *ntf_pgarr_str(ntf_pgarr_t *a);
-void ntf_pgarr_free(ntf_pgarr_t *a);
+const char *bw_pgarr_str(bw_pgarr_t *a);
+void bw_pgarr_free(bw_pgarr_t *a);
 
 /* Splits a one-dimensional text[] in text output form into at most max
  * elements (strings from arena); returns how many. */
-size_t ntf_pgarr_parse(const char *lit, const char **out, size_t max, bw_arena_t *arena);
+size_t bw_pgarr_parse(const char *lit, const char **out, size_t max, bw_arena_t *arena);
 
 #endif

@@ -1,15 +1,15 @@
 /* PostgreSQL text-array literals: see pgarray.h. Elements are always
  * double-quoted on output, so only '"' and '\' need escaping. */
-#include "notification/pgarray.h"
+#include "pgarray.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void ntf_pgarr_init(ntf_pgarr_t *a) { memset(a, 0, sizeof *a); }
+void bw_pgarr_init(bw_pgarr_t *a) { memset(a, 0, sizeof *a); }
 
-static void put(ntf_pgarr_t *a, const char *s, size_t n)
+static void put(bw_pgarr_t *a, const char *s, size_t n)
 {
     if (a->failed)
         return;
@@ -29,7 +29,7 @@ static void put(ntf_pgarr_t *a, const char *s, size_t n)
     a->len += n;
 }
 
-void ntf_pgarr_add(ntf_pgarr_t *a, const char *s)
+void bw_pgarr_add(bw_pgarr_t *a, const char *s)
 {
     put(a, a->n ? "," : "{", 1);
     a->n++;
@@ -46,17 +46,17 @@ void ntf_pgarr_add(ntf_pgarr_t *a, const char *s)
     put(a, "\"", 1);
 }
 
-void ntf_pgarr_addf(ntf_pgarr_t *a, const char *fmt, ...)
+void bw_pgarr_addf(bw_pgarr_t *a, const char *fmt, ...)
 {
     char buf[64];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    ntf_pgarr_add(a, buf);
+    bw_pgarr_add(a, buf);
 }
 
-const char *ntf_pgarr_str(ntf_pgarr_t *a)
+const char *bw_pgarr_str(bw_pgarr_t *a)
 {
     if (a->n == 0)
         return "{}";
@@ -68,13 +68,13 @@ const char *ntf_pgarr_str(ntf_pgarr_t *a)
     return a->data;
 }
 
-void ntf_pgarr_free(ntf_pgarr_t *a)
+void bw_pgarr_free(bw_pgarr_t *a)
 {
     free(a->data);
     memset(a, 0, sizeof *a);
 }
 
-size_t ntf_pgarr_parse(const char *lit, const char **out, size_t max, bw_arena_t *arena)
+size_t bw_pgarr_parse(const char *lit, const char **out, size_t max, bw_arena_t *arena)
 {
     size_t n = 0;
     if (!lit || *lit != '{')
