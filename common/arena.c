@@ -107,6 +107,50 @@ char *bw_arena_strdup(bw_arena_t *a, const char *s)
     return p;
 }
 
+const char *bw_arena_html(bw_arena_t *a, const char *s)
+{
+    char *o = bw_arena_alloc(a, strlen(s) * 6 + 1), *p = o;
+    if (!o)
+        return "";
+    for (; *s; s++) {
+        const char *r = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
+                      : *s == '"' ? "&quot;" : NULL;
+        if (r) {
+            size_t n = strlen(r);
+            memcpy(p, r, n);
+            p += n;
+        } else {
+            *p++ = *s;
+        }
+    }
+    *p = '\0';
+    return o;
+}
+
+const char *bw_arena_json(bw_arena_t *a, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = bw_arena_alloc(a, strlen(s) * 6 + 1), *p = o;
+    if (!o)
+        return "";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 15];
+            p += 6;
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    *p = '\0';
+    return o;
+}
+
 char *bw_arena_printf(bw_arena_t *a, const char *fmt, ...)
 {
     va_list ap;

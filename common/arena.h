@@ -15,6 +15,10 @@ void bw_arena_destroy(bw_arena_t **pa);
 void *bw_arena_alloc(bw_arena_t *a, size_t size);
 char *bw_arena_strdup(bw_arena_t *a, const char *s);
 char *bw_arena_printf(bw_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s escaped for HTML text and attribute values (< > & "), or for the inside
+ * of a JSON string (" \ and control characters); "" when out of memory. */
+const char *bw_arena_html(bw_arena_t *a, const char *s);
+const char *bw_arena_json(bw_arena_t *a, const char *s);
 /* Frees everything allocated since the last reset, keeping one chunk. */
 void bw_arena_reset(bw_arena_t *a);
 /* A string grown in the arena by printf-style appends, for documents built

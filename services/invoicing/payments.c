@@ -548,21 +548,6 @@ bool inv_payment_refund(bw_db_t *db, const Billow__PaymentRefund *req, const inv
 
 /* --- receipts -------------------------------------------------------------- */
 
-static void html_esc(const char *s, char *buf, size_t len)
-{
-    size_t o = 0;
-    for (; *s && o + 7 < len; s++) {
-        const char *rep = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
-                        : *s == '"' ? "&quot;" : NULL;
-        if (rep) {
-            o += (size_t)snprintf(buf + o, len - o, "%s", rep);
-        } else {
-            buf[o++] = *s;
-        }
-    }
-    buf[o] = '\0';
-}
-
 void inv_receipt_get(bw_db_t *db, const Billow__ReceiptGet *req, Billow__Reply *reply,
                      bw_arena_t *a)
 {
@@ -592,6 +577,8 @@ void inv_receipt_get(bw_db_t *db, const Billow__ReceiptGet *req, Billow__Reply *
         return;
     }
 #define V(c) PQgetvalue(r, 0, c)
+#define J(c) bw_arena_json(a, V(c)) /* text from customers and operators */
+#define H(c) bw_arena_html(a, V(c))
     const char *cur = V(4);
     char amt[32], credit[32];
     bw_money_format(atoll(V(5)), cur, amt, sizeof amt);
@@ -603,11 +590,8 @@ void inv_receipt_get(bw_db_t *db, const Billow__ReceiptGet *req, Billow__Reply *
                               "\"%s\",\"currency\":\"%s\",\"amount_minor\":%s,\"method\":\"%s\","
                               "\"received_at\":\"%s\",\"unallocated_minor\":%s,"
                               "\"allocations\":\"%s\"}",
-                              V(0), V(1), V(2), cur, V(5), V(6), V(8), V(9), V(10));
+                              J(0), J(1), J(2), J(4), V(5), J(6), J(8), V(9), J(10));
     } else if (!strcmp(fmt, "html")) {
-        char name[512], ref[512];
-        html_esc(V(3), name, sizeof name);
-        html_esc(V(7), ref, sizeof ref);
         doc = bw_arena_printf(
             a,
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Receipt %s</title>"
@@ -618,7 +602,7 @@ void inv_receipt_get(bw_db_t *db, const Billow__ReceiptGet *req, Billow__Reply *
             "<tr><td>Reference</td><td>%s</td></tr><tr><td>Received</td><td>%s UTC</td></tr>"
             "<tr><td>Applied to</td><td>%s</td></tr><tr><td>Held as credit</td><td>%s %s</td></tr>"
             "</table></body></html>\n",
-            V(0), V(0), name, V(2), cur, amt, V(6), ref, V(8), *V(10) ? V(10) : "-", cur, credit);
+            H(0), H(0), H(3), H(2), H(4), amt, H(6), H(7), H(8), *V(10) ? H(10) : "-", H(4), credit);
     } else {
         doc = bw_arena_printf(a,
                               "RECEIPT %s\nreceived from:  %s (%s)\namount:         %s %s\n"
@@ -634,5 +618,7 @@ void inv_receipt_get(bw_db_t *db, const Billow__ReceiptGet *req, Billow__Reply *
     pr->document = doc;
     pr->summary = bw_arena_printf(a, "receipt %s", V(0));
 #undef V
+#undef J
+#undef H
     PQclear(r);
 }

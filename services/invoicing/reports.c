@@ -71,37 +71,6 @@ static const char *cell(const table_t *t, int r, int c, bw_arena_t *a)
     return bw_arena_strdup(a, buf);
 }
 
-static const char *esc_html(bw_arena_t *a, const char *s)
-{
-    char *o = bw_arena_alloc(a, strlen(s) * 6 + 1), *p = o;
-    for (; *s; s++) {
-        const char *r = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
-                      : *s == '"' ? "&quot;" : NULL;
-        if (r)
-            p += sprintf(p, "%s", r);
-        else
-            *p++ = *s;
-    }
-    *p = '\0';
-    return o;
-}
-
-static const char *esc_json(bw_arena_t *a, const char *s)
-{
-    char *o = bw_arena_alloc(a, strlen(s) * 6 + 1), *p = o;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            p += sprintf(p, "\\%c", c);
-        else if (c < 0x20)
-            p += sprintf(p, "\\u%04x", c);
-        else
-            *p++ = (char)c;
-    }
-    *p = '\0';
-    return o;
-}
-
 static const char *esc_csv(bw_arena_t *a, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n"))
@@ -156,12 +125,13 @@ static void render_csv(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
 
 static void render_json(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
 {
-    bw_abuf_printf(b, "{\"report\":\"%s\",\"rows\":[", esc_json(a, t->title));
+    bw_abuf_printf(b, "{\"report\":\"%s\",\"rows\":[", bw_arena_json(a, t->title));
     for (int r = 0; r < t->nrows; r++) {
         bw_abuf_printf(b, "%s{", r ? "," : "");
         for (int c = 0; c < t->ncols; c++) {
             if (t->kind[c] == 's')
-                bw_abuf_printf(b, "%s\"%s\":\"%s\"", c ? "," : "", t->cols[c], esc_json(a, t->text[r][c]));
+                bw_abuf_printf(b, "%s\"%s\":\"%s\"", c ? "," : "", t->cols[c],
+                               bw_arena_json(a, t->text[r][c]));
             else
                 bw_abuf_printf(b, "%s\"%s_%s\":%lld", c ? "," : "", t->cols[c],
                     t->kind[c] == 'r' ? "bp" : "minor", (long long)t->num[r][c]);
@@ -190,7 +160,7 @@ static void render_svg(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
         if (t->label_col != t->cur_col && t->cur_col >= 0)
             label = bw_arena_printf(a, "%s %s", label, t->text[r][t->cur_col]);
         bw_abuf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"12\">%s</text>", left - 6,
-            y + bar - 3, esc_html(a, label));
+            y + bar - 3, bw_arena_html(a, label));
         for (int s = 0; s < t->nseries; s++) {
             int64_t v = t->num[r][t->series[s]];
             int len = v > 0 ? (int)((bw_i128_t)v * width / max) : 0;
@@ -215,7 +185,7 @@ static void render_html(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
            "td,th{padding:.25em .7em;border-bottom:1px solid #ddd}td.n{text-align:right}"
            "</style></head><body><h1>%s</h1>\n",
-        esc_html(a, t->title), esc_html(a, t->title));
+        bw_arena_html(a, t->title), bw_arena_html(a, t->title));
     render_svg(t, b, a);
     bw_abuf_printf(b, "\n<table><tr>");
     for (int c = 0; c < t->ncols; c++)
@@ -225,7 +195,7 @@ static void render_html(const table_t *t, bw_abuf_t *b, bw_arena_t *a)
         bw_abuf_printf(b, "<tr>");
         for (int c = 0; c < t->ncols; c++)
             bw_abuf_printf(b, "<td%s>%s</td>", t->kind[c] == 's' ? "" : " class=n",
-                esc_html(a, cell(t, r, c, a)));
+                bw_arena_html(a, cell(t, r, c, a)));
         bw_abuf_printf(b, "</tr>\n");
     }
     bw_abuf_printf(b, "</table></body></html>\n");
@@ -423,7 +393,7 @@ void inv_report_get(bw_db_t *db, const Billow__ReportGet *req, Billow__Reply *re
                     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
                     "collapse;margin:1em 0}td,th{padding:.25em .7em;border-bottom:1px solid #ddd}"
                     "td.n{text-align:right}</style></head><body><h1>%s</h1>\n",
-                esc_html(a, t.title), esc_html(a, t.title));
+                bw_arena_html(a, t.title), bw_arena_html(a, t.title));
             render_svg(&c, &b, a);
             bw_abuf_printf(&b, "\n<table><tr>");
             for (int k = 0; k < t.ncols; k++)
@@ -433,7 +403,7 @@ void inv_report_get(bw_db_t *db, const Billow__ReportGet *req, Billow__Reply *re
                 bw_abuf_printf(&b, "<tr>");
                 for (int k = 0; k < t.ncols; k++)
                     bw_abuf_printf(&b, "<td%s>%s</td>", t.kind[k] == 's' ? "" : " class=n",
-                        esc_html(a, cell(&t, i, k, a)));
+                        bw_arena_html(a, cell(&t, i, k, a)));
                 bw_abuf_printf(&b, "</tr>\n");
             }
             bw_abuf_printf(&b, "</table></body></html>\n");

@@ -32,39 +32,6 @@ static const char SQL_MOVES[] =
 
 
 
-static const char *html(bw_arena_t *a, const char *s)
-{
-    size_t n = strlen(s);
-    char *o = bw_arena_alloc(a, n * 6 + 1), *p = o;
-    for (; *s; s++) {
-        const char *r = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
-                      : *s == '"' ? "&quot;" : NULL;
-        if (r)
-            p += sprintf(p, "%s", r);
-        else
-            *p++ = *s;
-    }
-    *p = '\0';
-    return o;
-}
-
-static const char *json(bw_arena_t *a, const char *s)
-{
-    size_t n = strlen(s);
-    char *o = bw_arena_alloc(a, n * 6 + 1), *p = o;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            p += sprintf(p, "\\%c", c);
-        else if (c < 0x20)
-            p += sprintf(p, "\\u%04x", c);
-        else
-            *p++ = (char)c;
-    }
-    *p = '\0';
-    return o;
-}
-
 void inv_statement_get(bw_db_t *db, const Billow__StatementGet *req, Billow__Reply *reply,
                        bw_arena_t *a)
 {
@@ -114,7 +81,7 @@ void inv_statement_get(bw_db_t *db, const Billow__StatementGet *req, Billow__Rep
     if (!strcmp(fmt, "json")) {
         bw_abuf_printf(&b, "{\"account_id\":\"%s\",\"name\":\"%s\",\"currency\":\"%s\",\"from\":\"%s\","
                 "\"to\":\"%s\",\"opening_minor\":%lld,\"entries\":[",
-            json(a, p[0]), json(a, name), cur, f, t, (long long)opening);
+            bw_arena_json(a, p[0]), bw_arena_json(a, name), cur, f, t, (long long)opening);
     } else if (!strcmp(fmt, "html")) {
         bw_abuf_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Statement %s</title>"
                 "<style>body{font-family:sans-serif;max-width:56em;margin:2em auto}"
@@ -124,7 +91,7 @@ void inv_statement_get(bw_db_t *db, const Billow__StatementGet *req, Billow__Rep
                 "<tr><th>Date</th><th>Document</th><th>Detail</th><th>Amount</th>"
                 "<th>Balance</th></tr><tr><td>%s</td><td colspan=3>Opening balance</td>"
                 "<td class=n>%s</td></tr>\n",
-            html(a, p[0]), html(a, name), html(a, p[0]), f, t, f, m1);
+            bw_arena_html(a, p[0]), bw_arena_html(a, name), bw_arena_html(a, p[0]), f, t, f, m1);
     } else {
         bw_abuf_printf(&b, "STATEMENT OF ACCOUNT %s (%s)\nperiod: %s to %s\n\n%-10s  %-11s  %-18s  %-30s  %16s"
                 "  %16s\n%-10s  %-11s  %-18s  %-30s  %16s  %16s\n",
@@ -142,12 +109,12 @@ void inv_statement_get(bw_db_t *db, const Billow__StatementGet *req, Billow__Rep
         if (!strcmp(fmt, "json"))
             bw_abuf_printf(&b, "%s{\"date\":\"%s\",\"kind\":\"%s\",\"document\":\"%s\",\"detail\":\"%s\","
                     "\"amount_minor\":%lld,\"balance_minor\":%lld}",
-                i > first ? "," : "", d, k, json(a, ref), json(a, det), (long long)v,
+                i > first ? "," : "", d, k, bw_arena_json(a, ref), bw_arena_json(a, det), (long long)v,
                 (long long)bal);
         else if (!strcmp(fmt, "html"))
             bw_abuf_printf(&b, "<tr><td>%s</td><td>%s %s</td><td>%s</td><td class=n>%s</td>"
                     "<td class=n>%s</td></tr>\n",
-                d, k, html(a, ref), html(a, det), m1, m2);
+                d, k, bw_arena_html(a, ref), bw_arena_html(a, det), m1, m2);
         else
             bw_abuf_printf(&b, "%-10s  %-11s  %-18s  %-30.30s  %16s  %16s\n", d, k, ref, det, m1, m2);
     }

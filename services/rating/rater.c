@@ -214,6 +214,27 @@ static const char *discount_name(const rt_catalog_t *cat, const char *code, cons
     return rt_name_in(&cat->discount_names[d - cat->discounts], lang);
 }
 
+/* Makes room in ar for one more line (the array grows in the arena) and
+ * returns it, empty; the caller fills it and stores it at
+ * ar->lines[ar->n_lines++]. NULL when out of memory. */
+static Billow__RatedLine *new_line(Billow__AccountRated *ar, size_t *cap, bw_arena_t *a)
+{
+    if (ar->n_lines == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        Billow__RatedLine **nl = bw_arena_alloc(a, sizeof *nl * nc);
+        if (!nl)
+            return NULL;
+        if (ar->n_lines)
+            memcpy(nl, ar->lines, sizeof *nl * ar->n_lines);
+        ar->lines = nl;
+        *cap = nc;
+    }
+    Billow__RatedLine *rl = bw_arena_alloc(a, sizeof *rl);
+    if (rl)
+        billow__rated_line__init(rl);
+    return rl;
+}
+
 /* Appends the lines of one rated segment to ar. */
 static int add_lines(const rt_result_t *res, const rt_price_version_t *pv, const rt_period_t *p,
                      const rt_account_t *acct, int64_t as, int64_t ae, Billow__AccountRated *ar,
@@ -229,20 +250,9 @@ static int add_lines(const rt_result_t *res, const rt_price_version_t *pv, const
         if ((l->kind == RT_LINE_CHARGE || l->kind == RT_LINE_PRORATION) && l->amount == 0 &&
             l->quantity == 0)
             continue; /* nothing used: no line */
-        if (ar->n_lines == *cap) {
-            size_t nc = *cap ? *cap * 2 : 8;
-            Billow__RatedLine **nl = bw_arena_alloc(a, sizeof *nl * nc);
-            if (!nl)
-                return BW_ENOMEM;
-            if (ar->n_lines)
-                memcpy(nl, ar->lines, sizeof *nl * ar->n_lines);
-            ar->lines = nl;
-            *cap = nc;
-        }
-        Billow__RatedLine *rl = bw_arena_alloc(a, sizeof *rl);
+        Billow__RatedLine *rl = new_line(ar, cap, a);
         if (!rl)
             return BW_ENOMEM;
-        billow__rated_line__init(rl);
         const rt_fee_item_t *fi = l->fee_item[0] ? rt_catalog_fee_item(cat, l->fee_item) : NULL;
         rl->fee_item = bw_arena_strdup(a, l->fee_item);
         rl->kind = (char *)rt_line_kind_name(l->kind);
@@ -393,20 +403,9 @@ static int transition_line(const rt_acct_data_t *d, const rt_period_t *p, const 
     rt_result_destroy(&res);
     if (rc < 0 || waived == 0)
         return 0;
-    if (ar->n_lines == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        Billow__RatedLine **nl = bw_arena_alloc(a, sizeof *nl * nc);
-        if (!nl)
-            return BW_ENOMEM;
-        if (ar->n_lines)
-            memcpy(nl, ar->lines, sizeof *nl * ar->n_lines);
-        ar->lines = nl;
-        *cap = nc;
-    }
-    Billow__RatedLine *rl = bw_arena_alloc(a, sizeof *rl);
+    Billow__RatedLine *rl = new_line(ar, cap, a);
     if (!rl)
         return BW_ENOMEM;
-    billow__rated_line__init(rl);
     const rt_fee_item_t *first =
         pc->pv->n_charges ? rt_catalog_fee_item(p->cat, pc->pv->charges[0].fee_item) : NULL;
     char pct[BW_DEC_STRLEN];

@@ -178,6 +178,11 @@ static void test_arena(void **state)
     (void)state;
     bw_arena_t *a = bw_arena_new();
     assert_non_null(a);
+    assert_string_equal(bw_arena_html(a, "<a href=\"x\">R&D</a> 上海"),
+                        "&lt;a href=&quot;x&quot;&gt;R&amp;D&lt;/a&gt; 上海");
+    assert_string_equal(bw_arena_json(a, "say \"hi\"\\\n\x01 上海"),
+                        "say \\\"hi\\\"\\\\\\u000a\\u0001 上海");
+    assert_string_equal(bw_arena_html(a, ""), "");
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 1000; i++) {
             char *p = bw_arena_alloc(a, (size_t)(i % 300) + 1);
