@@ -1,5 +1,7 @@
 /* COPY text rows. */
 #include "copybuf.h"
+#include "db.h"
+#include "errors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,4 +96,13 @@ void bw_copybuf_end(bw_copybuf_t *b)
         return;
     b->data[b->len++] = '\n';
     b->col = 0;
+}
+
+int bw_copybuf_send(const bw_copybuf_t *b, bw_db_t *db, const char *sql)
+{
+    if (b->len == 0)
+        return 0;
+    if (b->failed)
+        return BW_ENOMEM;
+    return bw_db_copy(db, sql, b->data, b->len);
 }

@@ -23,5 +23,9 @@ void bw_copybuf_int(bw_copybuf_t *b, long long v);
 void bw_copybuf_bytea(bw_copybuf_t *b, const uint8_t *p, size_t len);
 /* Ends the row. */
 void bw_copybuf_end(bw_copybuf_t *b);
+/* COPYs the rows with sql (a COPY ... FROM STDIN): 0 when there are none,
+ * BW_ENOMEM when the buffer ran out of memory, else as bw_db_copy. */
+struct bw_db;
+int bw_copybuf_send(const bw_copybuf_t *b, struct bw_db *db, const char *sql);
 
 #endif

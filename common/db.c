@@ -342,3 +342,15 @@ int bw_db_copy_end(bw_db_t *db)
         db->failed = true;
     return rc;
 }
+
+int bw_db_copy(bw_db_t *db, const char *sql, const void *data, size_t len)
+{
+    int rc = bw_db_copy_begin(db, sql);
+    if (rc < 0)
+        return rc;
+    int put = bw_db_copy_put(db, data, len);
+    rc = bw_db_copy_end(db);
+    if (put < 0)
+        rc = put;
+    return rc < 0 && db->lost ? BW_EUNAVAIL : rc;
+}

@@ -64,5 +64,9 @@ bool bw_db_lost(const bw_db_t *db);
 int bw_db_copy_begin(bw_db_t *db, const char *sql);
 int bw_db_copy_put(bw_db_t *db, const char *data, size_t len);
 int bw_db_copy_end(bw_db_t *db);
+/* The three in one: runs sql (a COPY ... FROM STDIN) with data, always
+ * ending the COPY so the connection stays usable. 0, BW_EDB or
+ * BW_EUNAVAIL. */
+int bw_db_copy(bw_db_t *db, const char *sql, const void *data, size_t len);
 
 #endif

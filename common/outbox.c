@@ -56,13 +56,7 @@ int bw_outbox_append(bw_db_t *db, bw_outbox_event_t *evs, size_t n)
         rc = BW_ENOMEM;
         goto out;
     }
-    if ((rc = bw_db_copy_begin(db, SQL_COPY)) < 0)
-        goto out;
-    if ((rc = bw_db_copy_put(db, (const char *)b.data, b.len)) < 0) {
-        bw_db_copy_end(db);
-        goto out;
-    }
-    if ((rc = bw_db_copy_end(db)) < 0)
+    if ((rc = bw_db_copy(db, SQL_COPY, b.data, b.len)) < 0)
         goto out;
     char channel[80];
     snprintf(channel, sizeof channel, "billow_outbox_%s", schema);

@@ -571,8 +571,7 @@ bool inv_account_import(bw_db_t *db, const Billow__AccountImport *req, const cha
     }
     /* Duplicated ids in one file would make the merge ambiguous. */
     if (bw_db_begin(db) < 0 || bw_db_exec(db, SQL_STAGE, 0, NULL) < 0 ||
-        bw_db_copy_begin(db, SQL_STAGE_COPY) < 0 || copy.failed || bw_db_copy_put(db, copy.data, copy.len) < 0 ||
-        bw_db_copy_end(db) < 0) {
+        copy.failed || bw_db_copy(db, SQL_STAGE_COPY, copy.data, copy.len) < 0) {
         db_error(reply, db, "could not stage accounts", arena);
         bw_db_rollback(db);
         goto done;

@@ -125,19 +125,6 @@ static const char SQL_LEVELS[] =
     " ON CONFLICT (account_id) DO UPDATE SET level = EXCLUDED.level, updated_at = now()"
     " WHERE account_dunning.level <> EXCLUDED.level";
 
-static int copy_rows(bw_db_t *db, const char *sql, bw_copybuf_t *b)
-{
-    if (b->len == 0)
-        return 0;
-    if (b->failed)
-        return BW_ENOMEM;
-    if (bw_db_copy_begin(db, sql) < 0 || bw_db_copy_put(db, b->data, b->len) < 0) {
-        bw_db_copy_end(db);
-        return BW_EDB;
-    }
-    return bw_db_copy_end(db);
-}
-
 int inv_dunning_run_as_of(bw_db_t *db, int64_t as_of_day, const char *actor, const char *cause,
                           long long *sent, long long *skipped)
 {
@@ -244,13 +231,11 @@ int inv_dunning_run_as_of(bw_db_t *db, int64_t as_of_day, const char *actor, con
         }
     }
     const char *o[3] = {asof, actor, cause};
-    if ((rc = copy_rows(db,
+    if ((rc = bw_copybuf_send(&steps, db,
                         "COPY dunning_steps (invoice_number, step_days, level, outcome, as_of,"
-                        " caused_by) FROM STDIN",
-                        &steps)) < 0 ||
-        (rc = copy_rows(db,
-                        "COPY trail (actor, cause, entity, entity_id, action, detail) FROM STDIN",
-                        &trail)) < 0 ||
+                        " caused_by) FROM STDIN")) < 0 ||
+        (rc = bw_copybuf_send(&trail, db,
+                        "COPY trail (actor, cause, entity, entity_id, action, detail) FROM STDIN")) < 0 ||
         (rc = bw_db_exec(db, SQL_OVERDUE, 3, o)) < 0 || (rc = bw_db_exec(db, SQL_LEVELS, 0, NULL)) < 0)
         goto out;
     if (nev > 0)

@@ -352,19 +352,6 @@ static void date_str(int64_t days, char *buf, size_t len)
         bw_date_format(days, buf, len);
 }
 
-static int copy_rows(bw_db_t *db, const char *sql, bw_copybuf_t *b)
-{
-    if (b->len == 0)
-        return 0;
-    if (b->failed)
-        return BW_ENOMEM;
-    if (bw_db_copy_begin(db, sql) < 0 || bw_db_copy_put(db, b->data, b->len) < 0) {
-        bw_db_copy_end(db);
-        return BW_EDB;
-    }
-    return bw_db_copy_end(db);
-}
-
 static Billow__InvoiceIssued *issued_event(item_t *it, inv_buf_t *html, bw_arena_t *a)
 {
     inv_document_t *d = &it->doc;
@@ -542,25 +529,20 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
                                        .caused_by = it->se->event_id};
         nev++;
     }
-    if ((rc = copy_rows(db,
+    if ((rc = bw_copybuf_send(&inv, db,
                         "COPY invoices (number, series, seq, account_id, run_id, period,"
                         " period_start, period_end, currency, subtotal_minor, tax_minor,"
                         " total_minor, issue_date, due_date, language, tax_profile, plan,"
-                        " caused_by) FROM STDIN",
-                        &inv)) < 0 ||
-        (rc = copy_rows(db,
+                        " caused_by) FROM STDIN")) < 0 ||
+        (rc = bw_copybuf_send(&lines, db,
                         "COPY invoice_lines (number, line_no, fee_item, description, kind,"
                         " quantity, unit, unit_price, amount_minor, net_minor, tax_category,"
-                        " tax_rate_ppm, tax_minor) FROM STDIN",
-                        &lines)) < 0 ||
-        (rc = copy_rows(db, "COPY invoice_instalments (number, seq, label, due_date, amount_minor) FROM STDIN",
-                        &inst)) < 0 ||
-        (rc = copy_rows(db,
+                        " tax_rate_ppm, tax_minor) FROM STDIN")) < 0 ||
+        (rc = bw_copybuf_send(&inst, db, "COPY invoice_instalments (number, seq, label, due_date, amount_minor) FROM STDIN")) < 0 ||
+        (rc = bw_copybuf_send(&res, db,
                         "COPY bill_run_results (run_id, account_id, outcome, invoice_number,"
-                        " error, caused_by) FROM STDIN",
-                        &res)) < 0 ||
-        (rc = copy_rows(db, "COPY trail (actor, cause, entity, entity_id, action, detail) FROM STDIN",
-                        &trail)) < 0)
+                        " error, caused_by) FROM STDIN")) < 0 ||
+        (rc = bw_copybuf_send(&trail, db, "COPY trail (actor, cause, entity, entity_id, action, detail) FROM STDIN")) < 0)
         goto out;
     /* Each run counts its results; one that reaches its due count is done.
      * A batch holds very few runs (usually one), so they are tallied in a

@@ -665,8 +665,7 @@ static int record(ntf_delivery_t *d, job_t *head)
     }
     if (cb.failed)
         goto rollback;
-    if (natt && (bw_db_copy_begin(d->rdb, SQL_ATTEMPTS_COPY) < 0 ||
-                 bw_db_copy_put(d->rdb, cb.data, cb.len) < 0 || bw_db_copy_end(d->rdb) < 0))
+    if (natt && bw_db_copy(d->rdb, SQL_ATTEMPTS_COPY, cb.data, cb.len) < 0)
         goto rollback;
     if (nev && bw_outbox_append(d->rdb, evs, nev) < 0)
         goto rollback;

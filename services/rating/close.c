@@ -398,8 +398,7 @@ static int close_batch(bw_db_t *db, const char *id, long long batch, bw_arena_t 
         goto out;
     }
     if (nev > 0) {
-        if (bw_db_copy_begin(db, SQL_COPY_CLOSED) < 0 || bw_db_copy_put(db, (const char *)cb.data, cb.len) < 0 ||
-            bw_db_copy_end(db) < 0) {
+        if (bw_db_copy(db, SQL_COPY_CLOSED, cb.data, cb.len) < 0) {
             rc = BW_EDB;
             goto out;
         }

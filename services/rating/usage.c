@@ -524,19 +524,6 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
     return rc;
 }
 
-/* Runs `sql` (a COPY ... FROM STDIN) with buf: 0, BW_EDB (bw_db_sqlstate
- * says why) or BW_EUNAVAIL. */
-static int copy_in(bw_db_t *db, const char *sql, const bw_bincopy_t *buf)
-{
-    int rc = bw_db_copy_begin(db, sql);
-    if (rc < 0)
-        return rc;
-    rc = bw_db_copy_put(db, (const char *)buf->data, buf->len);
-    int end = bw_db_copy_end(db);
-    rc = rc < 0 ? rc : end;
-    return rc < 0 && bw_db_lost(db) ? BW_EUNAVAIL : rc;
-}
-
 static const Billow__IngestUsage *G_REQ; /* for the sort below */
 static const rec_t *G_RECS;
 
@@ -623,10 +610,10 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs,
     if (rc == 0)
         rc = bw_db_savepoint(db);
     if (rc == 0) {
-        rc = copy_in(db, SQL_COPY_RECORDS, &rb);
+        rc = bw_db_copy(db, SQL_COPY_RECORDS, rb.data, rb.len);
         if (rc == 0) {
             build_aggs(req, recs, &ab, arena);
-            rc = ab.failed ? BW_ENOMEM : copy_in(db, SQL_COPY_AGGS, &ab);
+            rc = ab.failed ? BW_ENOMEM : bw_db_copy(db, SQL_COPY_AGGS, ab.data, ab.len);
             *stored = good;
         } else if (rc == BW_EDB && strcmp(bw_db_sqlstate(db), "23505") == 0) {
             /* Some were stored before: the slow path sorts them out. */
@@ -634,7 +621,7 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs,
             if (rc == 0)
                 rc = bw_db_exec(db, SQL_STAGE, 0, NULL);
             if (rc == 0)
-                rc = copy_in(db, SQL_COPY_STAGE, &rb);
+                rc = bw_db_copy(db, SQL_COPY_STAGE, rb.data, rb.len);
             PGresult *res = rc == 0 ? bw_db_query(db, SQL_FROM_STAGE, 0, NULL) : NULL;
             if (rc == 0 && !res)
                 rc = BW_EDB;
