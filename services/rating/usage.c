@@ -403,6 +403,7 @@ static int cache_fill(bw_db_t *db, const Billow__IngestUsage *req, bw_arena_t *a
 /* --- ingest -------------------------------------------------------------- */
 
 typedef struct {
+    const Billow__UsageRecord *u;
     const char *error; /* NULL: good so far */
     const acct_t *acct;
     char period[8];
@@ -429,6 +430,7 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t 
                      bw_arena_t *arena)
 {
     char err[96];
+    r->u = u;
     if (rt_empty(u->event_id)) {
         r->error = "event_id: missing";
         return;
@@ -524,61 +526,59 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
     return rc;
 }
 
-static const Billow__IngestUsage *G_REQ; /* for the sort below */
-static const rec_t *G_RECS;
-
+/* Orders records by aggregate key: account, fee item, period. */
 static int by_key(const void *x, const void *y)
 {
-    size_t i = *(const size_t *)x, j = *(const size_t *)y;
-    int c = strcmp(G_REQ->records[i]->account_id, G_REQ->records[j]->account_id);
+    const rec_t *r = *(const rec_t *const *)x, *q = *(const rec_t *const *)y;
+    int c = strcmp(r->u->account_id, q->u->account_id);
     if (c == 0)
-        c = strcmp(G_REQ->records[i]->fee_item, G_REQ->records[j]->fee_item);
+        c = strcmp(r->u->fee_item, q->u->fee_item);
     if (c == 0)
-        c = strcmp(G_RECS[i].period, G_RECS[j].period);
+        c = strcmp(r->period, q->period);
     return c;
 }
 
-static void agg_row(bw_bincopy_t *b, const rec_t *r, const Billow__UsageRecord *u, bw_dec_t q,
-                    long long count)
+static void agg_row(bw_bincopy_t *b, const rec_t *r, bw_dec_t q, long long count)
 {
     bw_bincopy_row(b, 5);
     bw_bincopy_text(b, r->period);
-    bw_bincopy_text(b, u->account_id);
-    bw_bincopy_text(b, u->fee_item);
+    bw_bincopy_text(b, r->u->account_id);
+    bw_bincopy_text(b, r->u->fee_item);
     bw_bincopy_dec(b, q);
     bw_bincopy_i64(b, count);
 }
 
 /* One aggregate row per (period, account, fee item) of the good records. */
-static void build_aggs(const Billow__IngestUsage *req, const rec_t *recs, bw_bincopy_t *b,
-                       bw_arena_t *arena)
+static void build_aggs(const rec_t *recs, size_t n, bw_bincopy_t *b, bw_arena_t *arena)
 {
-    size_t n = req->n_records, ng = 0;
-    size_t *ix = bw_arena_alloc(arena, sizeof *ix * (n + 1));
+    size_t ng = 0;
+    const rec_t **ix = bw_arena_alloc(arena, sizeof *ix * (n + 1));
+    bw_bincopy_begin(b);
+    if (!ix) {
+        b->failed = true;
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         if (!recs[i].error)
-            ix[ng++] = i;
-    G_REQ = req;
-    G_RECS = recs;
+            ix[ng++] = &recs[i];
     qsort(ix, ng, sizeof *ix, by_key);
-    bw_bincopy_begin(b);
     for (size_t k = 0; k < ng;) {
-        size_t first = ix[k];
+        const rec_t *first = ix[k];
         bw_dec_t sum = 0;
         long long count = 0;
         for (; k < ng && by_key(&ix[k], &first) == 0; k++) {
             bw_dec_t s2;
-            if (__builtin_add_overflow(sum, recs[ix[k]].q, &s2)) {
+            if (__builtin_add_overflow(sum, ix[k]->q, &s2)) {
                 /* Past what 64 bits hold: another partial row of the same key. */
-                agg_row(b, &recs[first], req->records[first], sum, count);
+                agg_row(b, first, sum, count);
                 sum = 0;
                 count = 0;
-                s2 = recs[ix[k]].q;
+                s2 = ix[k]->q;
             }
             sum = s2;
             count++;
         }
-        agg_row(b, &recs[first], req->records[first], sum, count);
+        agg_row(b, first, sum, count);
     }
     bw_bincopy_end(b);
 }
@@ -612,7 +612,7 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs,
     if (rc == 0) {
         rc = bw_db_copy(db, SQL_COPY_RECORDS, rb.data, rb.len);
         if (rc == 0) {
-            build_aggs(req, recs, &ab, arena);
+            build_aggs(recs, req->n_records, &ab, arena);
             rc = ab.failed ? BW_ENOMEM : bw_db_copy(db, SQL_COPY_AGGS, ab.data, ab.len);
             *stored = good;
         } else if (rc == BW_EDB && strcmp(bw_db_sqlstate(db), "23505") == 0) {
