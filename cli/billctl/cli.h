@@ -57,6 +57,8 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const ch
 /* Reads a whole file ("-" is stdin) into a malloc'd NUL-terminated string;
  * NULL with a message on stderr when it cannot. */
 char *cli_read_file(const char *path, size_t *len);
+/* Prints the rows an import rejected, as FILE:LINE: error, on stderr. */
+void cli_print_row_errors(const char *path, Billow__RowError *const *errors, size_t n);
 /* Prints a reply's body as JSON (the --json output of most commands). */
 void cli_print_reply_json(const Billow__Reply *reply);
 /* Prints an OK reply for people; returns false when the reply lacks what

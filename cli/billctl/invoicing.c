@@ -228,8 +228,7 @@ static int account_import(cli_t *cli, int argc, char **argv)
     if (cli->json && r) {
         cli_print_reply_json(reply);
     } else if (r) {
-        for (size_t i = 0; i < r->n_errors; i++)
-            fprintf(stderr, "%s:%d: %s\n", pos[0], r->errors[i]->line, r->errors[i]->error);
+        cli_print_row_errors(pos[0], r->errors, r->n_errors);
     }
     if (reply->code == BILLOW__CODE__OK && r) {
         if (!cli->json)

@@ -117,6 +117,12 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const ch
     return 0;
 }
 
+void cli_print_row_errors(const char *path, Billow__RowError *const *errors, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s:%d: %s\n", path, errors[i]->line, errors[i]->error);
+}
+
 char *cli_read_file(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");

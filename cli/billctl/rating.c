@@ -244,6 +244,50 @@ static int subscribe(cli_t *cli, int argc, char **argv)
     return reply ? print_subs(cli, reply) : CLI_FAIL;
 }
 
+static int sub_import(cli_t *cli, int argc, char **argv)
+{
+    const char *pos[1];
+    int npos = 0;
+    PARSE(NULL, pos, 1, &npos);
+    if (npos != 1)
+        return cli_usage(cli->cmd, "which file?");
+    char *csv = cli_read_file(pos[0], NULL);
+    if (!csv)
+        return CLI_FAIL;
+    /* One request carries the whole file, checked as a whole. */
+    if (!getenv("BILLOW_CTL_TIMEOUT_MS"))
+        cli->timeout_ms = 600000;
+    Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
+    Billow__SubscriptionImport im = BILLOW__SUBSCRIPTION_IMPORT__INIT;
+    im.csv = csv;
+    rr.op_case = BILLOW__RATING_REQUEST__OP_SUBSCRIPTION_IMPORT;
+    rr.subscription_import = &im;
+    Billow__Request req = BILLOW__REQUEST__INIT;
+    req.body_case = BILLOW__REQUEST__BODY_RATING;
+    req.rating = &rr;
+    Billow__Reply *reply = cli_call(cli, "rating", &req);
+    free(csv);
+    if (!reply)
+        return CLI_FAIL;
+    const Billow__SubscriptionImportReply *r =
+        reply->body_case == BILLOW__REPLY__BODY_RATING && reply->rating->subscription_import
+            ? reply->rating->subscription_import : NULL;
+    int rc = CLI_FAIL;
+    if (cli->json && r)
+        cli_print_reply_json(reply);
+    else if (r)
+        cli_print_row_errors(pos[0], r->errors, r->n_errors);
+    if (reply->code == BILLOW__CODE__OK && r) {
+        if (!cli->json)
+            printf("%d rows: %d subscriptions created\n", r->rows, r->created);
+        rc = CLI_OK;
+    } else {
+        cli_reply_ok(cli, reply);
+    }
+    billow__reply__free_unpacked(reply, NULL);
+    return rc;
+}
+
 static int sub_change(cli_t *cli, int argc, char **argv)
 {
     const char *account = NULL, *plan = NULL, *at = NULL, *qty = NULL;
@@ -682,6 +726,9 @@ const billctl_cmd_t billctl_rating_cmds[] = {
     {"subscription", "change", "--account A --at DATE [--plan P] [--quantity N]",
      "change plan or quantity from a date (prorated)", sub_change},
     {"subscription", "cancel", "--account A --at DATE", "end a subscription (DATE is not billed)", sub_cancel},
+    {"subscription", "import", "FILE.csv",
+     "subscribe many accounts (account_id,plan,start[,quantity][,coupon]); any bad row and nothing is imported",
+     sub_import},
     {"subscription", "list", "[--account A] [--after A] [--limit N]", "subscription segments", sub_list},
     {"subscription", "show", "--account A", "one account's subscription segments", sub_list},
     {"usage", "import", "FILE.csv [--batch N]",

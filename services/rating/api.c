@@ -36,6 +36,8 @@ bool rt_api_handle(void *arg, const Billow__Request *req, Billow__Reply *reply,
         return rt_subscription_change(db, r->subscription_change, cause, reply, arena);
     case BILLOW__RATING_REQUEST__OP_SUBSCRIPTION_CANCEL:
         return rt_subscription_cancel(db, r->subscription_cancel, cause, reply, arena);
+    case BILLOW__RATING_REQUEST__OP_SUBSCRIPTION_IMPORT:
+        return rt_subscription_import(db, r->subscription_import, cause, reply, arena);
     case BILLOW__RATING_REQUEST__OP_SUBSCRIPTION_LIST:
         rt_subscription_list(db, r->subscription_list, reply, arena);
         return false;

@@ -5,6 +5,10 @@
 #include "rating/periods.h"
 #include "rating/reply.h"
 
+#include "copybuf.h"
+#include "csv.h"
+#include "pgarray.h"
+
 #include "clock.h"
 #include "db.h"
 #include "errors.h"
@@ -15,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SUB_COLS                                                                                   \
     "id, account_id, plan, trim_scale(quantity)::text, coupon, start_date::text,"                  \
@@ -464,4 +469,425 @@ void rt_subscription_list(bw_db_t *db, const Billow__SubscriptionList *req, Bill
     }
     list_into(db, res, reply, arena);
     PQclear(res);
+}
+
+/* --- import ------------------------------------------------------------------
+ * A file of new subscriptions, checked as a whole like a single subscribe
+ * (same checks, same messages) and written with one COPY: one bad row and
+ * nothing is written. The table lock orders the import with single
+ * subscribes, changes and cancels, so what was checked still holds at
+ * commit; it is held for the checks and the COPY only. */
+
+#define IMPORT_MAX_ERRORS 1000
+
+static const char SQL_IMPORT_LOCK[] = "LOCK TABLE subscriptions IN SHARE ROW EXCLUSIVE MODE";
+/* The account and its subscription history, by position in the file. */
+static const char SQL_IMPORT_ACCOUNTS[] =
+    "SELECT u.i, a.currency, a.cycle, a.status, coalesce(s.open, false),"
+    " s.last_end, coalesce(s.origin, '')"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS u(id, i) JOIN accounts a ON a.id = u.id"
+    " LEFT JOIN LATERAL (SELECT bool_or(end_date IS NULL) AS open,"
+    "   max(end_date) - '1970-01-01'::date AS last_end, min(origin)::text AS origin"
+    "   FROM subscriptions WHERE account_id = u.id) s ON true";
+static const char SQL_IMPORT_CLOSED[] =
+    "SELECT u.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(a, p, i)"
+    " JOIN closed_periods c ON c.account_id = u.a AND c.period = u.p";
+/* Per coupon: the redemptions this file adds (an account redeems a coupon
+ * once) and those already made. */
+static const char SQL_IMPORT_COUPONS[] =
+    "SELECT u.c, count(*) FILTER (WHERE r.account_id IS NULL),"
+    " (SELECT count(*) FROM coupon_redemptions x WHERE x.coupon = u.c)"
+    " FROM unnest($1::text[], $2::text[]) AS u(c, a)"
+    " LEFT JOIN coupon_redemptions r ON r.coupon = u.c AND r.account_id = u.a GROUP BY u.c";
+static const char SQL_IMPORT_COUPON_LOCKS[] =
+    "SELECT pg_advisory_xact_lock(hashtext('rating.coupon:' || c))"
+    " FROM (SELECT DISTINCT unnest($1::text[]) AS c ORDER BY 1) x";
+static const char SQL_IMPORT_COPY[] =
+    "COPY subscriptions (account_id, plan, quantity, coupon, start_date, origin, caused_by)"
+    " FROM STDIN";
+static const char SQL_IMPORT_REDEEM[] =
+    "INSERT INTO coupon_redemptions (coupon, account_id, caused_by)"
+    " SELECT c, a, $3 FROM unnest($1::text[], $2::text[]) AS u(c, a) ON CONFLICT DO NOTHING";
+
+typedef struct {
+    long line;
+    char *account, *plan, *coupon, *qty, *origin;
+    char date[16], period[8];
+    int64_t day;
+    bool bad, known;
+} imp_row_t;
+
+typedef struct {
+    Billow__SubscriptionImportReply *ir;
+    size_t rejected; /* rows with an error; the first IMPORT_MAX_ERRORS are listed */
+    imp_row_t *rows;
+    size_t n, cap;
+    const rt_catalog_t *cat;
+    bw_arena_t *arena;
+} import_t;
+
+static void import_error(import_t *im, imp_row_t *row, long line, const char *msg)
+{
+    if (row) {
+        if (row->bad)
+            return; /* one error per row is enough to fix it */
+        row->bad = true;
+    }
+    im->rejected++;
+    if (im->ir->n_errors >= IMPORT_MAX_ERRORS)
+        return;
+    Billow__RowError *e = bw_arena_alloc(im->arena, sizeof *e);
+    billow__row_error__init(e);
+    e->line = (int32_t)line;
+    e->error = bw_arena_strdup(im->arena, msg);
+    const char *colon = strchr(msg, ':');
+    e->field = colon ? bw_arena_printf(im->arena, "%.*s", (int)(colon - msg), msg) : "";
+    im->ir->errors[im->ir->n_errors++] = e;
+}
+
+/* A row fails one of the single-subscribe checks, which fill a reply:
+ * its error and detail become the row's message. */
+static void import_check_failed(import_t *im, imp_row_t *row, const Billow__Reply *r)
+{
+    const char *msg = r->error && *r->error ? r->error : "rejected";
+    import_error(im, row, row->line,
+                 r->detail && *r->detail ? bw_arena_printf(im->arena, "%s (%s)", msg, r->detail) : msg);
+}
+
+/* Checks what a row says by itself: date, plan, quantity, coupon. */
+static void import_parse_row(import_t *im, bw_csv_t *csv, imp_row_t *row)
+{
+    bw_arena_t *a = im->arena;
+    Billow__Reply r = BILLOW__REPLY__INIT;
+    const char *v;
+    row->line = bw_csv_line(csv);
+    row->account = bw_arena_strdup(a, (v = bw_csv_get(csv, "account_id")) ? v : "");
+    row->plan = bw_arena_strdup(a, (v = bw_csv_get(csv, "plan")) ? v : "");
+    row->coupon = bw_arena_strdup(a, (v = bw_csv_get(csv, "coupon")) ? v : "");
+    const char *qty = bw_csv_get(csv, "quantity");
+    if (!*row->account) {
+        import_error(im, row, row->line, "account_id: missing");
+        return;
+    }
+    ctx_t c = {.cat = im->cat};
+    if (!parse_day(bw_csv_get(csv, "start"), "start", &c, &r, a)) {
+        import_check_failed(im, row, &r);
+        return;
+    }
+    row->day = c.day;
+    memcpy(row->date, c.date, sizeof row->date);
+    if (!rt_catalog_plan(im->cat, row->plan)) {
+        import_error(im, row, row->line,
+                     bw_arena_printf(a, "plan: unknown plan %s", *row->plan ? row->plan : "(empty)"));
+        return;
+    }
+    char q[BW_DEC_STRLEN];
+    if (!parse_qty(rt_empty(qty) ? "1" : qty, q, &r, a)) {
+        import_check_failed(im, row, &r);
+        return;
+    }
+    row->qty = bw_arena_strdup(a, q);
+    if (*row->coupon) {
+        const rt_discount_t *cd = find_coupon(im->cat, row->coupon);
+        if (!cd)
+            import_error(im, row, row->line, bw_arena_printf(a, "coupon: unknown coupon %s", row->coupon));
+        else if (row->day > cd->valid_to)
+            import_error(im, row, row->line,
+                         bw_arena_printf(a, "coupon: %s was valid to %s", row->coupon,
+                                         rt_date_str(a, cd->valid_to)));
+    }
+}
+
+static int cmp_row_account(const void *x, const void *y)
+{
+    const imp_row_t *const *a = x, *const *b = y;
+    int c = strcmp((*a)->account, (*b)->account);
+    return c ? c : ((*a)->line > (*b)->line) - ((*a)->line < (*b)->line);
+}
+
+/* One subscription per account per file: a second would overlap the first.
+ * Runs last, on the rows otherwise good. */
+static int import_check_duplicates(import_t *im)
+{
+    imp_row_t **by = malloc(sizeof *by * (im->n + 1));
+    if (!by)
+        return BW_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < im->n; i++)
+        if (!im->rows[i].bad)
+            by[n++] = &im->rows[i];
+    qsort(by, n, sizeof *by, cmp_row_account);
+    for (size_t i = 1, first = 0; i < n; i++) {
+        if (strcmp(by[i]->account, by[first]->account) != 0)
+            first = i;
+        else
+            import_error(im, by[i], by[i]->line,
+                         bw_arena_printf(im->arena, "account_id: %s appears more than once (first on line %ld)",
+                                         by[i]->account, by[first]->line));
+    }
+    free(by);
+    return 0;
+}
+
+/* Reads the file into im->rows; 0, or negative when the file itself (header,
+ * CSV syntax, memory) is unusable, with an error already recorded. */
+static int import_read(import_t *im, const char *text)
+{
+    bw_csv_t *csv = bw_csv_new_mem(text, strlen(text), NULL);
+    if (!csv)
+        return BW_ENOMEM;
+    static const char *const required[] = {"account_id", "plan", "start"};
+    static const char *const known[] = {"account_id", "plan", "start", "quantity", "coupon"};
+    int rc = 0;
+    if (bw_csv_read_header(csv) < 0 || bw_csv_require(csv, required, 3) < 0) {
+        import_error(im, NULL, bw_csv_line(csv), bw_csv_error(csv));
+        rc = BW_EINVAL;
+        goto out;
+    }
+    for (size_t c = 0; c < bw_csv_nfields(csv); c++) {
+        bool ok = false;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+            ok = ok || strcasecmp(bw_csv_field(csv, c), known[k]) == 0;
+        if (!ok) {
+            import_error(im, NULL, bw_csv_line(csv),
+                         bw_arena_printf(im->arena, "%s: unknown column", bw_csv_field(csv, c)));
+            rc = BW_EINVAL;
+        }
+    }
+    while (rc == 0 && (rc = bw_csv_next(csv)) > 0) {
+        if (im->n == im->cap) {
+            size_t cap = im->cap ? im->cap * 2 : 1024;
+            imp_row_t *rows = realloc(im->rows, sizeof *rows * cap);
+            if (!rows) {
+                rc = BW_ENOMEM;
+                break;
+            }
+            im->rows = rows;
+            im->cap = cap;
+        }
+        imp_row_t *row = &im->rows[im->n++];
+        memset(row, 0, sizeof *row);
+        import_parse_row(im, csv, row);
+        rc = 0;
+    }
+    if (rc == BW_ENOMEM)
+        import_error(im, NULL, bw_csv_line(csv), "file: out of memory");
+    else if (rc < 0)
+        import_error(im, NULL, bw_csv_line(csv), bw_csv_error(csv));
+    else if (im->n == 0)
+        import_error(im, NULL, 1, "file: no rows after the header");
+out:
+    bw_csv_destroy(&csv);
+    return rc;
+}
+
+/* Checks every row against its account, as rt_subscribe does one: the
+ * account is known and open, the plan suits it, no open subscription, no
+ * overlap with an earlier one, the start not in a closed period. */
+static int import_check_accounts(bw_db_t *db, import_t *im)
+{
+    bw_pgarr_t ids;
+    bw_pgarr_init(&ids);
+    for (size_t i = 0; i < im->n; i++)
+        bw_pgarr_add(&ids, im->rows[i].account);
+    const char *p[1] = {bw_pgarr_str(&ids)};
+    PGresult *res = p[0] ? bw_db_query(db, SQL_IMPORT_ACCOUNTS, 1, p) : NULL;
+    bw_pgarr_free(&ids);
+    if (!res)
+        return BW_EDB;
+    for (int r = 0; r < PQntuples(res); r++) {
+        imp_row_t *row = &im->rows[atoll(PQgetvalue(res, r, 0)) - 1];
+        row->known = true;
+        if (row->bad)
+            continue; /* already rejected for what it says */
+        ctx_t c = {.cat = im->cat, .day = row->day};
+        c.acct.id = row->account;
+        c.acct.currency = PQgetvalue(res, r, 1);
+        c.acct.cycle = PQgetvalue(res, r, 2);
+        c.acct.status = PQgetvalue(res, r, 3);
+        Billow__Reply rep = BILLOW__REPLY__INIT;
+        if (strcmp(c.acct.status, "closed") == 0)
+            import_error(im, row, row->line, bw_arena_printf(im->arena, "account_id: %s is closed", row->account));
+        else if (!check_plan(&c, row->plan, &rep, im->arena))
+            import_check_failed(im, row, &rep);
+        else if (strcmp(PQgetvalue(res, r, 4), "t") == 0)
+            import_error(im, row, row->line,
+                         bw_arena_printf(im->arena, "account_id: %s already has a subscription", row->account));
+        else if (!PQgetisnull(res, r, 5) && row->day < atoll(PQgetvalue(res, r, 5)))
+            import_error(im, row, row->line,
+                         bw_arena_printf(im->arena, "start: overlaps an earlier subscription of %s, which ended on %s",
+                                         row->account, rt_date_str(im->arena, atoll(PQgetvalue(res, r, 5)))));
+        if (row->bad)
+            continue;
+        /* A returning customer keeps its history, as with rt_subscribe. */
+        row->origin = *PQgetvalue(res, r, 6) ? bw_arena_strdup(im->arena, PQgetvalue(res, r, 6)) : row->date;
+        rt_period_of_day(row->day, rt_cycle_months(c.acct.cycle), row->period, NULL, NULL);
+    }
+    PQclear(res);
+    /* The rows still good, in file order, against the closed periods. */
+    bw_pgarr_t accts, periods;
+    bw_pgarr_init(&accts);
+    bw_pgarr_init(&periods);
+    size_t *pos = malloc(sizeof *pos * (im->n + 1)), ngood = 0;
+    for (size_t i = 0; pos && i < im->n; i++) {
+        imp_row_t *row = &im->rows[i];
+        if (!row->known)
+            import_error(im, row, row->line,
+                         bw_arena_printf(im->arena, "account_id: unknown account %s (rating has not heard of it from invoicing)",
+                                         row->account));
+        if (row->bad)
+            continue;
+        bw_pgarr_add(&accts, row->account);
+        bw_pgarr_add(&periods, row->period);
+        pos[ngood++] = i;
+    }
+    const char *cp[2] = {bw_pgarr_str(&accts), bw_pgarr_str(&periods)};
+    res = pos && cp[0] && cp[1] ? bw_db_query(db, SQL_IMPORT_CLOSED, 2, cp) : NULL;
+    int rc = res ? 0 : BW_EDB;
+    for (int r = 0; res && r < PQntuples(res); r++) {
+        imp_row_t *row = &im->rows[pos[atoll(PQgetvalue(res, r, 0)) - 1]];
+        import_error(im, row, row->line,
+                     bw_arena_printf(im->arena, "start: %s falls in %s, already closed for %s", row->date,
+                                     row->period, row->account));
+    }
+    PQclear(res);
+    free(pos);
+    bw_pgarr_free(&accts);
+    bw_pgarr_free(&periods);
+    return rc;
+}
+
+/* Coupons with a redemption limit: what the file adds must fit in what is
+ * left. Rejects the rows of a coupon that would go over. */
+static int import_check_coupons(bw_db_t *db, import_t *im)
+{
+    bw_pgarr_t codes, accts;
+    bw_pgarr_init(&codes);
+    bw_pgarr_init(&accts);
+    for (size_t i = 0; i < im->n; i++)
+        if (!im->rows[i].bad && *im->rows[i].coupon) {
+            bw_pgarr_add(&codes, im->rows[i].coupon);
+            bw_pgarr_add(&accts, im->rows[i].account);
+        }
+    int rc = 0;
+    if (codes.n > 0) {
+        const char *p[2] = {bw_pgarr_str(&codes), bw_pgarr_str(&accts)};
+        PGresult *res = NULL;
+        if (!p[0] || !p[1] || bw_db_exec(db, SQL_IMPORT_COUPON_LOCKS, 1, p) < 0 ||
+            !(res = bw_db_query(db, SQL_IMPORT_COUPONS, 2, p)))
+            rc = BW_EDB;
+        for (int r = 0; res && r < PQntuples(res); r++) {
+            const char *code = PQgetvalue(res, r, 0);
+            long long adds = atoll(PQgetvalue(res, r, 1)), used = atoll(PQgetvalue(res, r, 2));
+            const rt_discount_t *cd = find_coupon(im->cat, code);
+            if (!cd || cd->max_redemptions <= 0 || used + adds <= cd->max_redemptions)
+                continue;
+            for (size_t i = 0; i < im->n; i++)
+                if (!im->rows[i].bad && strcmp(im->rows[i].coupon, code) == 0)
+                    import_error(im, &im->rows[i], im->rows[i].line,
+                                 bw_arena_printf(im->arena, "coupon: %s would be redeemed %lld more times, %lld of %lld left",
+                                                 code, adds, cd->max_redemptions - used < 0 ? 0 : cd->max_redemptions - used,
+                                                 (long long)cd->max_redemptions));
+        }
+        PQclear(res);
+    }
+    bw_pgarr_free(&codes);
+    bw_pgarr_free(&accts);
+    return rc;
+}
+
+/* Writes every row (all checked) and the coupon redemptions. */
+static int import_write(bw_db_t *db, import_t *im, const char *cause)
+{
+    bw_copybuf_t copy;
+    bw_copybuf_init(&copy);
+    bw_pgarr_t codes, accts;
+    bw_pgarr_init(&codes);
+    bw_pgarr_init(&accts);
+    for (size_t i = 0; i < im->n; i++) {
+        const imp_row_t *row = &im->rows[i];
+        bw_copybuf_str(&copy, row->account);
+        bw_copybuf_str(&copy, row->plan);
+        bw_copybuf_str(&copy, row->qty);
+        bw_copybuf_str(&copy, row->coupon);
+        bw_copybuf_str(&copy, row->date);
+        bw_copybuf_str(&copy, row->origin);
+        bw_copybuf_str(&copy, cause);
+        bw_copybuf_end(&copy);
+        if (*row->coupon) {
+            bw_pgarr_add(&codes, row->coupon);
+            bw_pgarr_add(&accts, row->account);
+        }
+    }
+    int rc = bw_copybuf_send(&copy, db, SQL_IMPORT_COPY);
+    if (rc == 0 && codes.n > 0) {
+        const char *p[3] = {bw_pgarr_str(&codes), bw_pgarr_str(&accts), cause};
+        rc = p[0] && p[1] ? bw_db_exec(db, SQL_IMPORT_REDEEM, 3, p) : BW_ENOMEM;
+    }
+    bw_copybuf_free(&copy);
+    bw_pgarr_free(&codes);
+    bw_pgarr_free(&accts);
+    return rc < 0 ? rc : 0;
+}
+
+static int cmp_error_line(const void *x, const void *y)
+{
+    const Billow__RowError *const *a = x, *const *b = y;
+    return ((*a)->line > (*b)->line) - ((*a)->line < (*b)->line);
+}
+
+bool rt_subscription_import(bw_db_t *db, const Billow__SubscriptionImport *req, const char *cause,
+                            Billow__Reply *reply, bw_arena_t *arena)
+{
+    Billow__SubscriptionImportReply *ir = bw_arena_alloc(arena, sizeof *ir);
+    billow__subscription_import_reply__init(ir);
+    ir->errors = bw_arena_alloc(arena, sizeof *ir->errors * IMPORT_MAX_ERRORS);
+    Billow__RatingReply *rr = rt_reply_body(reply, arena);
+    rr->op_case = BILLOW__RATING_REPLY__OP_SUBSCRIPTION_IMPORT;
+    rr->subscription_import = ir;
+
+    import_t im = {.ir = ir, .arena = arena};
+    int ver;
+    if (rt_store_current(db, &im.cat, &ver) < 0) {
+        rt_reply_db(reply, db, "could not read catalog", arena);
+        return false;
+    }
+    if (!im.cat) {
+        bw_reply_error(reply, BILLOW__CODE__CONFLICT, "no catalog loaded",
+                       "load one with: billctl catalog load FILE.json");
+        return false;
+    }
+    bool written = false;
+    int rc = import_read(&im, req->csv ? req->csv : "");
+    ir->rows = (int32_t)im.n;
+    if (rc < 0)
+        goto done; /* the file itself is unusable: im.rejected says why */
+    if (bw_db_begin(db) < 0 || bw_db_exec(db, SQL_IMPORT_LOCK, 0, NULL) < 0 ||
+        import_check_accounts(db, &im) < 0 || import_check_duplicates(&im) < 0 ||
+        import_check_coupons(db, &im) < 0) {
+        rt_reply_db(reply, db, "could not check subscriptions", arena);
+        bw_db_rollback(db);
+        goto done;
+    }
+    if (im.rejected) {
+        bw_db_rollback(db);
+        goto done;
+    }
+    if (import_write(db, &im, cause) < 0 || bw_db_commit(db) < 0) {
+        rt_reply_db(reply, db, "could not import subscriptions", arena);
+        bw_db_rollback(db);
+        goto done;
+    }
+    ir->created = (int32_t)im.n;
+    written = true;
+done:
+    free(im.rows);
+    qsort(ir->errors, ir->n_errors, sizeof *ir->errors, cmp_error_line);
+    if (im.rejected && reply->code == BILLOW__CODE__OK)
+        bw_reply_error(reply, BILLOW__CODE__INVALID,
+                       bw_arena_printf(arena, "%zu row(s) rejected; nothing was imported", im.rejected),
+                       im.rejected > ir->n_errors
+                           ? bw_arena_printf(arena, "the first %zu are listed", ir->n_errors)
+                           : NULL);
+    return written;
 }

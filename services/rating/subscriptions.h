@@ -19,6 +19,11 @@ bool rt_subscription_change(bw_db_t *db, const Billow__SubscriptionChange *req, 
                             Billow__Reply *reply, bw_arena_t *arena);
 bool rt_subscription_cancel(bw_db_t *db, const Billow__SubscriptionCancel *req, const char *cause,
                             Billow__Reply *reply, bw_arena_t *arena);
+/* A CSV file of new subscriptions (account_id,plan,start[,quantity]
+ * [,coupon]), each checked as rt_subscribe checks one; any bad row and
+ * nothing is written (the reply lists the rows with line and reason). */
+bool rt_subscription_import(bw_db_t *db, const Billow__SubscriptionImport *req, const char *cause,
+                            Billow__Reply *reply, bw_arena_t *arena);
 void rt_subscription_list(bw_db_t *db, const Billow__SubscriptionList *req, Billow__Reply *reply,
                           bw_arena_t *arena);
 

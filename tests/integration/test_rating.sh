@@ -77,8 +77,41 @@ echo "$out" | grep -q 'unknown account' || fail "unknown account error: $out"
 "$B/billctl" subscribe --account A1 --plan SAAS_STANDARD_JP --start 2026-11-01 >/dev/null 2>&1 && fail "quarterly JPY plan on a monthly CNY account"
 "$B/billctl" subscribe --account A1 --plan SAAS_PRO --start 2026-11-01 --quantity 5 >/dev/null || fail "subscribe A1"
 "$B/billctl" subscribe --account A1 --plan SAAS_PRO --start 2026-11-02 >/dev/null 2>&1 && fail "second open subscription"
-"$B/billctl" subscribe --account A2 --plan SAAS_PRO --start 2026-11-16 --quantity 4 --coupon WELCOME2026 >/dev/null || fail "subscribe A2"
-"$B/billctl" subscribe --account A4 --plan SAAS_PRO --start 2026-10-01 --quantity 3 >/dev/null || fail "subscribe A4"
+# A2 and A4 come from a file, checked as a whole: one bad row and nothing
+# is imported; every bad row is named with its line and reason.
+cat > "$BW_TMP/subs.csv" <<'CSV'
+account_id,plan,start,quantity,coupon
+A2,SAAS_PRO,2026-11-16,4,WELCOME2026
+A4,SAAS_PRO,2026-10-01,3,
+CSV
+{ cat "$BW_TMP/subs.csv"; cat <<'CSV'
+NOPE,SAAS_PRO,2026-11-01,,
+A3,NOPE,2026-11-01,,
+A3,SAAS_STANDARD_JP,2026-11-01,,
+A3,SAAS_PRO,2026-13-01,,
+A3,SAAS_PRO,2026-11-01,-1,
+A3,SAAS_PRO,2026-11-01,1,NOCOUPON
+A1,SAAS_PRO,2026-11-01,,
+A2,SAAS_PRO,2026-11-01,,
+CSV
+} > "$BW_TMP/subs_bad.csv"
+out=$("$B/billctl" subscription import "$BW_TMP/subs_bad.csv" 2>&1) && fail "bad subscription file imported"
+for want in 'subs_bad.csv:4: account_id: unknown account NOPE' 'subs_bad.csv:5: plan: unknown plan NOPE' \
+  'subs_bad.csv:6: plan and account cycles differ' 'subs_bad.csv:7: start: expected YYYY-MM-DD' \
+  'subs_bad.csv:8: quantity: must not be negative' 'subs_bad.csv:9: coupon: unknown coupon NOCOUPON' \
+  'subs_bad.csv:10: account_id: A1 already has a subscription' \
+  'subs_bad.csv:11: account_id: A2 appears more than once (first on line 2)' \
+  '8 row(s) rejected; nothing was imported'; do
+  echo "$out" | grep -qF "$want" || fail "subscription import errors lack '$want': $out"
+done
+[ "$(echo "$out" | grep -c 'subs_bad.csv:')" = 8 ] || fail "good rows reported as bad: $out"
+[ "$(sql "SELECT count(*) FROM rating.subscriptions WHERE account_id IN ('A2', 'A4')")" = 0 ] || fail "a rejected file wrote rows"
+out=$("$B/billctl" subscription import "$BW_TMP/subs.csv") || fail "subscription import: $out"
+echo "$out" | grep -q '2 rows: 2 subscriptions created' || fail "import summary: $out"
+[ "$(sql "SELECT count(*) FROM rating.coupon_redemptions WHERE account_id = 'A2' AND coupon = 'WELCOME2026'")" = 1 ] \
+  || fail "imported coupon not redeemed"
+out=$("$B/billctl" subscription import "$BW_TMP/subs.csv" 2>&1) && fail "the same file imported twice"
+echo "$out" | grep -q 'subs.csv:2: account_id: A2 already has a subscription' || fail "second import error: $out"
 "$B/billctl" subscription change --account A4 --at 2026-11-11 --quantity 10 >/dev/null || fail "change A4"
 n=$("$B/billctl" subscription show --account A4 | grep -c SAAS_PRO)
 [ "$n" = 2 ] || fail "A4 should have two segments, has $n"
@@ -183,6 +216,12 @@ echo "$out" | grep -q 'period 2026-11 is already closed for account A1' || fail 
   || fail "usage in December rejected"
 "$B/billctl" subscription cancel --account A1 --at 2026-11-20 >/dev/null 2>&1 && fail "cancel inside a closed period"
 "$B/billctl" subscription cancel --account A1 --at 2026-12-15 >/dev/null || fail "cancel in December"
+printf 'account_id,plan,start\nA1,SAAS_PRO,2026-12-01\nA3,SAAS_PRO,2026-11-20\n' > "$BW_TMP/subs_late.csv"
+out=$("$B/billctl" subscription import "$BW_TMP/subs_late.csv" 2>&1) && fail "late subscriptions imported"
+echo "$out" | grep -q 'subs_late.csv:2: start: overlaps an earlier subscription of A1, which ended on 2026-12-15' \
+  || fail "overlap not reported: $out"
+echo "$out" | grep -q 'subs_late.csv:3: start: 2026-11-20 falls in 2026-11, already closed for A3' \
+  || fail "closed period not reported: $out"
 ok "closed period: late usage and changes rejected"
 
 # Invoicing turned the events into invoices (A3 had nothing to bill).
