@@ -175,6 +175,34 @@ static void status(bw_service_t *svc, Billow__Reply *reply, bw_arena_t *arena)
     reply->status = st;
 }
 
+/* billctl stream consumers | forget. Returns true when a registration was
+ * removed (a change, kept with an idempotency key). */
+static bool stream_consumers(bw_service_t *svc, const Billow__StreamConsumersRequest *req,
+                             Billow__Reply *reply, bw_arena_t *arena)
+{
+    if (!svc->stream) {
+        bw_reply_error(reply, BILLOW__CODE__UNSUPPORTED, "this process serves no stream",
+                       "ask the service's API process, not a worker");
+        return false;
+    }
+    Billow__StreamConsumersReply *out = bw_arena_alloc(arena, sizeof *out);
+    billow__stream_consumers_reply__init(out);
+    const char *forget = req && req->forget && *req->forget ? req->forget : NULL;
+    int rc = bw_stream_server_consumers(svc->stream, forget, out, arena);
+    if (rc == BW_ENOTFOUND) {
+        bw_reply_error(reply, BILLOW__CODE__NOT_FOUND, "no such consumer",
+                       bw_arena_printf(arena, "%s is not registered; see billctl stream consumers", forget));
+        return false;
+    }
+    if (rc < 0) {
+        bw_reply_error(reply, BILLOW__CODE__UNAVAILABLE, "could not read stream consumers", NULL);
+        return false;
+    }
+    reply->body_case = BILLOW__REPLY__BODY_STREAM_CONSUMERS;
+    reply->stream_consumers = out;
+    return out->forgotten;
+}
+
 /* `<service>.describe` lists the operations of the service's request oneof,
  * found through the descriptors, so it can never fall out of date. Returns
  * false when the request is not a describe. */
@@ -230,6 +258,8 @@ static bool handle(void *arg, const Billow__Request *req, Billow__Reply *reply, 
         status(svc, reply, arena);
         return false;
     }
+    if (req->body_case == BILLOW__REQUEST__BODY_STREAM_CONSUMERS)
+        return stream_consumers(svc, req->stream_consumers, reply, arena);
     if (describe(req, reply, arena))
         return false;
     if (svc->def->handle)

@@ -50,6 +50,8 @@ struct bw_stream_server {
     int nconsumers;
     int64_t last_flush_ms, last_prune_ms, last_recheck_ms;
     long long retention_s;
+    int64_t horizon; /* events up to here were pruned */
+    bool horizon_known;
 };
 
 static const char SQL_FETCH[] =
@@ -74,9 +76,18 @@ static const char SQL_ACK[] =
 /* Rows are created in seq order, so the oldest come first along the primary
  * key; each pass deletes at most 50,000 rows to keep transactions short. */
 static const char SQL_PRUNE[] =
-    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
+    "WITH d AS (DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
     " WHERE seq <= (SELECT min(acked_seq) FROM stream_consumers)"
-    " AND created_at < now() - make_interval(secs => $1::int8) ORDER BY seq LIMIT 50000)";
+    " AND created_at < now() - make_interval(secs => $1::int8) ORDER BY seq LIMIT 50000)"
+    " RETURNING seq),"
+    " h AS (UPDATE stream_horizon SET pruned_upto = (SELECT max(seq) FROM d)"
+    " WHERE (SELECT max(seq) FROM d) > pruned_upto)"
+    " SELECT count(*), coalesce(max(seq), 0) FROM d";
+static const char SQL_HORIZON[] = "SELECT pruned_upto FROM stream_horizon";
+static const char SQL_REGISTERED[] =
+    "SELECT consumer, partitions, acked_seq, last_seen::text,"
+    " extract(epoch FROM now() - last_seen)::int8 FROM stream_consumers ORDER BY consumer";
+static const char SQL_FORGET[] = "DELETE FROM stream_consumers WHERE consumer = $1";
 
 static int64_t mono_ms(void)
 {
@@ -268,6 +279,68 @@ static void flush_consumers(bw_stream_server_t *s)
     }
 }
 
+static int load_horizon(bw_stream_server_t *s)
+{
+    PGresult *res = bw_db_query(s->db, SQL_HORIZON, 0, NULL);
+    if (!res)
+        return BW_EDB;
+    if (PQntuples(res) == 1) {
+        int64_t h = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (h > s->horizon)
+            s->horizon = h;
+        s->horizon_known = true;
+    }
+    PQclear(res);
+    return s->horizon_known ? 0 : BW_EDB;
+}
+
+int bw_stream_server_consumers(bw_stream_server_t *s, const char *forget,
+                               Billow__StreamConsumersReply *out, bw_arena_t *a)
+{
+    if (forget && *forget) {
+        flush_consumers(s);
+        const char *p[1] = {forget};
+        PGresult *res = bw_db_query(s->db, SQL_FORGET, 1, p);
+        if (!res)
+            return BW_EDB;
+        out->forgotten = atoi(PQcmdTuples(res)) > 0;
+        PQclear(res);
+        if (!out->forgotten)
+            return BW_ENOTFOUND;
+        /* Dropped here too, or the next flush would register it again. */
+        for (int i = 0; i < s->nconsumers; i++)
+            if (strcmp(s->consumers[i].name, forget) == 0) {
+                s->consumers[i] = s->consumers[--s->nconsumers];
+                break;
+            }
+        bw_log(BW_INFO, "stream consumer forgotten", "consumer", BW_S(forget), NULL);
+    }
+    if (!s->horizon_known && load_horizon(s) < 0)
+        return BW_EDB;
+    out->head = bw_stream_server_head(s);
+    out->pruned_upto = s->horizon;
+    PGresult *res = bw_db_query(s->db, SQL_REGISTERED, 0, NULL);
+    if (out->head < 0 || !res) {
+        PQclear(res);
+        return BW_EDB;
+    }
+    int n = PQntuples(res);
+    out->consumers = bw_arena_alloc(a, sizeof *out->consumers * (size_t)(n + 1));
+    for (int r = 0; r < n; r++) {
+        Billow__StreamRegistration *c = bw_arena_alloc(a, sizeof *c);
+        billow__stream_registration__init(c);
+        c->consumer = bw_arena_strdup(a, PQgetvalue(res, r, 0));
+        c->partitions = bw_arena_strdup(a, PQgetvalue(res, r, 1));
+        c->acked_seq = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        c->behind = out->head > c->acked_seq ? out->head - c->acked_seq : 0;
+        c->last_seen = bw_arena_strdup(a, PQgetvalue(res, r, 3));
+        c->idle_s = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+        out->consumers[out->n_consumers++] = c;
+    }
+    PQclear(res);
+    return 0;
+}
+
 static const char *validate(const Billow__Fetch *f)
 {
     if (f->after_seq < 0)
@@ -305,6 +378,25 @@ static void handle(bw_stream_server_t *s, zmq_msg_t *identity, const uint8_t *da
     if (err) {
         bw_log(BW_WARN, "invalid fetch", "error", BW_S(err), NULL);
         send_error(s, identity, f->request_id, err);
+        billow__fetch__free_unpacked(f, NULL);
+        return;
+    }
+    if (!s->horizon_known && load_horizon(s) < 0) {
+        send_error(s, identity, f->request_id, "stream unavailable: database error");
+        billow__fetch__free_unpacked(f, NULL);
+        return;
+    }
+    /* A new consumer (cursor 0) starts at the oldest event kept; one that
+     * has consumed before but is behind what was pruned would miss events. */
+    if (f->after_seq > 0 && f->after_seq < s->horizon) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "events after %lld were pruned up to %lld: this consumer was forgotten or its"
+                 " cursor restored from an old backup; it cannot continue without losing events",
+                 (long long)f->after_seq, (long long)s->horizon);
+        bw_log(BW_ERROR, "fetch behind the pruned outbox", "consumer", BW_S(f->consumer),
+               "after_seq", BW_I(f->after_seq), "pruned_upto", BW_I(s->horizon), NULL);
+        send_error(s, identity, f->request_id, msg);
         billow__fetch__free_unpacked(f, NULL);
         return;
     }
@@ -437,8 +529,13 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
         const char *p[1] = {ret};
         PGresult *res = bw_db_query(s->db, SQL_PRUNE, 1, p);
         if (res) {
-            if (atoi(PQcmdTuples(res)) > 0)
-                bw_log(BW_INFO, "outbox pruned", "rows", BW_S(PQcmdTuples(res)), NULL);
+            if (atoll(PQgetvalue(res, 0, 0)) > 0) {
+                int64_t upto = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+                if (upto > s->horizon)
+                    s->horizon = upto;
+                bw_log(BW_INFO, "outbox pruned", "rows", BW_S(PQgetvalue(res, 0, 0)), "upto",
+                       BW_I(upto), NULL);
+            }
             PQclear(res);
         }
         s->last_prune_ms = now;

@@ -11,6 +11,9 @@
 #include <ev.h>
 #include <stdint.h>
 
+#include "api.pb-c.h"
+#include "arena.h"
+
 typedef struct bw_db bw_db_t;
 typedef struct bw_stream_server bw_stream_server_t;
 
@@ -21,5 +24,13 @@ bw_stream_server_t *bw_stream_server_new(struct ev_loop *loop, void *zctx, const
 void bw_stream_server_destroy(bw_stream_server_t **ps);
 /* The newest sequence number in the outbox (0 when empty), read now. */
 int64_t bw_stream_server_head(bw_stream_server_t *s);
+
+/* The consumers registered with this stream (`billctl stream consumers`),
+ * each holding back pruning until it passes. With forget, that
+ * registration is removed first (BW_ENOTFOUND when there is none): pruning
+ * stops waiting for it, and should it come back behind what was pruned,
+ * its fetches are refused rather than served with a hole. */
+int bw_stream_server_consumers(bw_stream_server_t *s, const char *forget,
+                               Billow__StreamConsumersReply *out, bw_arena_t *a);
 
 #endif

@@ -167,7 +167,9 @@ void cli_print_reply_json(const Billow__Reply *reply)
     /* Print the innermost body: Reply.<service>.<op> */
     json_object_object_foreach(o, key, val)
     {
-        if (json_object_is_type(val, json_type_object) && strcmp(key, "status") != 0) {
+        /* status and stream_consumers are the body themselves. */
+        if (json_object_is_type(val, json_type_object) && strcmp(key, "status") != 0 &&
+            strcmp(key, "stream_consumers") != 0) {
             json_object_object_foreach(val, k2, v2)
             {
                 (void)k2;

@@ -178,8 +178,84 @@ static int run_status(cli_t *cli, int argc, char **argv)
     return down ? CLI_FAIL : CLI_OK;
 }
 
+/* --- billctl stream consumers | forget ---------------------------------------- */
+
+static bool known_service(const char *name)
+{
+    static const char *const names[] = {"rating", "invoicing", "notification", "feedback"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool print_consumers(cli_t *cli, const Billow__Reply *reply)
+{
+    (void)cli;
+    const Billow__StreamConsumersReply *r = reply->stream_consumers;
+    if (reply->body_case != BILLOW__REPLY__BODY_STREAM_CONSUMERS || !r)
+        return false;
+    if (r->forgotten)
+        printf("forgotten; outbox pruning no longer waits for it\n");
+    printf("head %lld, pruned up to %lld\n", (long long)r->head, (long long)r->pruned_upto);
+    printf("%-32s %-10s %12s %10s  %s\n", "CONSUMER", "PARTITIONS", "ACKED", "BEHIND", "LAST SEEN");
+    for (size_t i = 0; i < r->n_consumers; i++) {
+        const Billow__StreamRegistration *c = r->consumers[i];
+        char idle[80] = "";
+        if (c->idle_s >= 3600)
+            snprintf(idle, sizeof idle, " (idle %lld h: gone? it holds back pruning)",
+                     (long long)(c->idle_s / 3600));
+        printf("%-32s %-10s %12lld %10lld  %s%s\n", c->consumer, c->partitions,
+               (long long)c->acked_seq, (long long)c->behind, c->last_seen, idle);
+    }
+    if (r->n_consumers == 0)
+        printf("no consumer registered: nothing is pruned\n");
+    return true;
+}
+
+static int stream_call(cli_t *cli, const char *service, const char *forget)
+{
+    if (!known_service(service))
+        return cli_usage(cli->cmd, "SERVICE is rating, invoicing, notification or feedback");
+    Billow__Request req = BILLOW__REQUEST__INIT;
+    Billow__StreamConsumersRequest sc = BILLOW__STREAM_CONSUMERS_REQUEST__INIT;
+    sc.forget = (char *)(forget ? forget : "");
+    req.body_case = BILLOW__REQUEST__BODY_STREAM_CONSUMERS;
+    req.stream_consumers = &sc;
+    return cli_run(cli, service, &req, print_consumers);
+}
+
+static int stream_consumers(cli_t *cli, int argc, char **argv)
+{
+    const char *pos[1];
+    int npos = 0;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, &npos);
+    if (rc)
+        return rc;
+    if (npos != 1)
+        return cli_usage(cli->cmd, "which service?");
+    return stream_call(cli, pos[0], NULL);
+}
+
+static int stream_forget(cli_t *cli, int argc, char **argv)
+{
+    const char *pos[2];
+    int npos = 0;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, 2, &npos);
+    if (rc)
+        return rc;
+    if (npos != 2)
+        return cli_usage(cli->cmd, "which service and which consumer?");
+    return stream_call(cli, pos[0], pos[1]);
+}
+
 const billctl_cmd_t billctl_status_cmds[] = {
     {"status", NULL, "[--json]", "show every service: up/down, version, schema, stream head, consumer lag",
      run_status},
+    {"stream", "consumers", "SERVICE [--json]",
+     "the consumers registered with SERVICE's stream: position, how far behind, last seen", stream_consumers},
+    {"stream", "forget", "SERVICE CONSUMER",
+     "stop keeping SERVICE's events for a consumer that is gone for good (a retired worker layout)",
+     stream_forget},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -45,6 +45,44 @@ wait_all_up 20 || fail "rating did not come back"
   || { "$BW_BUILD/billctl" status --json; fail "cursor not intact after restart"; }
 ok "rating restarted with cursor 5"
 
+# A consumer gone for good can be forgotten, so pruning stops waiting for
+# it; should it come back behind what was pruned, its fetches are refused
+# (its cursor stays) instead of served with a hole.
+i=0
+until "$BW_BUILD/billctl" stream consumers invoicing | grep -q '^rating\[all\] .* 5 '; do
+  i=$((i + 1)); [ $i -ge 40 ] && { "$BW_BUILD/billctl" stream consumers invoicing; fail "rating not registered at 5"; }; sleep 0.25
+done
+"$BW_BUILD/billctl" stream consumers invoicing --json | tr -d ' \n' | grep -q '"consumer":"rating\[all\]"' \
+  || fail "stream consumers --json"
+svc_kill rating TERM
+out=$("$BW_BUILD/billctl" stream forget invoicing 'rating[all]') || fail "forget: $out"
+echo "$out" | grep -q 'forgotten' || fail "forget output: $out"
+"$BW_BUILD/billctl" stream consumers invoicing | grep -q '^rating\[all\]' && fail "rating still registered"
+"$BW_BUILD/billctl" stream forget invoicing 'rating[all]' >/dev/null 2>&1 && fail "forgot twice"
+"$BW_BUILD/billctl" stream forget nosuch x >/dev/null 2>&1 && fail "unknown service accepted"
+sql "INSERT INTO invoicing.outbox (part, event_type, event_id, payload) SELECT g, 'Test', gen_random_uuid(), '\\x' FROM generate_series(1,5) g" >/dev/null
+i=0
+until [ "$(sql "SELECT count(*) FROM invoicing.stream_consumers WHERE acked_seq = 10")" = 2 ]; do
+  i=$((i + 1)); [ $i -ge 40 ] && { "$BW_BUILD/billctl" stream consumers invoicing; fail "consumers did not reach 10"; }; sleep 0.25
+done
+svc_kill invoicing TERM
+export BILLOW_STREAM_RETENTION_S=0
+svc_start invoicing
+unset BILLOW_STREAM_RETENTION_S
+i=0
+until [ "$(sql "SELECT count(*) FROM invoicing.outbox")" = 0 ]; do
+  i=$((i + 1)); [ $i -ge 120 ] && { "$BW_BUILD/billctl" stream consumers invoicing; fail "outbox not pruned"; }; sleep 0.25
+done
+[ "$(sql "SELECT pruned_upto FROM invoicing.stream_horizon")" = 10 ] || fail "horizon not recorded"
+svc_start rating
+i=0
+until grep -q 'events after 5 were pruned up to 10' "$BW_TMP/rating.log"; do
+  i=$((i + 1)); [ $i -ge 60 ] && fail "rating's fetch behind the horizon was not refused"; sleep 0.25
+done
+[ "$(sql "SELECT last_seq FROM rating.stream_cursors WHERE producer='invoicing'")" = 5 ] || fail "rating's cursor moved"
+"$BW_BUILD/billctl" stream consumers invoicing | grep -q '^rating\[all\]' && fail "a refused consumer was registered"
+ok "stream forget: pruning goes on without it; back behind the horizon it is refused, cursor kept"
+
 # SIGTERM: every service exits 0 within a few seconds.
 for s in $SERVICES; do
   pid=$(svc_pid $s)
