@@ -6,6 +6,7 @@
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "zsec.h"
 #include "zwatch.h"
 
 #include <stdio.h>
@@ -353,7 +354,7 @@ bw_consumer_t *bw_consumer_new(struct ev_loop *loop, void *zctx, bw_db_t *db,
     zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (zmq_connect(c->sock, o->endpoint) < 0) {
+    if (bw_zsec_client(c->sock) < 0 || zmq_connect(c->sock, o->endpoint) < 0) {
         bw_log(BW_ERROR, "could not connect to stream", "endpoint", BW_S(o->endpoint), NULL);
         goto fail;
     }

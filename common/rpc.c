@@ -4,6 +4,7 @@
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "zsec.h"
 #include "zwatch.h"
 
 #include <stdio.h>
@@ -243,6 +244,8 @@ bw_rpc_server_t *bw_rpc_server_new(struct ev_loop *loop, void *zctx, const char 
     int64_t transport_max = (int64_t)s->max_frame * 4; /* larger: error reply; far larger: cut */
     zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &transport_max, sizeof transport_max);
+    if (bw_zsec_server(s->sock) < 0)
+        goto fail;
     if (zmq_bind(s->sock, endpoint) < 0) {
         bw_log(BW_ERROR, "could not bind api socket", "endpoint", BW_S(endpoint), "error",
                BW_S(zmq_strerror(zmq_errno())), NULL);
@@ -291,7 +294,7 @@ int bw_rpc_call(void *zctx, const char *endpoint, Billow__Request *req, int time
     zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
     uint8_t *buf = NULL;
-    if (zmq_connect(sock, endpoint) < 0) {
+    if (bw_zsec_client(sock) < 0 || zmq_connect(sock, endpoint) < 0) {
         rc = BW_EINVAL;
         goto out;
     }

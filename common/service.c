@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "log.h"
 #include "stream_server.h"
+#include "zsec.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ struct bw_service {
     bw_db_t *stream_db; /* the stream server's own connection (LISTEN) */
     bw_rpc_server_t *rpc;
     bw_stream_server_t *stream;
+    bw_zap_t *zap; /* checks client keys when CURVE is on with a key list */
     bw_consumer_t *consumers[MAX_CONSUMERS];
     int nconsumers;
     sub_t subs[MAX_SUBS];
@@ -347,6 +349,11 @@ int bw_service_main(const bw_service_def_t *def, int argc, char **argv)
     svc->zctx = zmq_ctx_new();
     if (!svc->zctx)
         goto out;
+    if (bw_zsec_init() < 0 || bw_zap_start(svc->loop, svc->zctx, &svc->zap) < 0)
+        goto out;
+    if (bw_zsec_on())
+        bw_log(BW_INFO, "CURVE on: connections are encrypted", "client_keys",
+               BW_S(getenv("BILLOW_CURVE_CLIENT_KEYS") ? "checked" : "any with the server key"), NULL);
     if (connect_db(svc, &svc->db) < 0)
         goto out;
     if (bw_migrate(svc->db, def->name, def->migrations, &svc->schema_version) < 0)
@@ -398,6 +405,7 @@ out:
         bw_consumer_destroy(&svc->consumers[i]);
     bw_rpc_server_destroy(&svc->rpc);
     bw_stream_server_destroy(&svc->stream);
+    bw_zap_stop(&svc->zap);
     bw_db_destroy(&svc->stream_db);
     bw_db_destroy(&svc->db);
     if (svc->zctx)

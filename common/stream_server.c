@@ -7,6 +7,7 @@
 #include "log.h"
 #include "stream.pb-c.h"
 #include "util.h"
+#include "zsec.h"
 #include "zwatch.h"
 
 #include <endian.h>
@@ -576,6 +577,8 @@ bw_stream_server_t *bw_stream_server_new(struct ev_loop *loop, void *zctx, const
     int64_t maxmsg = 1 << 20;
     zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (bw_zsec_server(s->sock) < 0)
+        goto fail;
     if (zmq_bind(s->sock, endpoint) < 0) {
         bw_log(BW_ERROR, "could not bind stream socket", "endpoint", BW_S(endpoint), "error",
                BW_S(zmq_strerror(zmq_errno())), NULL);

@@ -2,6 +2,7 @@
  * file holds the command dispatch and the helpers every command shares;
  * each noun's commands live in their own file. */
 #include "cli.h"
+#include "zsec.h"
 #include "config.h"
 #include "errors.h"
 #include "log.h"
@@ -36,13 +37,20 @@ Billow__Reply *cli_call(cli_t *cli, const char *service, Billow__Request *req)
     }
     if (cli->operator_name)
         req->operator_ = (char *)cli->operator_name;
+    if (bw_zsec_init() < 0) {
+        fprintf(stderr, "billctl: bad BILLOW_CURVE_* setting (see the log line above)\n");
+        return NULL;
+    }
     Billow__Reply *reply = NULL;
     int rc = bw_rpc_call(cli->zctx, ep, req, cli->timeout_ms, &reply);
     if (rc == BW_ETIMEOUT) {
         fprintf(stderr,
                 "billctl: %s is down or busy: no answer from %s within %d ms"
-                " (BILLOW_CTL_TIMEOUT_MS sets the wait)\n",
-                service, ep, cli->timeout_ms);
+                " (BILLOW_CTL_TIMEOUT_MS sets the wait)%s\n",
+                service, ep, cli->timeout_ms,
+                bw_zsec_on() ? "; with CURVE on, also check BILLOW_CURVE_SERVER_KEY and that this"
+                               " client's key is in the service's BILLOW_CURVE_CLIENT_KEYS"
+                             : "");
         return NULL;
     }
     if (rc < 0) {

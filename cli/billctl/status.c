@@ -3,6 +3,7 @@
  * that is down costs one timeout, not four. */
 #include "cli.h"
 #include "config.h"
+#include "zsec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,8 @@ static void probe_all(cli_t *cli, probe_t *p, int n, int timeout_ms)
         p[i].sock = zmq_socket(cli->zctx, ZMQ_DEALER);
         zmq_setsockopt(p[i].sock, ZMQ_LINGER, &zero, sizeof zero);
         zmq_setsockopt(p[i].sock, ZMQ_IMMEDIATE, &one, sizeof one);
-        zmq_connect(p[i].sock, p[i].endpoint);
+        if (bw_zsec_client(p[i].sock) == 0)
+            zmq_connect(p[i].sock, p[i].endpoint);
     }
     int64_t deadline = mono_ms() + timeout_ms;
     int pending = 0;
@@ -249,9 +251,32 @@ static int stream_forget(cli_t *cli, int argc, char **argv)
     return stream_call(cli, pos[0], pos[1]);
 }
 
+/* --- billctl keygen --------------------------------------------------------- */
+
+static int keygen(cli_t *cli, int argc, char **argv)
+{
+    int rc = cli_parse(cli, argc, argv, NULL, NULL, 0, NULL);
+    if (rc)
+        return rc;
+    char pub[41], sec[41];
+    if (bw_zsec_keygen(pub, sec) < 0) {
+        fprintf(stderr, "billctl: this libzmq cannot make CURVE keys (built without libsodium?)\n");
+        return CLI_FAIL;
+    }
+    if (cli->json) {
+        printf("{\"public_key\":\"%s\",\"secret_key\":\"%s\"}\n", pub, sec);
+    } else {
+        printf("# public key (give it to peers: BILLOW_CURVE_SERVER_KEY or a line of\n"
+               "# BILLOW_CURVE_CLIENT_KEYS):\n%s\n", pub);
+        printf("BILLOW_CURVE_SECRET_KEY='%s'\n", sec);
+    }
+    return CLI_OK;
+}
+
 const billctl_cmd_t billctl_status_cmds[] = {
     {"status", NULL, "[--json]", "show every service: up/down, version, schema, stream head, consumer lag",
      run_status},
+    {"keygen", NULL, "[--json]", "a new CURVE key pair for encrypted, authenticated connections", keygen},
     {"stream", "consumers", "SERVICE [--json]",
      "the consumers registered with SERVICE's stream: position, how far behind, last seen", stream_consumers},
     {"stream", "forget", "SERVICE CONSUMER",
