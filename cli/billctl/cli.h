@@ -54,6 +54,10 @@ typedef struct {
  * with the command's usage and returns CLI_USAGE. */
 int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const char **pos,
               int maxpos, int *npos);
+/* cli_parse for a command of exactly n positional arguments and no options:
+ * 0, or the exit status after printing the error (usage with what when the
+ * count is wrong). */
+int cli_args(cli_t *cli, int argc, char **argv, const char **pos, int n, const char *what);
 /* Reads a whole file ("-" is stdin) into a malloc'd NUL-terminated string;
  * NULL with a message on stderr when it cannot. */
 char *cli_read_file(const char *path, size_t *len);

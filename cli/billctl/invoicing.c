@@ -155,12 +155,9 @@ static int account_update(cli_t *cli, int argc, char **argv) { return account_wr
 static int account_show(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, &npos);
+    int rc = cli_args(cli, argc, argv, pos, 1, "which account?");
     if (rc)
         return rc;
-    if (npos != 1)
-        return cli_usage(cli->cmd, "which account?");
     Billow__AccountGet g = BILLOW__ACCOUNT_GET__INIT;
     g.account_id = (char *)pos[0];
     INV_REQ(req, sub, ACCOUNT_GET, account_get, &g);
@@ -203,12 +200,9 @@ static int account_list(cli_t *cli, int argc, char **argv)
 static int account_import(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, &npos);
+    int rc = cli_args(cli, argc, argv, pos, 1, "which file?");
     if (rc)
         return rc;
-    if (npos != 1)
-        return cli_usage(cli->cmd, "which file?");
     char *csv = cli_read_file(pos[0], NULL);
     if (!csv)
         return CLI_FAIL;

@@ -125,6 +125,15 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const ch
     return 0;
 }
 
+int cli_args(cli_t *cli, int argc, char **argv, const char **pos, int n, const char *what)
+{
+    int npos = 0;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, n, &npos);
+    if (rc)
+        return rc;
+    return npos == n ? 0 : cli_usage(cli->cmd, what);
+}
+
 void cli_print_row_errors(const char *path, Billow__RowError *const *errors, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -150,12 +150,9 @@ static int contact_set(cli_t *cli, int argc, char **argv)
 static int contact_show(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, &npos);
+    int rc = cli_args(cli, argc, argv, pos, 1, "ACCOUNT is required");
     if (rc)
         return rc;
-    if (npos != 1)
-        return cli_usage(cli->cmd, "ACCOUNT is required");
     Billow__ContactGet g = BILLOW__CONTACT_GET__INIT;
     g.account_id = (char *)pos[0];
     Billow__NotificationRequest nr = BILLOW__NOTIFICATION_REQUEST__INIT;
@@ -254,12 +251,9 @@ static void print_detail(const Billow__NotificationDetail *d)
 static int detail_cmd(cli_t *cli, int argc, char **argv, bool retry)
 {
     const char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, &npos);
+    int rc = cli_args(cli, argc, argv, pos, 1, "ID is required");
     if (rc)
         return rc;
-    if (npos != 1)
-        return cli_usage(cli->cmd, "ID is required");
     Billow__NotificationRequest nr = BILLOW__NOTIFICATION_REQUEST__INIT;
     Billow__NotifyShow sh = BILLOW__NOTIFY_SHOW__INIT;
     Billow__NotifyRetry re = BILLOW__NOTIFY_RETRY__INIT;

@@ -136,12 +136,9 @@ static int statement(cli_t *cli, int argc, char **argv)
 static int reconcile_import(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, &npos);
+    int rc = cli_args(cli, argc, argv, pos, 1, "which statement file?");
     if (rc)
         return rc;
-    if (npos != 1)
-        return cli_usage(cli->cmd, "which statement file?");
     size_t len;
     char *csv = cli_read_file(pos[0], &len);
     if (!csv)

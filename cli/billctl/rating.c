@@ -247,10 +247,9 @@ static int subscribe(cli_t *cli, int argc, char **argv)
 static int sub_import(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int npos = 0;
-    PARSE(NULL, pos, 1, &npos);
-    if (npos != 1)
-        return cli_usage(cli->cmd, "which file?");
+    int rc = cli_args(cli, argc, argv, pos, 1, "which file?");
+    if (rc)
+        return rc;
     char *csv = cli_read_file(pos[0], NULL);
     if (!csv)
         return CLI_FAIL;
@@ -272,7 +271,7 @@ static int sub_import(cli_t *cli, int argc, char **argv)
     const Billow__SubscriptionImportReply *r =
         reply->body_case == BILLOW__REPLY__BODY_RATING && reply->rating->subscription_import
             ? reply->rating->subscription_import : NULL;
-    int rc = CLI_FAIL;
+    rc = CLI_FAIL;
     if (cli->json && r)
         cli_print_reply_json(reply);
     else if (r)

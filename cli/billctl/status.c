@@ -230,24 +230,18 @@ static int stream_call(cli_t *cli, const char *service, const char *forget)
 static int stream_consumers(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int npos = 0;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, &npos);
+    int rc = cli_args(cli, argc, argv, pos, 1, "which service?");
     if (rc)
         return rc;
-    if (npos != 1)
-        return cli_usage(cli->cmd, "which service?");
     return stream_call(cli, pos[0], NULL);
 }
 
 static int stream_forget(cli_t *cli, int argc, char **argv)
 {
     const char *pos[2];
-    int npos = 0;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 2, &npos);
+    int rc = cli_args(cli, argc, argv, pos, 2, "which service and which consumer?");
     if (rc)
         return rc;
-    if (npos != 2)
-        return cli_usage(cli->cmd, "which service and which consumer?");
     return stream_call(cli, pos[0], pos[1]);
 }
 
