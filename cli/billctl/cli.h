@@ -58,6 +58,10 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, const ch
  * 0, or the exit status after printing the error (usage with what when the
  * count is wrong). */
 int cli_args(cli_t *cli, int argc, char **argv, const char **pos, int n, const char *what);
+/* For a command that sends one whole file (its one argument, path[0]) in
+ * one request: the file's text, and a long wait for the reply unless
+ * BILLOW_CTL_TIMEOUT_MS says otherwise. NULL with *rc the exit status. */
+char *cli_import_file(cli_t *cli, int argc, char **argv, const char **path, int *rc);
 /* Reads a whole file ("-" is stdin) into a malloc'd NUL-terminated string;
  * NULL with a message on stderr when it cannot. */
 char *cli_read_file(const char *path, size_t *len);

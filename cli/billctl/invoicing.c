@@ -200,15 +200,10 @@ static int account_list(cli_t *cli, int argc, char **argv)
 static int account_import(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int rc = cli_args(cli, argc, argv, pos, 1, "which file?");
-    if (rc)
-        return rc;
-    char *csv = cli_read_file(pos[0], NULL);
+    int rc;
+    char *csv = cli_import_file(cli, argc, argv, pos, &rc);
     if (!csv)
-        return CLI_FAIL;
-    /* One request carries the whole file: a large one takes a while. */
-    if (!getenv("BILLOW_CTL_TIMEOUT_MS"))
-        cli->timeout_ms = 600000;
+        return rc;
     Billow__AccountImport im = BILLOW__ACCOUNT_IMPORT__INIT;
     im.csv = csv;
     INV_REQ(req, sub, ACCOUNT_IMPORT, account_import, &im);

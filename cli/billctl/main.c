@@ -134,6 +134,18 @@ int cli_args(cli_t *cli, int argc, char **argv, const char **pos, int n, const c
     return npos == n ? 0 : cli_usage(cli->cmd, what);
 }
 
+char *cli_import_file(cli_t *cli, int argc, char **argv, const char **path, int *rc)
+{
+    *rc = cli_args(cli, argc, argv, path, 1, "which file?");
+    if (*rc)
+        return NULL;
+    char *text = cli_read_file(path[0], NULL);
+    *rc = text ? CLI_OK : CLI_FAIL;
+    if (text && !getenv("BILLOW_CTL_TIMEOUT_MS"))
+        cli->timeout_ms = 600000; /* checked and written as a whole: a large one takes a while */
+    return text;
+}
+
 void cli_print_row_errors(const char *path, Billow__RowError *const *errors, size_t n)
 {
     for (size_t i = 0; i < n; i++)

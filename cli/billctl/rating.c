@@ -247,15 +247,10 @@ static int subscribe(cli_t *cli, int argc, char **argv)
 static int sub_import(cli_t *cli, int argc, char **argv)
 {
     const char *pos[1];
-    int rc = cli_args(cli, argc, argv, pos, 1, "which file?");
-    if (rc)
-        return rc;
-    char *csv = cli_read_file(pos[0], NULL);
+    int rc;
+    char *csv = cli_import_file(cli, argc, argv, pos, &rc);
     if (!csv)
-        return CLI_FAIL;
-    /* One request carries the whole file, checked as a whole. */
-    if (!getenv("BILLOW_CTL_TIMEOUT_MS"))
-        cli->timeout_ms = 600000;
+        return rc;
     Billow__RatingRequest rr = BILLOW__RATING_REQUEST__INIT;
     Billow__SubscriptionImport im = BILLOW__SUBSCRIPTION_IMPORT__INIT;
     im.csv = csv;
