@@ -29,6 +29,7 @@ struct bw_consumer {
     bw_consumer_apply_fn apply;
     void *arg;
     long long cursor;
+    char cursor_event[40]; /* the event id at cursor ("" unknown) */
     long long head;
     bool cursor_loaded;
     bool inflight;
@@ -47,11 +48,12 @@ struct bw_consumer {
 };
 
 static const char SQL_CURSOR_GET[] =
-    "SELECT last_seq FROM stream_cursors WHERE producer = $1 AND partitions = $2";
+    "SELECT last_seq, last_event_id FROM stream_cursors WHERE producer = $1 AND partitions = $2";
 static const char SQL_CURSOR_PUT[] =
-    "INSERT INTO stream_cursors (producer, partitions, last_seq, updated_at)"
-    " VALUES ($1, $2, $3, now()) ON CONFLICT (producer, partitions)"
-    " DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()";
+    "INSERT INTO stream_cursors (producer, partitions, last_seq, last_event_id, updated_at)"
+    " VALUES ($1, $2, $3, $4, now()) ON CONFLICT (producer, partitions)"
+    " DO UPDATE SET last_seq = EXCLUDED.last_seq, last_event_id = EXCLUDED.last_event_id,"
+    " updated_at = now()";
 
 static const char SQL_LEASE_TAKE[] =
     "INSERT INTO stream_leases AS l (producer, partitions, owner, expires_at)"
@@ -94,6 +96,7 @@ static int load_cursor(bw_consumer_t *c)
     if (!res)
         return BW_EDB;
     c->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    snprintf(c->cursor_event, sizeof c->cursor_event, "%s", PQntuples(res) ? PQgetvalue(res, 0, 1) : "");
     PQclear(res);
     c->cursor_loaded = true;
     return 0;
@@ -197,6 +200,7 @@ static void send_fetch(bw_consumer_t *c)
     f.request_id = ++c->req_id;
     f.consumer = c->name;
     f.after_seq = c->cursor;
+    f.after_event_id = c->cursor_event;
     f.max = c->batch_max;
     f.wait_ms = c->wait_ms;
     f.partition_count = c->parts.count;
@@ -233,10 +237,11 @@ static int apply_batch(bw_consumer_t *c, Billow__Batch *b)
     }
     int rc = c->apply(c->arg, c->db, b->events, b->n_events, c->arena);
     if (rc == 0) {
+        const Billow__StreamEvent *last = b->events[b->n_events - 1];
         char seq[32];
-        snprintf(seq, sizeof seq, "%lld", (long long)b->events[b->n_events - 1]->seq);
-        const char *p[3] = {c->producer, c->spec, seq};
-        rc = bw_db_exec(c->db, SQL_CURSOR_PUT, 3, p);
+        snprintf(seq, sizeof seq, "%lld", (long long)last->seq);
+        const char *p[4] = {c->producer, c->spec, seq, last->event_id ? last->event_id : ""};
+        rc = bw_db_exec(c->db, SQL_CURSOR_PUT, 4, p);
     }
     if (rc == 0)
         rc = bw_db_commit(c->db);
@@ -291,6 +296,9 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
             continue;
         }
         long long last = b->events[b->n_events - 1]->seq;
+        char last_event[sizeof c->cursor_event];
+        snprintf(last_event, sizeof last_event, "%s",
+                 b->events[b->n_events - 1]->event_id ? b->events[b->n_events - 1]->event_id : "");
         int rc = apply_batch(c, b);
         bw_arena_reset(c->arena);
         if (c->stopped)
@@ -307,6 +315,7 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
         }
         c->failures = 0;
         c->cursor = last;
+        memcpy(c->cursor_event, last_event, sizeof c->cursor_event);
         send_fetch(c);
     }
 }

@@ -88,6 +88,7 @@ static const char SQL_HORIZON[] = "SELECT pruned_upto FROM stream_horizon";
 static const char SQL_REGISTERED[] =
     "SELECT consumer, partitions, acked_seq, last_seen::text,"
     " extract(epoch FROM now() - last_seen)::int8 FROM stream_consumers ORDER BY consumer";
+static const char SQL_EVENT_AT[] = "SELECT event_id::text FROM outbox WHERE seq = $1::int8";
 static const char SQL_FORGET[] = "DELETE FROM stream_consumers WHERE consumer = $1";
 
 static int64_t mono_ms(void)
@@ -200,6 +201,27 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
         return -1;
     }
     int n = PQntuples(res);
+    if (n == 0) {
+        /* Sequence numbers only grow, and pruning raises the horizon, so a
+         * cursor past both means this outbox went back in time: restored
+         * from an older backup than the consumer's database. New events
+         * would reuse numbers the consumer has passed and be skipped. */
+        if (head < 0)
+            head = bw_stream_server_head(s);
+        if (head >= 0 && f->after_seq > head && f->after_seq > s->horizon && s->horizon_known) {
+            char msg[240];
+            snprintf(msg, sizeof msg,
+                     "this consumer is at %lld but the stream ends at %lld: the producer's database"
+                     " is older than the consumer's (restored from a backup?); restore both from one"
+                     " snapshot",
+                     (long long)f->after_seq, (long long)head);
+            bw_log(BW_ERROR, "fetch ahead of the stream", "consumer", BW_S(f->consumer), "after_seq",
+                   BW_I(f->after_seq), "head", BW_I(head), NULL);
+            PQclear(res);
+            send_error(s, identity, f->request_id, msg);
+            return -1;
+        }
+    }
     if (n == 0 && !force) {
         PQclear(res);
         return 0;
@@ -342,6 +364,30 @@ int bw_stream_server_consumers(bw_stream_server_t *s, const char *forget,
     return 0;
 }
 
+/* The event the consumer last applied must still be at its cursor: if the
+ * outbox has another there, or none while nothing was pruned past it, the
+ * outbox is not the one the consumer read (restored from an older backup)
+ * and serving would skip events. NULL when fine (or not checkable). */
+static const char *check_cursor_event(bw_stream_server_t *s, const Billow__Fetch *f)
+{
+    if (f->after_seq <= s->horizon || !f->after_event_id || !f->after_event_id[0])
+        return NULL;
+    char seq[32];
+    snprintf(seq, sizeof seq, "%lld", (long long)f->after_seq);
+    const char *p[1] = {seq};
+    PGresult *res = bw_db_query(s->db, SQL_EVENT_AT, 1, p);
+    if (!res)
+        return "stream unavailable: database error";
+    bool same = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), f->after_event_id) == 0;
+    PQclear(res);
+    if (same)
+        return NULL;
+    bw_log(BW_ERROR, "fetch from a consumer this outbox does not match", "consumer", BW_S(f->consumer),
+           "after_seq", BW_I(f->after_seq), "event_id", BW_S(f->after_event_id), NULL);
+    return "the consumer's last event is not at its position in this outbox: the producer's database"
+           " is older than the consumer's (restored from a backup?); restore both from one snapshot";
+}
+
 static const char *validate(const Billow__Fetch *f)
 {
     if (f->after_seq < 0)
@@ -359,6 +405,8 @@ static const char *validate(const Billow__Fetch *f)
         return "wait_ms must be at most 60000";
     if (f->consumer && strlen(f->consumer) >= 128)
         return "consumer name too long";
+    if (f->after_event_id && strlen(f->after_event_id) >= 40)
+        return "after_event_id too long";
     return NULL;
 }
 
@@ -398,6 +446,12 @@ static void handle(bw_stream_server_t *s, zmq_msg_t *identity, const uint8_t *da
         bw_log(BW_ERROR, "fetch behind the pruned outbox", "consumer", BW_S(f->consumer),
                "after_seq", BW_I(f->after_seq), "pruned_upto", BW_I(s->horizon), NULL);
         send_error(s, identity, f->request_id, msg);
+        billow__fetch__free_unpacked(f, NULL);
+        return;
+    }
+    const char *diverged = check_cursor_event(s, f);
+    if (diverged) {
+        send_error(s, identity, f->request_id, diverged);
         billow__fetch__free_unpacked(f, NULL);
         return;
     }
