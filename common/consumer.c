@@ -1,6 +1,8 @@
 /* Stream consumer over a DEALER socket. One fetch is in flight at a time; a
  * reply whose request id is not the current one is a late answer to a fetch
- * that timed out, and is dropped. ZMQ_IMMEDIATE keeps fetches from queueing
+ * that timed out (or a prefetch whose batch failed), and is dropped. The
+ * next batch is fetched while the current one is applied (prefetch), so
+ * the producer reads it while this side writes. ZMQ_IMMEDIATE keeps fetches from queueing
  * towards a producer that is down: the send fails and is retried. */
 #include "consumer.h"
 #include "db.h"
@@ -172,6 +174,8 @@ static void renew_cb(struct ev_loop *loop, ev_timer *t, int revents)
         lease_give_back(c);
 }
 
+static void fetch_after(bw_consumer_t *c, long long after, const char *after_event, bool prefetch);
+
 static void send_fetch(bw_consumer_t *c)
 {
     if (c->stopped)
@@ -196,11 +200,20 @@ static void send_fetch(bw_consumer_t *c)
         arm(c, 1.0);
         return;
     }
+    fetch_after(c, c->cursor, c->cursor_event, false);
+}
+
+/* Sends one fetch for the events after `after` (whose id is after_event).
+ * With prefetch the batch up to `after` is still being applied. */
+static void fetch_after(bw_consumer_t *c, long long after, const char *after_event, bool prefetch)
+{
     Billow__Fetch f = BILLOW__FETCH__INIT;
     f.request_id = ++c->req_id;
     f.consumer = c->name;
-    f.after_seq = c->cursor;
-    f.after_event_id = c->cursor_event;
+    f.after_seq = after;
+    f.after_event_id = (char *)after_event;
+    f.prefetch = prefetch;
+    f.committed_seq = c->cursor;
     f.max = c->batch_max;
     f.wait_ms = c->wait_ms;
     f.partition_count = c->parts.count;
@@ -299,11 +312,25 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
         char last_event[sizeof c->cursor_event];
         snprintf(last_event, sizeof last_event, "%s",
                  b->events[b->n_events - 1]->event_id ? b->events[b->n_events - 1]->event_id : "");
+        /* Not while the lease is being handed back or not held: the next
+         * fetch goes through send_fetch, which sees to the lease. */
+        bool prefetched = false;
+        if (!c->give_back && (!c->owner[0] || c->holding)) {
+            fetch_after(c, last, last_event, true);
+            prefetched = c->inflight;
+        }
         int rc = apply_batch(c, b);
         bw_arena_reset(c->arena);
         if (c->stopped)
             return;
         if (rc < 0) {
+            if (prefetched) {
+                c->req_id++; /* its answer starts after a batch not applied */
+                c->inflight = false;
+            }
+            /* A COMMIT whose answer was lost may have happened: the stored
+             * cursor says, so read it again rather than apply twice. */
+            c->cursor_loaded = false;
             c->failures++;
             double delay = c->failures < 6 ? 0.1 * (1 << c->failures) : 5.0;
             bw_log(BW_WARN, "could not apply batch", "producer", BW_S(c->producer), "after",
@@ -316,7 +343,8 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
         c->failures = 0;
         c->cursor = last;
         memcpy(c->cursor_event, last_event, sizeof c->cursor_event);
-        send_fetch(c);
+        if (!prefetched)
+            send_fetch(c);
     }
 }
 

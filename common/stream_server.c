@@ -282,8 +282,10 @@ static void note_consumer(bw_stream_server_t *s, const Billow__Fetch *f)
     for (size_t i = 0; i < f->n_partitions && i < BW_MAX_PARTITIONS; i++)
         ps.parts[ps.n++] = f->partitions[i];
     bw_partset_format(&ps, c->partitions, sizeof c->partitions);
-    if (c->acked != f->after_seq || !c->dirty) {
-        c->acked = f->after_seq;
+    /* A prefetch comes before the batch up to after_seq is committed. */
+    int64_t acked = f->prefetch ? f->committed_seq : f->after_seq;
+    if (c->acked != acked || !c->dirty) {
+        c->acked = acked;
         c->dirty = true;
     }
 }
@@ -392,6 +394,8 @@ static const char *validate(const Billow__Fetch *f)
 {
     if (f->after_seq < 0)
         return "after_seq must not be negative";
+    if (f->prefetch && (f->committed_seq < 0 || f->committed_seq > f->after_seq))
+        return "committed_seq must be between 0 and after_seq";
     if (f->partition_count > BW_MAX_PARTITIONS)
         return "partition_count must be at most 1024";
     if (f->partition_count > 1 && f->n_partitions == 0)
