@@ -3,6 +3,8 @@
 #include "db.h"
 #include "errors.h"
 
+#include "util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +27,10 @@ static int reserve(bw_copybuf_t *b, size_t more)
 {
     if (b->failed)
         return -1;
-    if (b->len + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 65536;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *n = realloc(b->data, cap);
-    if (!n) {
+    if (bw_grow(&b->data, &b->cap, b->len + more, 65536) < 0) {
         b->failed = 1;
         return -1;
     }
-    b->data = n;
-    b->cap = cap;
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* PostgreSQL text-array literals: see pgarray.h. Elements are always
  * double-quoted on output, so only '"' and '\' need escaping. */
 #include "pgarray.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,17 +14,9 @@ static void put(bw_pgarr_t *a, const char *s, size_t n)
 {
     if (a->failed)
         return;
-    if (a->len + n + 3 > a->cap) {
-        size_t cap = a->cap ? a->cap : 256;
-        while (cap < a->len + n + 3)
-            cap *= 2;
-        char *d = realloc(a->data, cap);
-        if (!d) {
-            a->failed = 1;
-            return;
-        }
-        a->data = d;
-        a->cap = cap;
+    if (bw_grow(&a->data, &a->cap, a->len + n + 3, 256) < 0) {
+        a->failed = 1;
+        return;
     }
     memcpy(a->data + a->len, s, n);
     a->len += n;

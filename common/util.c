@@ -173,3 +173,23 @@ bool bw_partset_has(const bw_partset_t *ps, uint32_t part)
             return true;
     return false;
 }
+
+int bw_grow(void *pdata, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : first ? first : 64;
+    while (n < need) {
+        if (n > SIZE_MAX / 2)
+            return BW_ENOMEM;
+        n *= 2;
+    }
+    void *old;
+    memcpy(&old, pdata, sizeof old);
+    void *p = realloc(old, n);
+    if (!p)
+        return BW_ENOMEM;
+    memcpy(pdata, &p, sizeof p);
+    *cap = n;
+    return 0;
+}

@@ -1,5 +1,5 @@
-/* Small helpers shared by every module: random ids, the partition hash and
- * partition-set specs ("all", "0-3/8", "1,5/8"). */
+/* Small helpers shared by every module: random ids, the partition hash,
+ * partition-set specs ("all", "0-3/8", "1,5/8") and growing buffers. */
 #ifndef BW_UTIL_H
 #define BW_UTIL_H
 
@@ -8,6 +8,12 @@
 #include <stdint.h>
 
 #define BW_MAX_PARTITIONS 1024
+
+/* Grows the malloc'd buffer whose pointer is at pdata (a char ** or
+ * uint8_t **) and whose capacity is *cap so it holds at least need bytes,
+ * doubling from first (the capacity of an empty buffer). 0, or BW_ENOMEM
+ * with the buffer left as it was. Every growable buffer uses it. */
+int bw_grow(void *pdata, size_t *cap, size_t need, size_t first);
 
 /* A random (v4) UUID in canonical text form; buf must hold 37 bytes. */
 void bw_uuid(char buf[37]);

@@ -252,6 +252,26 @@ static void test_config(void **state)
     assert_string_equal(bw_strerror(BW_ETIMEOUT), "timed out");
 }
 
+static void test_grow(void **state)
+{
+    (void)state;
+    char *p = NULL;
+    size_t cap = 0;
+    assert_int_equal(bw_grow(&p, &cap, 10, 16), 0);
+    assert_int_equal(cap, 16);
+    memcpy(p, "0123456789", 10);
+    assert_int_equal(bw_grow(&p, &cap, 16, 16), 0); /* fits: unchanged */
+    assert_int_equal(cap, 16);
+    assert_int_equal(bw_grow(&p, &cap, 100, 16), 0); /* doubles until it fits */
+    assert_int_equal(cap, 128);
+    assert_memory_equal(p, "0123456789", 10);
+    uint8_t *q = (uint8_t *)p;
+    assert_int_equal(bw_grow(&q, &cap, SIZE_MAX, 16), BW_ENOMEM); /* left as it was */
+    assert_int_equal(cap, 128);
+    assert_ptr_equal(q, p);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_format), cmocka_unit_test(test_clock_pin),
         cmocka_unit_test(test_partset), cmocka_unit_test(test_ids),
         cmocka_unit_test(test_arena), cmocka_unit_test(test_config),
+        cmocka_unit_test(test_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
