@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,6 +194,48 @@ static const char *const SQL_BASE_TABLES[3] = {
     "CREATE TABLE base_outbox (part integer, event_type text, event_id uuid, payload bytea,"
     " caused_by text, created_at timestamptz)"};
 
+/* CPU seconds used so far by the backend of db (from /proc: the cluster
+ * runs on this machine), or -1. Time on this shared machine depends on
+ * what else runs; CPU per message much less. */
+static double backend_cpu(bw_db_t *db)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", PQbackendPID(bw_db_conn(db)));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* utime and stime are the 12th and 13th fields after the command. */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of this process (the loop, the recorder, the notifiers). */
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+typedef struct {
+    double self, claims, outcomes;
+} cpu_t;
+
+static cpu_t cpu_now(bw_db_t *db, bw_db_t *rdb)
+{
+    return (cpu_t){self_cpu(), backend_cpu(db), backend_cpu(rdb)};
+}
+
+static double copy_cpu; /* CPU seconds of the baseline COPYs' backend, all runs */
+
 /* Seconds to COPY the rows of n deliveries (see the header), or -1. */
 static double baseline(bw_db_t *db, long n)
 {
@@ -211,7 +254,7 @@ static double baseline(bw_db_t *db, long n)
     bw_copybuf_t cb[3];
     for (int t = 0; t < 3; t++)
         bw_copybuf_init(&cb[t]);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = backend_cpu(db);
     int rc = 0;
     for (long done = 0; done < n && rc == 0;) {
         long k = n - done < 1000 ? n - done : 1000;
@@ -257,6 +300,8 @@ static double baseline(bw_db_t *db, long n)
         done += k;
     }
     double secs = now_s() - t0;
+    if (c0 >= 0)
+        copy_cpu += backend_cpu(db) - c0;
     for (int t = 0; t < 3; t++)
         bw_copybuf_free(&cb[t]);
     if (rc < 0)
@@ -265,11 +310,13 @@ static double baseline(bw_db_t *db, long n)
 }
 
 static long copy_n; /* messages the baseline was measured for */
+static cpu_t file_cpu, hook_cpu; /* used during each run */
 static long file_done, hook_done;
 static double file_secs, hook_secs;
 
 /* Prints the human line and the RESULT line of one run. */
-static void report(const char *name, long done, long n, double secs, double copy_secs)
+static void report(const char *name, long done, long n, double secs, double copy_secs,
+                   const cpu_t *cpu)
 {
     /* The COPY baseline was measured for the file run's size: scale it. */
     double base = copy_secs > 0 ? copy_secs * (double)n / (double)copy_n : -1;
@@ -279,6 +326,11 @@ static void report(const char *name, long done, long n, double secs, double copy
         printf("; raw COPY of the same rows %.2f s (%.0f messages/s); %.2fx COPY time", base,
                n / base, secs / base);
     printf("\n");
+    if (done > 0 && cpu->claims >= 0 && cpu->outcomes >= 0)
+        printf("  CPU per message: %.1f us in this process, %.1f us in the loop's backend, %.1f us"
+               " in the recorder's\n",
+               cpu->self * 1e6 / (double)done, cpu->claims * 1e6 / (double)done,
+               cpu->outcomes * 1e6 / (double)done);
     printf("RESULT {\"bench\":\"%s\",\"messages\":%ld,\"seconds\":%.3f,\"messages_per_s\":%.0f",
            name, done, secs, done / secs);
     if (base > 0)
@@ -304,8 +356,8 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
-static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char *name,
-               const char *channel, const char *address, long n)
+static int run(struct ev_loop *loop, bw_db_t *db, bw_db_t *rdb, ntf_delivery_t *d,
+               const char *name, const char *channel, const char *address, long n)
 {
     char ns[24], prefix[32];
     snprintf(ns, sizeof ns, "%ld", n);
@@ -324,9 +376,13 @@ static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char 
     check.data = &r;
     ev_timer_start(loop, &check);
     ntf_delivery_kick(d);
+    cpu_t c0 = cpu_now(db, rdb);
     double t0 = now_s();
     ev_run(loop, 0);
     double secs = now_s() - t0;
+    cpu_t c1 = cpu_now(db, rdb);
+    cpu_t used = {c1.self - c0.self, c0.claims < 0 ? -1 : c1.claims - c0.claims,
+                  c0.outcomes < 0 ? -1 : c1.outcomes - c0.outcomes};
     ev_timer_stop(loop, &check);
     ntf_delivery_stats_t st;
     ntf_delivery_stats(d, &st);
@@ -334,9 +390,11 @@ static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char 
     if (strcmp(name, "notify_file") == 0) {
         file_done = done;
         file_secs = secs;
+        file_cpu = used;
     } else {
         hook_done = done;
         hook_secs = secs;
+        hook_cpu = used;
     }
     fflush(stdout);
     return done == n ? 0 : -1;
@@ -405,16 +463,17 @@ int main(int argc, char **argv)
     copy_n = nfile;
     double copy_before = baseline(db, nfile);
     rc = 0;
-    if (run(loop, db, d, "notify_file", "email", "bench@example.com", nfile) < 0)
+    if (run(loop, db, rdb, d, "notify_file", "email", "bench@example.com", nfile) < 0)
         rc = 1;
     double copy_after = baseline(db, nfile);
     double copy_secs = copy_before > 0 && copy_after > 0 ? (copy_before + copy_after) / 2 : -1;
-    printf("raw COPY baseline: %.2f s before, %.2f s after the file run\n", copy_before,
-           copy_after);
-    report("notify_file", file_done, nfile, file_secs, copy_secs);
-    if (run(loop, db, d, "notify_webhook", "webhook", url, nhook) < 0)
+    printf("raw COPY baseline: %.2f s before, %.2f s after the file run; CPU per message %.1f us"
+           " in its backend\n",
+           copy_before, copy_after, copy_cpu * 1e6 / (2.0 * (double)nfile));
+    report("notify_file", file_done, nfile, file_secs, copy_secs, &file_cpu);
+    if (run(loop, db, rdb, d, "notify_webhook", "webhook", url, nhook) < 0)
         rc = 1;
-    report("notify_webhook", hook_done, nhook, hook_secs, copy_secs);
+    report("notify_webhook", hook_done, nhook, hook_secs, copy_secs, &hook_cpu);
     /* How many status updates PostgreSQL could do in place (HOT). */
     if (bw_db_exec(db, "SELECT pg_stat_force_next_flush()", 0, NULL) == 0) {
         PGresult *res = bw_db_query(db,
