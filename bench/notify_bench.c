@@ -19,13 +19,20 @@
  *   notify_bench [FILE_N [WEBHOOK_N]]   (BW_PG_ADMIN: database)
  * Prints human lines and RESULT lines of JSON for bench/run.sh.
  *
- * Where a file delivery's time goes (pg_stat_statements and perf, 50,000
- * messages, 2026-11-24): per message, PostgreSQL spends about a third each
- * on the claim (queue entry deleted, row updated in place) and on the
- * outcome update (in place), the rest on the attempt and outbox COPYs; the
- * loop spends most of its time rendering (template, variables parsed from
- * JSON, the JSON line). Claims run on the loop's connection and outcomes on
- * the recorder's, so both backends and the loop overlap on two cores. */
+ * Each run also prints the CPU it used per message: this process (loop,
+ * recorder thread, notifier threads), the loop's backend (claims) and the
+ * recorder's (outcomes), read from getrusage and /proc; the baseline line
+ * prints its backend's. On a machine shared with other work these move far
+ * less than the wall time.
+ *
+ * Where a file delivery's CPU goes (perf, pg_stat_statements, 50,000
+ * messages, 2026-11-24 07:45, machine load 6): about 34 us per message in
+ * this process (the loop: variables parsed from JSON about a fifth,
+ * templates a sixth, the JSON line; the file writer's write and fdatasync; the
+ * recorder's arrays and COPY data), 15 us in the claims' backend (queue
+ * entry deleted, row updated in place) and 24 us in the outcomes' backend
+ * (about half the update in place, the rest the attempt and outbox COPYs
+ * and the commit). The COPY baseline costs 13-17 us in its backend. */
 #include "arena.h"
 #include "copybuf.h"
 #include "db.h"

@@ -7,12 +7,14 @@
  * become due by time (retries, scheduled reminders).
  *
  * Cost: each notification is a claim (its due-queue entry deleted, its
- * messages row updated in place), an outcome (the row updated in place
- * again, one attempt row, one outbox row), all on one connection, in
- * batches of up to BILLOW_NOTIFY_BATCH rows per statement. Updates stay in
- * place (HOT) because no index of messages covers a column they change
- * (migration 002). PostgreSQL's CPU on that connection still bounds the
- * rate; see bench/notify_bench.c for the figures. */
+ * messages row updated in place) on the loop's connection and an outcome
+ * (the row updated in place again, one attempt row, one outbox row) on the
+ * recorder's, in batches of up to BILLOW_NOTIFY_BATCH rows per statement.
+ * Updates stay in place (HOT) because no index of messages covers a column
+ * they change (migration 002) and each page keeps room for both new
+ * versions of its rows (migration 003). CPU bounds the rate, about equally
+ * this process (rendering, the JSON line, fdatasync) and PostgreSQL; see
+ * bench/notify_bench.c for the figures. */
 #include "notification/delivery.h"
 #include "notification/contacts.h"
 #include "notification/messages.h"
