@@ -347,6 +347,136 @@ static void report(const char *name, long done, long n, double secs, double copy
     fflush(stdout);
 }
 
+/* --- message creation: InvoiceIssued events through the consumer's apply */
+
+static const char SQL_CONTACTS[] =
+    "INSERT INTO contacts (account_id, name, email, caused_by) SELECT 'acct-' || g,"
+    " 'Customer ' || g, 'c' || g || '@example.com', 'bench' FROM generate_series(0, 999) g"
+    " ON CONFLICT DO NOTHING";
+
+/* n InvoiceIssued events for 1000 accounts that have contacts, packed as a
+ * stream would deliver them; NULL when out of memory. */
+static Billow__StreamEvent **invoice_events(long n)
+{
+    Billow__StreamEvent **evs = calloc((size_t)n, sizeof *evs);
+    if (!evs)
+        return NULL;
+    for (long i = 0; i < n; i++) {
+        char num[32], acct[32], id[37];
+        snprintf(num, sizeof num, "INV-C-%06ld", i);
+        snprintf(acct, sizeof acct, "acct-%ld", i % 1000);
+        bw_uuid(id);
+        Billow__InvoiceLine line = BILLOW__INVOICE_LINE__INIT;
+        line.fee_item = "hosting";
+        line.description = "Hosting";
+        line.quantity = "1";
+        line.unit_price = "100.00";
+        line.amount_minor = 10000;
+        line.tax_category = "standard";
+        line.tax_minor = 600;
+        Billow__InvoiceLine *lines[1] = {&line};
+        Billow__InvoiceIssued inv = BILLOW__INVOICE_ISSUED__INIT;
+        inv.invoice_number = num;
+        inv.account_id = acct;
+        inv.account_name = "Bench Customer";
+        inv.period = "2026-11";
+        inv.currency = "CNY";
+        inv.subtotal_minor = 10000;
+        inv.tax_minor = 600;
+        inv.total_minor = 10600;
+        inv.issue_date = "2026-12-01";
+        inv.due_date = "2026-12-31";
+        inv.language = "en";
+        inv.n_lines = 1;
+        inv.lines = lines;
+        Billow__Event ev = BILLOW__EVENT__INIT;
+        ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
+        ev.invoice_issued = &inv;
+        Billow__StreamEvent *se = calloc(1, sizeof *se);
+        size_t len = billow__event__get_packed_size(&ev);
+        uint8_t *buf = malloc(len ? len : 1);
+        char *eid = strdup(id);
+        if (!se || !buf || !eid) {
+            free(se);
+            free(buf);
+            free(eid);
+            break;
+        }
+        billow__stream_event__init(se);
+        billow__event__pack(&ev, buf);
+        se->seq = i + 1;
+        se->type = "InvoiceIssued";
+        se->event_id = eid;
+        se->payload.data = buf;
+        se->payload.len = len;
+        evs[i] = se;
+    }
+    for (long i = 0; i < n; i++)
+        if (!evs[i]) {
+            for (long k = 0; k < i; k++) {
+                free(evs[k]->payload.data);
+                free(evs[k]->event_id);
+                free(evs[k]);
+            }
+            free(evs);
+            return NULL;
+        }
+    return evs;
+}
+
+/* Messages/s created from n InvoiceIssued events, applied 1000 per
+ * transaction as the consumer does; prints its lines. -1 on failure. */
+static int create_run(bw_db_t *db, bw_db_t *rdb, long n)
+{
+    Billow__StreamEvent **evs = invoice_events(n);
+    bw_arena_t *arena = bw_arena_new();
+    ntf_messages_opts_t mo;
+    ntf_messages_opts_from_env(&mo);
+    int rc = evs && arena && bw_db_exec(db, SQL_CONTACTS, 0, NULL) == 0 ? 0 : -1;
+    cpu_t c0 = cpu_now(db, rdb);
+    double t0 = now_s();
+    for (long done = 0; done < n && rc == 0; done += 1000) {
+        size_t k = n - done < 1000 ? (size_t)(n - done) : 1000;
+        rc = bw_db_begin(db);
+        if (rc == 0 && ntf_messages_apply(&mo, db, evs + done, k, arena) < 0)
+            rc = -1;
+        if (rc == 0)
+            rc = bw_db_commit(db);
+        else
+            bw_db_rollback(db);
+        bw_arena_reset(arena);
+    }
+    double secs = now_s() - t0;
+    cpu_t c1 = cpu_now(db, rdb);
+    PGresult *res = rc == 0 ? bw_db_query(db,
+                                          "SELECT count(*) FROM messages WHERE ref_id LIKE"
+                                          " 'INV-C-%'",
+                                          0, NULL)
+                            : NULL;
+    long made = res && PQntuples(res) == 1 ? atol(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    if (rc < 0)
+        fprintf(stderr, "creation failed: %s\n", bw_db_error(db));
+    printf("notify_create: %ld messages from %ld InvoiceIssued in %.2f s: %.0f messages/s\n",
+           made, n, secs, made / secs);
+    if (made > 0 && c0.claims >= 0)
+        printf("  CPU per message: %.1f us in this process, %.1f us in its backend\n",
+               (c1.self - c0.self) * 1e6 / (double)made,
+               (c1.claims - c0.claims) * 1e6 / (double)made);
+    printf("RESULT {\"bench\":\"notify_create\",\"messages\":%ld,\"seconds\":%.3f,"
+           "\"messages_per_s\":%.0f}\n",
+           made, secs, made / secs);
+    fflush(stdout);
+    for (long i = 0; evs && i < n; i++) {
+        free(evs[i]->payload.data);
+        free(evs[i]->event_id);
+        free(evs[i]);
+    }
+    free(evs);
+    bw_arena_destroy(&arena);
+    return rc == 0 && made == n ? 0 : -1;
+}
+
 typedef struct {
     ntf_delivery_t *d;
     uint64_t target;
@@ -481,6 +611,9 @@ int main(int argc, char **argv)
     if (run(loop, db, rdb, d, "notify_webhook", "webhook", url, nhook) < 0)
         rc = 1;
     report("notify_webhook", hook_done, nhook, hook_secs, copy_secs, &hook_cpu);
+    /* Last: the messages it creates stay queued (the loop no longer runs). */
+    if (create_run(db, rdb, nfile) < 0)
+        rc = 1;
     /* How many status updates PostgreSQL could do in place (HOT). */
     if (bw_db_exec(db, "SELECT pg_stat_force_next_flush()", 0, NULL) == 0) {
         PGresult *res = bw_db_query(db,
