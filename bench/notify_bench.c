@@ -19,13 +19,20 @@
  *   notify_bench [FILE_N [WEBHOOK_N]]   (BW_PG_ADMIN: database)
  * Prints human lines and RESULT lines of JSON for bench/run.sh.
  *
- * Where a file delivery's time goes (pg_stat_statements and perf, 50,000
- * messages, 2026-11-24): per message, PostgreSQL spends about a third each
- * on the claim (queue entry deleted, row updated in place) and on the
- * outcome update (in place), the rest on the attempt and outbox COPYs; the
- * loop spends most of its time rendering (template, variables parsed from
- * JSON, the JSON line). Claims run on the loop's connection and outcomes on
- * the recorder's, so both backends and the loop overlap on two cores. */
+ * Each run also prints the CPU it used per message: this process (loop,
+ * recorder thread, notifier threads), the loop's backend (claims) and the
+ * recorder's (outcomes), read from getrusage and /proc; the baseline line
+ * prints its backend's. On a machine shared with other work these move far
+ * less than the wall time.
+ *
+ * Where a file delivery's CPU goes (perf, pg_stat_statements, 50,000
+ * messages, 2026-11-24 07:45, machine load 6): about 34 us per message in
+ * this process (the loop: variables parsed from JSON about a fifth,
+ * templates a sixth, the JSON line; the file writer's write and fdatasync; the
+ * recorder's arrays and COPY data), 15 us in the claims' backend (queue
+ * entry deleted, row updated in place) and 24 us in the outcomes' backend
+ * (about half the update in place, the rest the attempt and outbox COPYs
+ * and the commit). The COPY baseline costs 13-17 us in its backend. */
 #include "arena.h"
 #include "copybuf.h"
 #include "db.h"
@@ -45,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,6 +201,48 @@ static const char *const SQL_BASE_TABLES[3] = {
     "CREATE TABLE base_outbox (part integer, event_type text, event_id uuid, payload bytea,"
     " caused_by text, created_at timestamptz)"};
 
+/* CPU seconds used so far by the backend of db (from /proc: the cluster
+ * runs on this machine), or -1. Time on this shared machine depends on
+ * what else runs; CPU per message much less. */
+static double backend_cpu(bw_db_t *db)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", PQbackendPID(bw_db_conn(db)));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* utime and stime are the 12th and 13th fields after the command. */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of this process (the loop, the recorder, the notifiers). */
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+typedef struct {
+    double self, claims, outcomes;
+} cpu_t;
+
+static cpu_t cpu_now(bw_db_t *db, bw_db_t *rdb)
+{
+    return (cpu_t){self_cpu(), backend_cpu(db), backend_cpu(rdb)};
+}
+
+static double copy_cpu; /* CPU seconds of the baseline COPYs' backend, all runs */
+
 /* Seconds to COPY the rows of n deliveries (see the header), or -1. */
 static double baseline(bw_db_t *db, long n)
 {
@@ -211,7 +261,7 @@ static double baseline(bw_db_t *db, long n)
     bw_copybuf_t cb[3];
     for (int t = 0; t < 3; t++)
         bw_copybuf_init(&cb[t]);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = backend_cpu(db);
     int rc = 0;
     for (long done = 0; done < n && rc == 0;) {
         long k = n - done < 1000 ? n - done : 1000;
@@ -257,6 +307,8 @@ static double baseline(bw_db_t *db, long n)
         done += k;
     }
     double secs = now_s() - t0;
+    if (c0 >= 0)
+        copy_cpu += backend_cpu(db) - c0;
     for (int t = 0; t < 3; t++)
         bw_copybuf_free(&cb[t]);
     if (rc < 0)
@@ -265,11 +317,13 @@ static double baseline(bw_db_t *db, long n)
 }
 
 static long copy_n; /* messages the baseline was measured for */
+static cpu_t file_cpu, hook_cpu; /* used during each run */
 static long file_done, hook_done;
 static double file_secs, hook_secs;
 
 /* Prints the human line and the RESULT line of one run. */
-static void report(const char *name, long done, long n, double secs, double copy_secs)
+static void report(const char *name, long done, long n, double secs, double copy_secs,
+                   const cpu_t *cpu)
 {
     /* The COPY baseline was measured for the file run's size: scale it. */
     double base = copy_secs > 0 ? copy_secs * (double)n / (double)copy_n : -1;
@@ -279,6 +333,11 @@ static void report(const char *name, long done, long n, double secs, double copy
         printf("; raw COPY of the same rows %.2f s (%.0f messages/s); %.2fx COPY time", base,
                n / base, secs / base);
     printf("\n");
+    if (done > 0 && cpu->claims >= 0 && cpu->outcomes >= 0)
+        printf("  CPU per message: %.1f us in this process, %.1f us in the loop's backend, %.1f us"
+               " in the recorder's\n",
+               cpu->self * 1e6 / (double)done, cpu->claims * 1e6 / (double)done,
+               cpu->outcomes * 1e6 / (double)done);
     printf("RESULT {\"bench\":\"%s\",\"messages\":%ld,\"seconds\":%.3f,\"messages_per_s\":%.0f",
            name, done, secs, done / secs);
     if (base > 0)
@@ -286,6 +345,136 @@ static void report(const char *name, long done, long n, double secs, double copy
                n / base, secs / base);
     printf("}\n");
     fflush(stdout);
+}
+
+/* --- message creation: InvoiceIssued events through the consumer's apply */
+
+static const char SQL_CONTACTS[] =
+    "INSERT INTO contacts (account_id, name, email, caused_by) SELECT 'acct-' || g,"
+    " 'Customer ' || g, 'c' || g || '@example.com', 'bench' FROM generate_series(0, 999) g"
+    " ON CONFLICT DO NOTHING";
+
+/* n InvoiceIssued events for 1000 accounts that have contacts, packed as a
+ * stream would deliver them; NULL when out of memory. */
+static Billow__StreamEvent **invoice_events(long n)
+{
+    Billow__StreamEvent **evs = calloc((size_t)n, sizeof *evs);
+    if (!evs)
+        return NULL;
+    for (long i = 0; i < n; i++) {
+        char num[32], acct[32], id[37];
+        snprintf(num, sizeof num, "INV-C-%06ld", i);
+        snprintf(acct, sizeof acct, "acct-%ld", i % 1000);
+        bw_uuid(id);
+        Billow__InvoiceLine line = BILLOW__INVOICE_LINE__INIT;
+        line.fee_item = "hosting";
+        line.description = "Hosting";
+        line.quantity = "1";
+        line.unit_price = "100.00";
+        line.amount_minor = 10000;
+        line.tax_category = "standard";
+        line.tax_minor = 600;
+        Billow__InvoiceLine *lines[1] = {&line};
+        Billow__InvoiceIssued inv = BILLOW__INVOICE_ISSUED__INIT;
+        inv.invoice_number = num;
+        inv.account_id = acct;
+        inv.account_name = "Bench Customer";
+        inv.period = "2026-11";
+        inv.currency = "CNY";
+        inv.subtotal_minor = 10000;
+        inv.tax_minor = 600;
+        inv.total_minor = 10600;
+        inv.issue_date = "2026-12-01";
+        inv.due_date = "2026-12-31";
+        inv.language = "en";
+        inv.n_lines = 1;
+        inv.lines = lines;
+        Billow__Event ev = BILLOW__EVENT__INIT;
+        ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
+        ev.invoice_issued = &inv;
+        Billow__StreamEvent *se = calloc(1, sizeof *se);
+        size_t len = billow__event__get_packed_size(&ev);
+        uint8_t *buf = malloc(len ? len : 1);
+        char *eid = strdup(id);
+        if (!se || !buf || !eid) {
+            free(se);
+            free(buf);
+            free(eid);
+            break;
+        }
+        billow__stream_event__init(se);
+        billow__event__pack(&ev, buf);
+        se->seq = i + 1;
+        se->type = "InvoiceIssued";
+        se->event_id = eid;
+        se->payload.data = buf;
+        se->payload.len = len;
+        evs[i] = se;
+    }
+    for (long i = 0; i < n; i++)
+        if (!evs[i]) {
+            for (long k = 0; k < i; k++) {
+                free(evs[k]->payload.data);
+                free(evs[k]->event_id);
+                free(evs[k]);
+            }
+            free(evs);
+            return NULL;
+        }
+    return evs;
+}
+
+/* Messages/s created from n InvoiceIssued events, applied 1000 per
+ * transaction as the consumer does; prints its lines. -1 on failure. */
+static int create_run(bw_db_t *db, bw_db_t *rdb, long n)
+{
+    Billow__StreamEvent **evs = invoice_events(n);
+    bw_arena_t *arena = bw_arena_new();
+    ntf_messages_opts_t mo;
+    ntf_messages_opts_from_env(&mo);
+    int rc = evs && arena && bw_db_exec(db, SQL_CONTACTS, 0, NULL) == 0 ? 0 : -1;
+    cpu_t c0 = cpu_now(db, rdb);
+    double t0 = now_s();
+    for (long done = 0; done < n && rc == 0; done += 1000) {
+        size_t k = n - done < 1000 ? (size_t)(n - done) : 1000;
+        rc = bw_db_begin(db);
+        if (rc == 0 && ntf_messages_apply(&mo, db, evs + done, k, arena) < 0)
+            rc = -1;
+        if (rc == 0)
+            rc = bw_db_commit(db);
+        else
+            bw_db_rollback(db);
+        bw_arena_reset(arena);
+    }
+    double secs = now_s() - t0;
+    cpu_t c1 = cpu_now(db, rdb);
+    PGresult *res = rc == 0 ? bw_db_query(db,
+                                          "SELECT count(*) FROM messages WHERE ref_id LIKE"
+                                          " 'INV-C-%'",
+                                          0, NULL)
+                            : NULL;
+    long made = res && PQntuples(res) == 1 ? atol(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    if (rc < 0)
+        fprintf(stderr, "creation failed: %s\n", bw_db_error(db));
+    printf("notify_create: %ld messages from %ld InvoiceIssued in %.2f s: %.0f messages/s\n",
+           made, n, secs, made / secs);
+    if (made > 0 && c0.claims >= 0)
+        printf("  CPU per message: %.1f us in this process, %.1f us in its backend\n",
+               (c1.self - c0.self) * 1e6 / (double)made,
+               (c1.claims - c0.claims) * 1e6 / (double)made);
+    printf("RESULT {\"bench\":\"notify_create\",\"messages\":%ld,\"seconds\":%.3f,"
+           "\"messages_per_s\":%.0f}\n",
+           made, secs, made / secs);
+    fflush(stdout);
+    for (long i = 0; evs && i < n; i++) {
+        free(evs[i]->payload.data);
+        free(evs[i]->event_id);
+        free(evs[i]);
+    }
+    free(evs);
+    bw_arena_destroy(&arena);
+    return rc == 0 && made == n ? 0 : -1;
 }
 
 typedef struct {
@@ -304,8 +493,8 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
-static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char *name,
-               const char *channel, const char *address, long n)
+static int run(struct ev_loop *loop, bw_db_t *db, bw_db_t *rdb, ntf_delivery_t *d,
+               const char *name, const char *channel, const char *address, long n)
 {
     char ns[24], prefix[32];
     snprintf(ns, sizeof ns, "%ld", n);
@@ -324,9 +513,13 @@ static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char 
     check.data = &r;
     ev_timer_start(loop, &check);
     ntf_delivery_kick(d);
+    cpu_t c0 = cpu_now(db, rdb);
     double t0 = now_s();
     ev_run(loop, 0);
     double secs = now_s() - t0;
+    cpu_t c1 = cpu_now(db, rdb);
+    cpu_t used = {c1.self - c0.self, c0.claims < 0 ? -1 : c1.claims - c0.claims,
+                  c0.outcomes < 0 ? -1 : c1.outcomes - c0.outcomes};
     ev_timer_stop(loop, &check);
     ntf_delivery_stats_t st;
     ntf_delivery_stats(d, &st);
@@ -334,9 +527,11 @@ static int run(struct ev_loop *loop, bw_db_t *db, ntf_delivery_t *d, const char 
     if (strcmp(name, "notify_file") == 0) {
         file_done = done;
         file_secs = secs;
+        file_cpu = used;
     } else {
         hook_done = done;
         hook_secs = secs;
+        hook_cpu = used;
     }
     fflush(stdout);
     return done == n ? 0 : -1;
@@ -405,16 +600,20 @@ int main(int argc, char **argv)
     copy_n = nfile;
     double copy_before = baseline(db, nfile);
     rc = 0;
-    if (run(loop, db, d, "notify_file", "email", "bench@example.com", nfile) < 0)
+    if (run(loop, db, rdb, d, "notify_file", "email", "bench@example.com", nfile) < 0)
         rc = 1;
     double copy_after = baseline(db, nfile);
     double copy_secs = copy_before > 0 && copy_after > 0 ? (copy_before + copy_after) / 2 : -1;
-    printf("raw COPY baseline: %.2f s before, %.2f s after the file run\n", copy_before,
-           copy_after);
-    report("notify_file", file_done, nfile, file_secs, copy_secs);
-    if (run(loop, db, d, "notify_webhook", "webhook", url, nhook) < 0)
+    printf("raw COPY baseline: %.2f s before, %.2f s after the file run; CPU per message %.1f us"
+           " in its backend\n",
+           copy_before, copy_after, copy_cpu * 1e6 / (2.0 * (double)nfile));
+    report("notify_file", file_done, nfile, file_secs, copy_secs, &file_cpu);
+    if (run(loop, db, rdb, d, "notify_webhook", "webhook", url, nhook) < 0)
         rc = 1;
-    report("notify_webhook", hook_done, nhook, hook_secs, copy_secs);
+    report("notify_webhook", hook_done, nhook, hook_secs, copy_secs, &hook_cpu);
+    /* Last: the messages it creates stay queued (the loop no longer runs). */
+    if (create_run(db, rdb, nfile) < 0)
+        rc = 1;
     /* How many status updates PostgreSQL could do in place (HOT). */
     if (bw_db_exec(db, "SELECT pg_stat_force_next_flush()", 0, NULL) == 0) {
         PGresult *res = bw_db_query(db,

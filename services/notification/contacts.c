@@ -41,6 +41,10 @@ static const char SQL_APPLY[] =
     " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static const char SQL_GET[] = "SELECT " CONTACT_COLS " FROM contacts WHERE account_id = $1";
+/* Many accounts at once: each row says which of the inputs (1-based) it is. */
+static const char SQL_GET_MANY[] =
+    "SELECT x.n, " CONTACT_COLS " FROM unnest($1::text[]) WITH ORDINALITY AS x(a, n)"
+    " JOIN contacts ON account_id = x.a";
 static const char SQL_GET_LOCK[] =
     "SELECT " CONTACT_COLS " FROM contacts WHERE account_id = $1 FOR UPDATE";
 static const char SQL_PUT[] =
@@ -132,17 +136,19 @@ static void defaults(ntf_contact_t *c)
     c->n_channels = NTF_MAX_CHANNELS;
 }
 
-static void from_row(PGresult *res, ntf_contact_t *c, bw_arena_t *arena)
+/* The contact in row r of res, whose CONTACT_COLS start at column at. */
+static void from_row(PGresult *res, int r, int at, ntf_contact_t *c, bw_arena_t *arena)
 {
     defaults(c);
     c->found = true;
-    c->name = bw_arena_strdup(arena, PQgetvalue(res, 0, 1));
-    c->email = bw_arena_strdup(arena, PQgetvalue(res, 0, 2));
-    c->phone = bw_arena_strdup(arena, PQgetvalue(res, 0, 3));
-    c->webhook_url = bw_arena_strdup(arena, PQgetvalue(res, 0, 4));
-    c->language = bw_arena_strdup(arena, PQgetvalue(res, 0, 5));
-    c->n_channels = bw_pgarr_parse(PQgetvalue(res, 0, 6), c->channels, NTF_MAX_CHANNELS, arena);
-    c->n_opt_outs = bw_pgarr_parse(PQgetvalue(res, 0, 7), c->opt_outs, 16, arena);
+    c->name = bw_arena_strdup(arena, PQgetvalue(res, r, at + 1));
+    c->email = bw_arena_strdup(arena, PQgetvalue(res, r, at + 2));
+    c->phone = bw_arena_strdup(arena, PQgetvalue(res, r, at + 3));
+    c->webhook_url = bw_arena_strdup(arena, PQgetvalue(res, r, at + 4));
+    c->language = bw_arena_strdup(arena, PQgetvalue(res, r, at + 5));
+    c->n_channels =
+        bw_pgarr_parse(PQgetvalue(res, r, at + 6), c->channels, NTF_MAX_CHANNELS, arena);
+    c->n_opt_outs = bw_pgarr_parse(PQgetvalue(res, r, at + 7), c->opt_outs, 16, arena);
 }
 
 int ntf_contact_load(bw_db_t *db, const char *account_id, ntf_contact_t *c, bw_arena_t *arena)
@@ -152,9 +158,31 @@ int ntf_contact_load(bw_db_t *db, const char *account_id, ntf_contact_t *c, bw_a
     if (!res)
         return BW_EDB;
     if (PQntuples(res) == 1)
-        from_row(res, c, arena);
+        from_row(res, 0, 0, c, arena);
     PQclear(res);
     return 0;
+}
+
+int ntf_contacts_load_many(bw_db_t *db, const char *const *accounts, size_t n, ntf_contact_t *out,
+                           bw_arena_t *arena)
+{
+    bw_pgarr_t ids;
+    bw_pgarr_init(&ids);
+    for (size_t i = 0; i < n; i++) {
+        defaults(&out[i]);
+        bw_pgarr_add(&ids, accounts[i]);
+    }
+    const char *p = bw_pgarr_str(&ids);
+    PGresult *res = p ? bw_db_query(db, SQL_GET_MANY, 1, &p) : NULL;
+    int rc = p ? (res ? 0 : BW_EDB) : BW_ENOMEM;
+    for (int r = 0; res && r < PQntuples(res); r++) {
+        long k = atol(PQgetvalue(res, r, 0));
+        if (k >= 1 && (size_t)k <= n)
+            from_row(res, r, 1, &out[k - 1], arena);
+    }
+    PQclear(res);
+    bw_pgarr_free(&ids);
+    return rc;
 }
 
 const char *ntf_contact_address(const ntf_contact_t *c, const char *channel)
@@ -369,7 +397,7 @@ bool ntf_contact_set(bw_db_t *db, const Billow__ContactSet *r, const char *cause
     ntf_contact_t c;
     nameset_t ops = {0}, chans = {0}, outs = {0};
     if (PQntuples(res) == 1) {
-        from_row(res, &c, arena);
+        from_row(res, 0, 0, &c, arena);
         const char *of[8];
         size_t n = bw_pgarr_parse(PQgetvalue(res, 0, 8), of, 8, arena);
         for (size_t i = 0; i < n; i++)

@@ -39,6 +39,10 @@ void ntf_contacts_batch_clear(ntf_contacts_batch_t *b);
 /* Loads the contact of account (c->found false when there is none; the
  * defaults are filled in then). Strings come from arena. 0 or BW_EDB. */
 int ntf_contact_load(bw_db_t *db, const char *account_id, ntf_contact_t *c, bw_arena_t *arena);
+/* ntf_contact_load for n accounts with one query: out[i] is accounts[i]'s.
+ * 0, BW_EDB or BW_ENOMEM. */
+int ntf_contacts_load_many(bw_db_t *db, const char *const *accounts, size_t n, ntf_contact_t *out,
+                           bw_arena_t *arena);
 /* The contact's address on channel ("" when none). */
 const char *ntf_contact_address(const ntf_contact_t *c, const char *channel);
 /* Whether type may be opted out of (false for legally required notices). */

@@ -1,6 +1,7 @@
 /* Message creation from events: picks the channel (the contact's fallback
  * order, first channel with an address), builds the template variables of
- * the message type and inserts the row. See messages.h. */
+ * the message type and inserts the rows, those of a consumer batch with one
+ * statement. See messages.h. */
 #include "notification/messages.h"
 #include "notification/contacts.h"
 #include "notification/template.h"
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "money.h"
 #include "outbox.h"
+#include "pgarray.h"
 #include "util.h"
 
 #include <json-c/json.h>
@@ -27,6 +29,17 @@ static const char SQL_INSERT[] =
     " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING"
     " RETURNING id, channel, due_at, not_before, status),"
     " q AS (" NTF_SQL_QUEUE("m") ") SELECT id FROM m";
+/* The messages of a consumer batch's simple events (one per event, no
+ * acknowledgement token) in one statement; returns the rows it created. */
+static const char SQL_INSERT_MANY[] =
+    "WITH m AS (INSERT INTO messages (id, source_event_id, account_id, channel, type, ref_id,"
+    " address, language, vars, status, due_at, last_error, caused_by)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
+    " $12::text[], $13::text[])"
+    " ON CONFLICT (source_event_id, account_id, channel) DO NOTHING"
+    " RETURNING id, channel, due_at, not_before, status),"
+    " q AS (" NTF_SQL_QUEUE("m") ") SELECT id, status FROM m";
 static const char SQL_ACK[] =
     "INSERT INTO acks (token, notification_id, source_event_id, account_id, message_type,"
     " ref_id, caused_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
@@ -103,6 +116,61 @@ static int emit_failed(bw_db_t *db, const char *id, const want_t *w, const char 
     return bw_outbox_emit(db, &ev, w->account_id, w->se->event_id);
 }
 
+/* Where and how w goes, given the account's contact c. */
+typedef struct {
+    const char *status, *channel, *address, *err, *language;
+    bool none; /* w names a channel the contact has no address for: no message */
+} choice_t;
+
+/* Picks the channel and address of w from contact c (the event's own
+ * details stand in when there is none) and adds the variables every
+ * message has. */
+static choice_t choose(const ntf_messages_opts_t *o, want_t *w, ntf_contact_t *c)
+{
+    if (!c->found) {
+        /* No AccountChanged seen (yet): the event's own details stand in. */
+        c->name = w->name ? w->name : "";
+        c->email = w->email ? w->email : "";
+        c->phone = w->phone ? w->phone : "";
+        c->webhook_url = w->webhook_url ? w->webhook_url : "";
+        if (w->language && *w->language)
+            c->language = w->language;
+    }
+    put_s(w->vars, "company_name", o->company_name);
+    put_s(w->vars, "customer_name", *c->name ? c->name : (w->name ? w->name : w->account_id));
+    put_s(w->vars, "account_id", w->account_id);
+    put_s(w->vars, "support_email", o->support_email);
+    put_s(w->vars, "support_phone", o->support_phone);
+    put_s(w->vars, "portal_url", o->portal_url);
+
+    choice_t ch = {.status = w->status, .address = "", .err = "", .language = c->language};
+    if (ntf_contact_opted_out(c, w->type)) {
+        ch.status = "skipped";
+        ch.err = "opted out";
+    } else if (w->channel) {
+        /* A notice sent on every channel: this one, or nothing. */
+        ch.address = ntf_contact_address(c, w->channel);
+        if (!*ch.address)
+            ch.none = true;
+        ch.channel = w->channel;
+    } else {
+        for (size_t i = 0; i < c->n_channels && !ch.channel; i++) {
+            const char *a = ntf_contact_address(c, c->channels[i]);
+            if (*a) {
+                ch.channel = c->channels[i];
+                ch.address = a;
+            }
+        }
+        if (!ch.channel) {
+            ch.status = "dead";
+            ch.err = "no address on any channel";
+        }
+    }
+    if (!ch.channel)
+        ch.channel = c->n_channels ? c->channels[0] : "email";
+    return ch;
+}
+
 /* Inserts the message w asks for. *created is set when a row was inserted
  * (not a replay); id receives its id. */
 static int create(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena_t *arena,
@@ -117,53 +185,16 @@ static int create(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena
         rc = BW_EDB;
         goto out;
     }
-    if (!c.found) {
-        /* No AccountChanged seen (yet): the event's own details stand in. */
-        c.name = w->name ? w->name : "";
-        c.email = w->email ? w->email : "";
-        c.phone = w->phone ? w->phone : "";
-        c.webhook_url = w->webhook_url ? w->webhook_url : "";
-        if (w->language && *w->language)
-            c.language = w->language;
-    }
-    put_s(w->vars, "company_name", o->company_name);
-    put_s(w->vars, "customer_name", *c.name ? c.name : (w->name ? w->name : w->account_id));
-    put_s(w->vars, "account_id", w->account_id);
-    put_s(w->vars, "support_email", o->support_email);
-    put_s(w->vars, "support_phone", o->support_phone);
-    put_s(w->vars, "portal_url", o->portal_url);
-
-    const char *status = w->status, *channel = NULL, *address = "", *err = "";
-    if (ntf_contact_opted_out(&c, w->type)) {
-        status = "skipped";
-        err = "opted out";
-    } else if (w->channel) {
-        /* A notice sent on every channel: this one, or nothing. */
-        address = ntf_contact_address(&c, w->channel);
-        if (!*address)
-            goto out;
-        channel = w->channel;
-    } else {
-        for (size_t i = 0; i < c.n_channels && !channel; i++) {
-            const char *a = ntf_contact_address(&c, c.channels[i]);
-            if (*a) {
-                channel = c.channels[i];
-                address = a;
-            }
-        }
-        if (!channel) {
-            status = "dead";
-            err = "no address on any channel";
-        }
-    }
-    if (!channel)
-        channel = c.n_channels ? c.channels[0] : "email";
+    choice_t ch = choose(o, w, &c);
+    if (ch.none)
+        goto out;
+    const char *status = ch.status, *channel = ch.channel, *err = ch.err;
     char due[40];
     bw_time_format(w->due_us, due, sizeof due);
     bw_uuid(id);
     const char *vars = json_object_to_json_string_ext(w->vars, JSON_C_TO_STRING_PLAIN);
     const char *p[14] = {id,      w->source_id, w->account_id, channel,
-                         w->type, w->ref_id ? w->ref_id : "", address, c.language,
+                         w->type, w->ref_id ? w->ref_id : "", ch.address, ch.language,
                          vars,    status,       due,           w->ack_token,
                          err,     w->se->event_id};
     PGresult *res = bw_db_query(db, SQL_INSERT, 14, p);
@@ -203,19 +234,126 @@ static want_t want_for(const Billow__StreamEvent *se, const char *type, const ch
     return w;
 }
 
-static int simple(bw_db_t *db, const ntf_messages_opts_t *o, want_t *w, bw_arena_t *arena,
-                  bool *made)
+/* One consumer batch: the options, the account changes not yet applied
+ * and the messages of simple events not yet inserted (wants, each owning
+ * its vars). Messages go in together, with one contact lookup and one
+ * INSERT for all (flush_wants): one of each per message had been most of
+ * a batch's time. They are resolved against the contacts as they stand
+ * before the batch's next account changes, as one by one. */
+typedef struct {
+    const ntf_messages_opts_t *o;
+    ntf_contacts_batch_t contacts;
+    want_t *wants;
+    size_t n_wants, cap_wants;
+    bool made; /* messages were created: delivery has work */
+} batch_t;
+
+/* Queues w (a message of its own event's, no acknowledgement) for the next
+ * flush_wants; takes w->vars. 0 or BW_ENOMEM. */
+static int simple(batch_t *bt, want_t *w)
 {
-    char id[37];
-    bool created;
-    int rc = create(db, o, w, arena, id, &created);
-    *made = *made || created;
+    if (bt->n_wants == bt->cap_wants) {
+        size_t cap = bt->cap_wants ? bt->cap_wants * 2 : 64;
+        want_t *nw = realloc(bt->wants, cap * sizeof *nw);
+        if (!nw) {
+            json_object_put(w->vars);
+            return BW_ENOMEM;
+        }
+        bt->wants = nw;
+        bt->cap_wants = cap;
+    }
+    bt->wants[bt->n_wants++] = *w;
+    w->vars = NULL;
+    return 0;
+}
+
+static void wants_clear(batch_t *bt)
+{
+    for (size_t i = 0; i < bt->n_wants; i++)
+        json_object_put(bt->wants[i].vars);
+    bt->n_wants = 0;
+}
+
+/* Inserts the queued messages with one statement (ON CONFLICT DO NOTHING:
+ * replays create nothing) and reports those created dead (no address). */
+static int flush_wants(bw_db_t *db, batch_t *bt, bw_arena_t *arena)
+{
+    size_t n = bt->n_wants;
+    if (n == 0)
+        return 0;
+    enum { ID, SRC, ACCT, CHAN, TYPE, REF, ADDR, LANG, VARS, STATUS, DUE, ERR, CAUSE, NCOL };
+    bw_pgarr_t col[NCOL];
+    for (int k = 0; k < NCOL; k++)
+        bw_pgarr_init(&col[k]);
+    const char **accounts = bw_arena_alloc(arena, n * sizeof *accounts);
+    ntf_contact_t *contacts = bw_arena_alloc(arena, n * sizeof *contacts);
+    char(*ids)[37] = bw_arena_alloc(arena, n * sizeof *ids);
+    const char **errs = bw_arena_alloc(arena, n * sizeof *errs);
+    PGresult *res = NULL;
+    int rc = BW_ENOMEM;
+    if (!accounts || !contacts || !ids || !errs)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        accounts[i] = bt->wants[i].account_id;
+    if ((rc = ntf_contacts_load_many(db, accounts, n, contacts, arena)) < 0) {
+        bw_log(BW_WARN, "could not read contacts", "accounts", BW_I((long long)n), "pg_error",
+               BW_S(bw_db_error(db)), NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        want_t *w = &bt->wants[i];
+        choice_t ch = choose(bt->o, w, &contacts[i]);
+        ids[i][0] = '\0';
+        errs[i] = ch.err;
+        if (ch.none)
+            continue;
+        char due[40];
+        bw_time_format(w->due_us, due, sizeof due);
+        bw_uuid(ids[i]);
+        const char *v[NCOL] = {ids[i], w->source_id, w->account_id, ch.channel, w->type,
+                               w->ref_id ? w->ref_id : "", ch.address, ch.language,
+                               json_object_to_json_string_ext(w->vars, JSON_C_TO_STRING_PLAIN),
+                               ch.status, due, ch.err, w->se->event_id};
+        for (int k = 0; k < NCOL; k++)
+            bw_pgarr_add(&col[k], v[k]);
+    }
+    const char *p[NCOL];
+    rc = BW_ENOMEM;
+    for (int k = 0; k < NCOL; k++)
+        if (col[k].failed || !(p[k] = bw_pgarr_str(&col[k])))
+            goto out;
+    if (!(res = bw_db_query(db, SQL_INSERT_MANY, NCOL, p))) {
+        bw_log(BW_WARN, "could not insert messages", "messages", BW_I((long long)n), "pg_error",
+               BW_S(bw_db_error(db)), NULL);
+        rc = BW_EDB;
+        goto out;
+    }
+    rc = 0;
+    bt->made = bt->made || PQntuples(res) > 0;
+    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+        if (strcmp(PQgetvalue(res, r, 1), "dead") != 0)
+            continue;
+        const char *id = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(ids[i], id) == 0) {
+                bw_log(BW_WARN, "notification has no channel", "account",
+                       BW_S(bt->wants[i].account_id), "type", BW_S(bt->wants[i].type), NULL);
+                rc = emit_failed(db, id, &bt->wants[i], errs[i]);
+                break;
+            }
+    }
+out:
+    PQclear(res);
+    for (int k = 0; k < NCOL; k++)
+        bw_pgarr_free(&col[k]);
+    wants_clear(bt);
     return rc;
 }
 
-static int on_invoice(bw_db_t *db, const ntf_messages_opts_t *o, const Billow__StreamEvent *se,
-                      const Billow__InvoiceIssued *e, bw_arena_t *arena, bool *made)
+static int on_invoice(batch_t *bt, const Billow__StreamEvent *se, const Billow__InvoiceIssued *e,
+                      bw_arena_t *arena)
 {
+    const ntf_messages_opts_t *o = bt->o;
     want_t w = want_for(se, "invoice_issued", e->account_id, e->invoice_number, e->language);
     w.name = e->account_name;
     w.email = e->email;
@@ -251,7 +389,7 @@ static int on_invoice(bw_db_t *db, const ntf_messages_opts_t *o, const Billow__S
         json_object_array_add(lines, x);
     }
     json_object_object_add(v, "lines", lines);
-    return simple(db, o, &w, arena, made);
+    return simple(bt, &w);
 }
 
 /* "12.5" - "10" as a decimal string; "" when either does not parse. */
@@ -387,12 +525,6 @@ static int on_price_change(bw_db_t *db, const ntf_messages_opts_t *o,
     return 0;
 }
 
-/* One consumer batch: the options and the account changes not yet applied. */
-typedef struct {
-    const ntf_messages_opts_t *o;
-    ntf_contacts_batch_t contacts;
-} batch_t;
-
 static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const Billow__Event *ev,
                     bw_arena_t *arena)
 {
@@ -401,13 +533,19 @@ static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const
     bool made = false;
     if (ev->body_case == BILLOW__EVENT__BODY_ACCOUNT_CHANGED)
         return ntf_contacts_add(&bt->contacts, ev->account_changed, se->event_id);
-    /* Messages read contacts: the changes before this event go in first. */
-    int rc = ntf_contacts_flush(db, &bt->contacts);
-    if (rc < 0)
-        return rc;
+    /* Messages read contacts: the changes before this event go in first,
+     * after the messages queued before them. */
+    int rc = 0;
+    if (bt->contacts.rows) {
+        rc = flush_wants(db, bt, arena);
+        if (rc == 0)
+            rc = ntf_contacts_flush(db, &bt->contacts);
+        if (rc < 0)
+            return rc;
+    }
     switch (ev->body_case) {
     case BILLOW__EVENT__BODY_INVOICE_ISSUED:
-        rc = on_invoice(db, o, se, ev->invoice_issued, arena, &made);
+        rc = on_invoice(bt, se, ev->invoice_issued, arena);
         break;
     case BILLOW__EVENT__BODY_PAYMENT_RECEIVED: {
         const Billow__PaymentReceived *e = ev->payment_received;
@@ -420,7 +558,7 @@ static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const
         put_s(w.vars, "currency", e->currency);
         put_money(w.vars, "amount_paid", e->amount_minor, e->currency);
         put_s(w.vars, "invoice_url", portal_link(arena, o, "invoices", e->invoice_number));
-        rc = simple(db, o, &w, arena, &made);
+        rc = simple(bt, &w);
         break;
     }
     case BILLOW__EVENT__BODY_PAYMENT_REMINDER_DUE: {
@@ -434,7 +572,7 @@ static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const
         put_s(w.vars, "invoice_url", portal_link(arena, o, "invoices", e->invoice_number));
         put_s(w.vars, "pay_url", portal_link(arena, o, "pay", e->invoice_number));
         put_s(w.vars, "payment_reference", e->invoice_number);
-        rc = simple(db, o, &w, arena, &made);
+        rc = simple(bt, &w);
         break;
     }
     case BILLOW__EVENT__BODY_INVOICE_OVERDUE: {
@@ -448,7 +586,7 @@ static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const
         put_s(w.vars, "invoice_url", portal_link(arena, o, "invoices", e->invoice_number));
         put_s(w.vars, "pay_url", portal_link(arena, o, "pay", e->invoice_number));
         put_s(w.vars, "payment_reference", e->invoice_number);
-        rc = simple(db, o, &w, arena, &made);
+        rc = simple(bt, &w);
         break;
     }
     case BILLOW__EVENT__BODY_CREDIT_NOTE_ISSUED: {
@@ -461,7 +599,7 @@ static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const
         put_s(w.vars, "currency", e->currency);
         put_money(w.vars, "amount", e->amount_minor, e->currency);
         put_s(w.vars, "reason", e->reason);
-        rc = simple(db, o, &w, arena, &made);
+        rc = simple(bt, &w);
         break;
     }
     case BILLOW__EVENT__BODY_PRICE_CHANGE_ANNOUNCED:
@@ -479,7 +617,7 @@ static int on_event(void *arg, bw_db_t *db, const Billow__StreamEvent *se, const
             put_s(w.vars, "reply_text", e->text);
             put_s(w.vars, "ticket_url", portal_link(arena, o, "tickets", e->ticket_id));
         }
-        rc = simple(db, o, &w, arena, &made);
+        rc = simple(bt, &w);
         break;
     }
     default:
@@ -496,7 +634,13 @@ int ntf_messages_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, 
     batch_t bt = {.o = arg};
     int rc = bw_events_apply(db, evs, n, arena, on_event, &bt);
     if (rc == 0)
+        rc = flush_wants(db, &bt, arena);
+    if (rc == 0)
         rc = ntf_contacts_flush(db, &bt.contacts);
+    if (rc == 0 && bt.made && bt.o->kick)
+        bt.o->kick(bt.o->kick_arg);
+    wants_clear(&bt);
+    free(bt.wants);
     ntf_contacts_batch_clear(&bt.contacts);
     return rc;
 }

@@ -2,7 +2,10 @@
  * (invoicing, rating and feedback streams): one row per (source event,
  * account, channel), inserted inside the consumer's transaction with ON
  * CONFLICT DO NOTHING, so a replayed batch or a restart never creates a
- * second one. The row holds the template variables; delivery.c renders and
+ * second one. The messages of a batch's events go in together (one contact
+ * lookup, one INSERT), each resolved against the contact as it stood when
+ * its event came; fee-change notices, which also create tokens and
+ * reminders, go one by one. The row holds the template variables; delivery.c renders and
  * sends it. Fee-change notices also get an acknowledgement token and their
  * scheduled reminders. */
 #ifndef NTF_MESSAGES_H

@@ -156,6 +156,7 @@ typedef struct node {
 struct ntf_template {
     node_t *root;
     bool html;
+    size_t hint; /* the source's length: a first guess at an output's size */
 };
 
 static void nodes_free(node_t *n)
@@ -481,6 +482,7 @@ static int compile_at(const char *name, const char *src, size_t len, bool html,
     if (!t)
         return BW_ENOMEM;
     t->html = html;
+    t->hint = len;
     stop_t stop;
     int stop_line;
     int rc = parse_nodes(&p, &t->root, &stop, &stop_line);
@@ -542,17 +544,23 @@ static void put(out_t *o, const char *s, size_t n)
     o->buf[o->len] = '\0';
 }
 
+/* s with HTML's special characters escaped; the runs between them go in
+ * whole (a put per byte was a fifth of rendering an invoice e-mail). */
 static void put_escaped(out_t *o, const char *s)
 {
-    for (const char *p = s; *p; p++) {
-        switch (*p) {
+    for (;;) {
+        size_t run = strcspn(s, "&<>\"'");
+        put(o, s, run);
+        s += run;
+        switch (*s) {
+        case '\0': return;
         case '&': put(o, "&amp;", 5); break;
         case '<': put(o, "&lt;", 4); break;
         case '>': put(o, "&gt;", 4); break;
         case '"': put(o, "&quot;", 6); break;
-        case '\'': put(o, "&#39;", 5); break;
-        default: put(o, p, 1);
+        default: put(o, "&#39;", 5); break;
         }
+        s++;
     }
 }
 
@@ -633,7 +641,11 @@ int ntf_template_render(const ntf_template_t *t, json_object *vars, char **out)
 {
     ctx_t c = {.depth = 0};
     c.frames[0] = vars;
-    out_t o = {0};
+    /* Most of an output is the template's own text: room for that and
+     * some variables saves growing the buffer several times per message. */
+    out_t o = {.cap = t->hint + t->hint / 2 + 256};
+    o.buf = malloc(o.cap);
+    o.oom = o.buf == NULL;
     put(&o, "", 0);
     render_nodes(t->root, &c, t->html, &o);
     if (o.oom) {

@@ -207,20 +207,24 @@ interrupted=$(nsql "SELECT count(*) FROM notification.attempts a JOIN notificati
 [ "$interrupted" = "$sending" ] || fail "interrupted attempts $interrupted, sending at kill $sending"
 ok "SIGKILL with $sending in flight: 60 delivered, one message per event, one key per invoice at the receiver"
 
-# --- several account changes and an invoice in one consumer batch ---------------
-# With notification down, b1 is created, its e-mail changed, and an invoice
-# issued; when it comes back it reads all three in one batch: the newest
-# e-mail wins and the invoice goes to it (changes apply before the invoice).
+# --- account changes and invoices in one consumer batch ---------------------------
+# With notification down, b1 is created, an invoice issued, its e-mail
+# changed, and another invoice issued; when it comes back it reads all four
+# in one batch. Messages are inserted together, yet each invoice goes to the
+# e-mail b1 had when it was issued, and the newest e-mail wins.
 svc_kill notification TERM
 $H account b1 --email first@example.com || fail "account b1"
+$H invoice b1 INV-B0 || fail "emit INV-B0"
 $H account b1 --email second@example.com || fail "account b1 again"
 $H invoice b1 INV-B1 || fail "emit INV-B1"
 svc_start notification
-wait_for "INV-B1 created" "SELECT count(*) FROM notification.messages WHERE account_id='b1'" 1 30
+wait_for "INV-B0 and INV-B1 created" "SELECT count(*) FROM notification.messages WHERE account_id='b1'" 2 30
 [ "$(nsql "SELECT email FROM notification.contacts WHERE account_id='b1'")" = second@example.com ] || fail "b1's newest e-mail"
-[ "$(nsql "SELECT address FROM notification.messages WHERE account_id='b1' AND channel='email'")" = second@example.com ] \
+[ "$(nsql "SELECT address FROM notification.messages WHERE ref_id='INV-B0' AND channel='email'")" = first@example.com ] \
+  || fail "INV-B0 not addressed to the e-mail b1 had then"
+[ "$(nsql "SELECT address FROM notification.messages WHERE ref_id='INV-B1' AND channel='email'")" = second@example.com ] \
   || fail "INV-B1 not addressed to b1's newest e-mail"
-ok "account changes and an invoice in one batch: newest contact wins, the invoice uses it"
+ok "account changes and invoices in one batch: each invoice uses the contact of its time, newest wins"
 
 "$CTL" notify list --account a6 --status delivered --limit 3 >/dev/null || fail "notify list"
 "$CTL" notify list --status bogus >/dev/null 2>&1 && fail "bad status accepted"
