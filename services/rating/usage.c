@@ -62,12 +62,15 @@ static const char SQL_CLOSED[] =
  * violation), the savepoint is rolled back and the batch goes through a
  * staging table and INSERT ... ON CONFLICT DO NOTHING instead, which counts
  * the duplicates. Either way each batch adds one usage_aggregates row per
- * (period, account, fee item) it stored. */
+ * (period, account, fee item) it stored, listing the event ids it sums in
+ * (at, event_id) order: that is how close (percentage fee items) and explain
+ * find an account's records, so usage_records needs no index beside its
+ * primary key (migration 005). */
 static const char SQL_COPY_RECORDS[] =
     "COPY usage_records (event_id, account_id, fee_item, quantity, at, period, caused_by)"
     " FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_AGGS[] =
-    "COPY usage_aggregates (period, account_id, fee_item, quantity, records)"
+    "COPY usage_aggregates (period, account_id, fee_item, quantity, records, event_ids)"
     " FROM STDIN (FORMAT binary)";
 static const char SQL_STAGE[] =
     "CREATE TEMP TABLE usage_stage (event_id text, account_id text, fee_item text,"
@@ -79,10 +82,10 @@ static const char SQL_FROM_STAGE[] =
     "WITH ins AS (INSERT INTO usage_records (event_id, account_id, fee_item, quantity, at,"
     " period, caused_by) SELECT event_id, account_id, fee_item, quantity, at, period, caused_by"
     " FROM usage_stage ON CONFLICT (event_id) DO NOTHING"
-    " RETURNING account_id, period, fee_item, quantity),"
-    " agg AS (INSERT INTO usage_aggregates (period, account_id, fee_item, quantity, records)"
-    " SELECT period, account_id, fee_item, sum(quantity), count(*) FROM ins GROUP BY 1, 2, 3"
-    " RETURNING 1)"
+    " RETURNING event_id, account_id, period, fee_item, quantity, at),"
+    " agg AS (INSERT INTO usage_aggregates (period, account_id, fee_item, quantity, records,"
+    " event_ids) SELECT period, account_id, fee_item, sum(quantity), count(*),"
+    " array_agg(event_id ORDER BY at, event_id) FROM ins GROUP BY 1, 2, 3 RETURNING 1)"
     " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM agg)";
 
 /* --- the accounts in memory ------------------------------------------- */
@@ -527,9 +530,8 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
 }
 
 /* Orders records by aggregate key: account, fee item, period. */
-static int by_key(const void *x, const void *y)
+static int by_key(const rec_t *r, const rec_t *q)
 {
-    const rec_t *r = *(const rec_t *const *)x, *q = *(const rec_t *const *)y;
     int c = strcmp(r->u->account_id, q->u->account_id);
     if (c == 0)
         c = strcmp(r->u->fee_item, q->u->fee_item);
@@ -538,47 +540,64 @@ static int by_key(const void *x, const void *y)
     return c;
 }
 
-static void agg_row(bw_bincopy_t *b, const rec_t *r, bw_dec_t q, long long count)
+/* By aggregate key, then in the order explain lists records: time, event
+ * id (bytewise, as the column's collation). */
+static int by_key_time(const void *x, const void *y)
 {
-    bw_bincopy_row(b, 5);
+    const rec_t *r = *(const rec_t *const *)x, *q = *(const rec_t *const *)y;
+    int c = by_key(r, q);
+    if (c == 0)
+        c = r->at < q->at ? -1 : r->at > q->at;
+    if (c == 0)
+        c = strcmp(r->u->event_id, q->u->event_id);
+    return c;
+}
+
+static void agg_row(bw_bincopy_t *b, const rec_t *r, bw_dec_t q, const char *const *ids,
+                    size_t count)
+{
+    bw_bincopy_row(b, 6);
     bw_bincopy_text(b, r->period);
     bw_bincopy_text(b, r->u->account_id);
     bw_bincopy_text(b, r->u->fee_item);
     bw_bincopy_dec(b, q);
-    bw_bincopy_i64(b, count);
+    bw_bincopy_i64(b, (int64_t)count);
+    bw_bincopy_text_array(b, ids, count);
 }
 
-/* One aggregate row per (period, account, fee item) of the good records. */
+/* One aggregate row per (period, account, fee item) of the good records,
+ * each with the event ids it sums. */
 static void build_aggs(const rec_t *recs, size_t n, bw_bincopy_t *b, bw_arena_t *arena)
 {
     size_t ng = 0;
     const rec_t **ix = bw_arena_alloc(arena, sizeof *ix * (n + 1));
+    const char **ids = bw_arena_alloc(arena, sizeof *ids * (n + 1));
     bw_bincopy_begin(b);
-    if (!ix) {
+    if (!ix || !ids) {
         b->failed = true;
         return;
     }
     for (size_t i = 0; i < n; i++)
         if (!recs[i].error)
             ix[ng++] = &recs[i];
-    qsort(ix, ng, sizeof *ix, by_key);
+    qsort(ix, ng, sizeof *ix, by_key_time);
+    for (size_t i = 0; i < ng; i++)
+        ids[i] = ix[i]->u->event_id;
     for (size_t k = 0; k < ng;) {
+        size_t start = k;
         const rec_t *first = ix[k];
         bw_dec_t sum = 0;
-        long long count = 0;
-        for (; k < ng && by_key(&ix[k], &first) == 0; k++) {
+        for (; k < ng && by_key(ix[k], first) == 0; k++) {
             bw_dec_t s2;
             if (__builtin_add_overflow(sum, ix[k]->q, &s2)) {
                 /* Past what 64 bits hold: another partial row of the same key. */
-                agg_row(b, first, sum, count);
-                sum = 0;
-                count = 0;
+                agg_row(b, first, sum, ids + start, k - start);
+                start = k;
                 s2 = ix[k]->q;
             }
             sum = s2;
-            count++;
         }
-        agg_row(b, first, sum, count);
+        agg_row(b, first, sum, ids + start, k - start);
     }
     bw_bincopy_end(b);
 }

@@ -8,8 +8,10 @@
  * binary encoding exactly; the accounts kept in memory follow the view:
  * an account created after a batch rejected it, a subscription added,
  * changed or deleted behind the service's back are all seen by the next
- * batch, also after the preloader read the whole view; a closed period
- * rejects; a close skips the account closed already and emits once. */
+ * batch, also after the preloader read the whole view; every record is
+ * listed by its aggregate row, through which a percentage fee item is priced
+ * per record and explain shows the first records; a closed period rejects;
+ * a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
 #include "errors.h"
@@ -19,6 +21,7 @@
 
 #include "rating/catalog_store.h"
 #include "rating/close.h"
+#include "rating/inspect.h"
 #include "rating/usage.h"
 #include "check.h"
 
@@ -104,6 +107,59 @@ static const char SQL_AGG_CHECK[] =
     " sum(quantity) q, sum(records) n FROM usage_aggregates GROUP BY 1, 2, 3) g"
     " USING (period, account_id, fee_item) WHERE r.q IS DISTINCT FROM g.q"
     " OR r.n IS DISTINCT FROM g.n";
+
+/* Every record is listed by exactly one aggregate row of its own key, and
+ * each row lists its records by (at, event_id). */
+static const char SQL_IDS_CHECK[] =
+    "SELECT (SELECT count(*) FROM usage_records r FULL JOIN (SELECT e.id, g.period, g.account_id,"
+    " g.fee_item FROM usage_aggregates g, unnest(g.event_ids) e(id)) l ON l.id = r.event_id"
+    " WHERE r.event_id IS NULL OR l.id IS NULL OR (r.period, r.account_id, r.fee_item)"
+    " IS DISTINCT FROM (l.period, l.account_id, l.fee_item))"
+    " + (SELECT count(*) FROM usage_aggregates g WHERE cardinality(g.event_ids) <> g.records"
+    " OR g.event_ids <> (SELECT array_agg(r.event_id ORDER BY r.at, r.event_id)"
+    " FROM unnest(g.event_ids) e(id) JOIN usage_records r ON r.event_id = e.id))";
+
+/* U1's PAYMENT_PROCESSING line in November's preview, in minor units (-1
+ * when missing). */
+static long long payment_fee(bw_arena_t *a)
+{
+    Billow__RatePreview pv = BILLOW__RATE_PREVIEW__INIT;
+    pv.account_id = "U1";
+    pv.period = "2026-11";
+    Billow__Reply *reply = bw_arena_alloc(a, sizeof *reply);
+    billow__reply__init(reply);
+    rt_rate_preview(db, &pv, reply, a);
+    if (reply->code != BILLOW__CODE__OK || !reply->rating || !reply->rating->preview) {
+        printf("preview failed: %s: %s\n", reply->error, reply->detail);
+        return -1;
+    }
+    const Billow__AccountRated *ar = reply->rating->preview->rated;
+    for (size_t i = 0; ar && i < ar->n_lines; i++)
+        if (strcmp(ar->lines[i]->fee_item, "PAYMENT_PROCESSING") == 0)
+            return ar->lines[i]->amount_minor;
+    return -1;
+}
+
+/* "N: ID ID ...": the record count and event ids explain shows for U1's
+ * PAYMENT_PROCESSING in November. */
+static const char *explained(bw_arena_t *a)
+{
+    Billow__RateExplain ex = BILLOW__RATE_EXPLAIN__INIT;
+    ex.account_id = "U1";
+    ex.period = "2026-11";
+    ex.fee_item = "PAYMENT_PROCESSING";
+    Billow__Reply *reply = bw_arena_alloc(a, sizeof *reply);
+    billow__reply__init(reply);
+    rt_rate_explain(db, &ex, reply, a);
+    if (reply->code != BILLOW__CODE__OK || !reply->rating || !reply->rating->explain ||
+        reply->rating->explain->n_items != 1)
+        return "explain failed";
+    const Billow__ExplainItem *it = reply->rating->explain->items[0];
+    char *s = bw_arena_printf(a, "%lld:", (long long)it->usage_records);
+    for (size_t i = 0; i < it->n_records; i++)
+        s = bw_arena_printf(a, "%s %s", s, it->records[i]->event_id);
+    return s;
+}
 
 int main(void)
 {
@@ -218,6 +274,29 @@ int main(void)
                  "152/5") == 0,
           "U1's API calls: 152 in 5 records");
     CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates still equal the records");
+    CHECK(strcmp(one(SQL_IDS_CHECK, a), "0") == 0,
+          "every record listed once, by its own aggregate, in time order");
+
+    /* A percentage fee item is priced per record: close and preview find
+     * the records through the aggregates that list them (no index on
+     * account), and explain shows the first ones by time. 1000 and 100000
+     * at 0.6% + 0.30 (at least 0.50, at most 100) and 10: 6.30 + 100.00 +
+     * 0.50; the sum taken as one transaction would be 100.00. */
+    static const rec_t b7[] = {
+        {"pp1", "U1", "PAYMENT_PROCESSING", "1000", "2026-11-03T10:00:00Z", NULL},
+        {"pp2", "U1", "PAYMENT_PROCESSING", "100000", "2026-11-02T10:00:00Z", NULL},
+    };
+    static const rec_t b8[] = {
+        {"pp3", "U1", "PAYMENT_PROCESSING", "10", "2026-11-01T10:00:00Z", NULL},
+        {"pp1", "U1", "PAYMENT_PROCESSING", "1000", "2026-11-03T10:00:00Z", NULL},
+    };
+    r = ingest(b7, 2, a);
+    CHECK(counts(r, 2, 0, 0), "two payments in one batch");
+    r = ingest(b8, 2, a);
+    CHECK(counts(r, 1, 1, 0), "a third payment and a re-sent one");
+    CHECK(payment_fee(a) == 10680, "percentage fee item priced per record: 106.80");
+    CHECK(strcmp(explained(a), "3: pp3 pp2 pp1") == 0, "explain lists the records by time");
+    CHECK(strcmp(one(SQL_IDS_CHECK, a), "0") == 0, "records listed once after the staging path");
 
     /* The view changes behind the service's back. */
     static const rec_t b4[] = {{"u3-1", "U3", "CONSULTING", "1", "2026-11-05T10:00:00Z", NULL}};
