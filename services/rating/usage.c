@@ -123,6 +123,21 @@ static struct {
     char after[256];
 } P;
 
+/* The extra connections usage ingest spreads big requests over
+ * (BILLOW_RATING_INGEST_CONNECTIONS counts the request's own as well), so
+ * that PostgreSQL stores the parts on several cores at once. */
+static struct {
+    bw_db_t *extra[RT_USAGE_MAX_CONNECTIONS - 1];
+    int n_extra;
+} X;
+
+static void extras_drop(void)
+{
+    for (int i = 0; i < X.n_extra; i++)
+        bw_db_destroy(&X.extra[i]);
+    X.n_extra = 0;
+}
+
 static void preload_kick(void)
 {
     if (!P.started)
@@ -327,10 +342,17 @@ static void preload_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 int rt_usage_start(struct ev_loop *loop, bw_db_t *db)
 {
-    long long max;
-    if (bw_env_int("BILLOW_RATING_ACCOUNT_CACHE", RT_USAGE_CACHE_DEFAULT, 1000, 100000000, &max) < 0)
+    long long max, conns;
+    if (bw_env_int("BILLOW_RATING_ACCOUNT_CACHE", RT_USAGE_CACHE_DEFAULT, 1000, 100000000, &max) < 0 ||
+        bw_env_int("BILLOW_RATING_INGEST_CONNECTIONS", RT_USAGE_CONNECTIONS_DEFAULT, 1,
+                   RT_USAGE_MAX_CONNECTIONS, &conns) < 0)
         return BW_EINVAL;
     C.max = (size_t)max;
+    extras_drop();
+    /* Connected when a request first needs them (bw_db_begin connects). */
+    for (X.n_extra = 0; X.n_extra < conns - 1; X.n_extra++)
+        if (!(X.extra[X.n_extra] = bw_db_new_like(db)))
+            return BW_ENOMEM;
     P.loop = loop;
     P.db = db;
     ev_idle_init(&P.idle, preload_cb);
@@ -344,6 +366,7 @@ void rt_usage_stop(void)
     if (P.started)
         ev_idle_stop(P.loop, &P.idle);
     P.started = false;
+    extras_drop();
     rt_usage_cache_clear();
 }
 
@@ -412,6 +435,7 @@ typedef struct {
     char period[8];
     bw_dec_t q;
     int64_t at; /* microseconds since the epoch */
+    int part;   /* which ingest connection stores it */
 } rec_t;
 
 static bool plan_charges(const rt_plan_t *p, const char *fee_item)
@@ -565,9 +589,9 @@ static void agg_row(bw_bincopy_t *b, const rec_t *r, bw_dec_t q, const char *con
     bw_bincopy_text_array(b, ids, count);
 }
 
-/* One aggregate row per (period, account, fee item) of the good records,
- * each with the event ids it sums. */
-static void build_aggs(const rec_t *recs, size_t n, bw_bincopy_t *b, bw_arena_t *arena)
+/* One aggregate row per (period, account, fee item) of the good records of
+ * part p, each with the event ids it sums. */
+static void build_aggs(const rec_t *recs, size_t n, int p, bw_bincopy_t *b, bw_arena_t *arena)
 {
     size_t ng = 0;
     const rec_t **ix = bw_arena_alloc(arena, sizeof *ix * (n + 1));
@@ -578,7 +602,7 @@ static void build_aggs(const rec_t *recs, size_t n, bw_bincopy_t *b, bw_arena_t 
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (!recs[i].error)
+        if (!recs[i].error && recs[i].part == p)
             ix[ng++] = &recs[i];
     qsort(ix, ng, sizeof *ix, by_key_time);
     for (size_t i = 0; i < ng; i++)
@@ -602,56 +626,148 @@ static void build_aggs(const rec_t *recs, size_t n, bw_bincopy_t *b, bw_arena_t 
     bw_bincopy_end(b);
 }
 
-/* Stores the good records and their aggregates; *stored: how many were new. */
-static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs, const char *cause,
-                 long long *stored, bw_arena_t *arena)
+/* What one connection stores of a request: the records whose event id
+ * hashes to it (so an id sent twice always meets itself on the same
+ * connection and no two connections wait on each other) and their
+ * aggregates. */
+typedef struct {
+    bw_db_t *db;
+    bw_bincopy_t rb, ab;
+    long long good, stored;
+    bool pending; /* a COPY sent, its outcome not read yet */
+    bool done;    /* stored through the staging path */
+} part_t;
+
+/* The connections a request with `good` records is spread over: the
+ * request's own (part 0), then each extra connection that could begin a
+ * transaction. The extras need no lock of their own: the request's
+ * transaction holds the shared usage lock until after they committed, so
+ * a close cannot read between the closed-period check and their rows. */
+static int parts_open(bw_db_t *db, size_t good, part_t *parts)
 {
-    size_t n = req->n_records;
-    bw_bincopy_t rb = {0}, ab = {0};
-    long long good = 0;
-    bw_bincopy_begin(&rb);
-    for (size_t i = 0; i < n; i++) {
-        if (recs[i].error)
+    int np = 0;
+    parts[np++] = (part_t){.db = db};
+    for (int i = 0; good >= RT_USAGE_SPLIT_MIN && i < X.n_extra; i++) {
+        if (bw_db_begin(X.extra[i]) < 0) {
+            bw_log(BW_WARN, "ingest connection unavailable", "pg_error",
+                   BW_S(bw_db_error(X.extra[i])), NULL);
+            continue;
+        }
+        parts[np++] = (part_t){.db = X.extra[i]};
+    }
+    return np;
+}
+
+static void part_records(part_t *pt, const Billow__IngestUsage *req, const rec_t *recs, int p,
+                         const char *cause)
+{
+    bw_bincopy_begin(&pt->rb);
+    for (size_t i = 0; i < req->n_records; i++) {
+        if (recs[i].error || recs[i].part != p)
             continue;
         const Billow__UsageRecord *u = req->records[i];
-        bw_bincopy_row(&rb, 7);
-        bw_bincopy_text(&rb, u->event_id);
-        bw_bincopy_text(&rb, u->account_id);
-        bw_bincopy_text(&rb, u->fee_item);
-        bw_bincopy_dec(&rb, recs[i].q);
-        bw_bincopy_ts(&rb, recs[i].at);
-        bw_bincopy_text(&rb, recs[i].period);
-        bw_bincopy_text(&rb, cause);
-        good++;
+        bw_bincopy_row(&pt->rb, 7);
+        bw_bincopy_text(&pt->rb, u->event_id);
+        bw_bincopy_text(&pt->rb, u->account_id);
+        bw_bincopy_text(&pt->rb, u->fee_item);
+        bw_bincopy_dec(&pt->rb, recs[i].q);
+        bw_bincopy_ts(&pt->rb, recs[i].at);
+        bw_bincopy_text(&pt->rb, recs[i].period);
+        bw_bincopy_text(&pt->rb, cause);
+        pt->good++;
     }
-    bw_bincopy_end(&rb);
-    int rc = rb.failed ? BW_ENOMEM : 0;
+    bw_bincopy_end(&pt->rb);
+}
+
+/* Starts the COPY of the part's records, in a savepoint. */
+static int part_send(part_t *pt)
+{
+    if (pt->rb.failed)
+        return BW_ENOMEM;
+    int rc = bw_db_savepoint(pt->db);
     if (rc == 0)
-        rc = bw_db_savepoint(db);
-    if (rc == 0) {
-        rc = bw_db_copy(db, SQL_COPY_RECORDS, rb.data, rb.len);
-        if (rc == 0) {
-            build_aggs(recs, req->n_records, &ab, arena);
-            rc = ab.failed ? BW_ENOMEM : bw_db_copy(db, SQL_COPY_AGGS, ab.data, ab.len);
-            *stored = good;
-        } else if (rc == BW_EDB && strcmp(bw_db_sqlstate(db), "23505") == 0) {
-            /* Some were stored before: the slow path sorts them out. */
-            rc = bw_db_rollback_to(db);
-            if (rc == 0)
-                rc = bw_db_exec(db, SQL_STAGE, 0, NULL);
-            if (rc == 0)
-                rc = bw_db_copy(db, SQL_COPY_STAGE, rb.data, rb.len);
-            PGresult *res = rc == 0 ? bw_db_query(db, SQL_FROM_STAGE, 0, NULL) : NULL;
-            if (rc == 0 && !res)
-                rc = BW_EDB;
-            if (res) {
-                *stored = atoll(PQgetvalue(res, 0, 0));
-                PQclear(res);
-            }
-        }
+        rc = bw_db_copy_send(pt->db, SQL_COPY_RECORDS, pt->rb.data, pt->rb.len);
+    pt->pending = rc == 0;
+    return rc;
+}
+
+/* Some of the part's records were stored before: the savepoint goes and
+ * the records go through the staging table, which counts the duplicates. */
+static int part_staged(part_t *pt)
+{
+    int rc = bw_db_rollback_to(pt->db);
+    if (rc == 0)
+        rc = bw_db_exec(pt->db, SQL_STAGE, 0, NULL);
+    if (rc == 0)
+        rc = bw_db_copy(pt->db, SQL_COPY_STAGE, pt->rb.data, pt->rb.len);
+    PGresult *res = rc == 0 ? bw_db_query(pt->db, SQL_FROM_STAGE, 0, NULL) : NULL;
+    if (rc == 0 && !res)
+        rc = BW_EDB;
+    if (res) {
+        pt->stored = atoll(PQgetvalue(res, 0, 0));
+        PQclear(res);
     }
-    bw_bincopy_free(&rb);
-    bw_bincopy_free(&ab);
+    pt->done = true;
+    return rc;
+}
+
+/* Reads how the part's records went and, when all were new, starts the
+ * COPY of its aggregates. */
+static int part_aggs(part_t *pt, const rec_t *recs, size_t n, int p, bw_arena_t *arena)
+{
+    pt->pending = false;
+    int rc = bw_db_copy_wait(pt->db);
+    if (rc == BW_EDB && strcmp(bw_db_sqlstate(pt->db), "23505") == 0)
+        return part_staged(pt);
+    if (rc < 0)
+        return rc;
+    build_aggs(recs, n, p, &pt->ab, arena);
+    if (pt->ab.failed)
+        return BW_ENOMEM;
+    rc = bw_db_copy_send(pt->db, SQL_COPY_AGGS, pt->ab.data, pt->ab.len);
+    pt->pending = rc == 0;
+    pt->stored = pt->good;
+    return rc;
+}
+
+/* Stores the good records and their aggregates, spread over the ingest
+ * connections when there are many; the extra connections commit here,
+ * before the request's own transaction (which must commit for the reply to
+ * count them: a request that fails after they committed is sent again and
+ * finds their records stored, as duplicates). *stored: how many were new. */
+static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t good,
+                 const char *cause, long long *stored, bw_arena_t *arena)
+{
+    size_t n = req->n_records;
+    part_t parts[RT_USAGE_MAX_CONNECTIONS];
+    int np = parts_open(db, good, parts), rc = 0;
+    for (size_t i = 0; i < n; i++)
+        recs[i].part = np > 1 ? (int)(hash_id(req->records[i]->event_id) % (uint64_t)np) : 0;
+    for (int p = 0; p < np && rc == 0; p++) {
+        part_records(&parts[p], req, recs, p, cause);
+        rc = part_send(&parts[p]);
+    }
+    for (int p = 0; p < np; p++)
+        if (parts[p].pending) {
+            int prc = part_aggs(&parts[p], recs, n, p, arena);
+            rc = rc < 0 ? rc : prc;
+        }
+    for (int p = 0; p < np; p++)
+        if (parts[p].pending) {
+            parts[p].pending = false;
+            int prc = bw_db_copy_wait(parts[p].db);
+            rc = rc < 0 ? rc : prc;
+        }
+    *stored = 0;
+    for (int p = 0; p < np; p++) {
+        *stored += parts[p].stored;
+        if (p > 0 && rc == 0)
+            rc = bw_db_commit(parts[p].db);
+        else if (p > 0)
+            bw_db_rollback(parts[p].db);
+        bw_bincopy_free(&parts[p].rb);
+        bw_bincopy_free(&parts[p].ab);
+    }
     return rc;
 }
 
@@ -701,7 +817,7 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)
         goto fail;
-    if (good > 0 && (rc = store(db, req, recs, cause, &inserted, arena)) < 0)
+    if (good > 0 && (rc = store(db, req, recs, good, cause, &inserted, arena)) < 0)
         goto fail;
     if (bw_db_commit(db) < 0) {
         rt_reply_db(reply, db, "could not store usage", arena);

@@ -10,7 +10,9 @@
  * changed or deleted behind the service's back are all seen by the next
  * batch, also after the preloader read the whole view; every record is
  * listed by its aggregate row, through which a percentage fee item is priced
- * per record and explain shows the first records; a closed period rejects;
+ * per record and explain shows the first records; big requests spread over
+ * two connections count new, duplicate and bad records alike; a closed
+ * period rejects;
  * a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
@@ -393,6 +395,41 @@ int main(void)
     CHECK(all, "2,700 records for 2,500 accounts over a limit of 1000: all accepted");
     CHECK(bounded, "no more than 1000 accounts kept after each request");
     unsetenv("BILLOW_RATING_ACCOUNT_CACHE");
+    rt_usage_stop();
+
+    /* Big requests are spread over two connections: one request of 3000
+     * with 500 records stored before, an event id twice and 10 bad records,
+     * then the same again, then 3000 new ones; the counts and aggregates
+     * come out as on one connection. */
+    setenv("BILLOW_RATING_INGEST_CONNECTIONS", "9", 1);
+    CHECK(rt_usage_start(loop, db) == BW_EINVAL, "bad BILLOW_RATING_INGEST_CONNECTIONS refused");
+    setenv("BILLOW_RATING_INGEST_CONNECTIONS", "2", 1);
+    CHECK(rt_usage_start(loop, db) == 0, "two ingest connections");
+    rec_t *br = bw_arena_alloc(a, sizeof *br * 3000), *fr = bw_arena_alloc(a, sizeof *fr * 3000);
+    for (int i = 0; i < 3000; i++) {
+        const char *id = i < 500    ? bw_arena_printf(a, "k0-%d", i)
+                         : i == 2000 ? "s-1999"
+                                     : bw_arena_printf(a, "s-%d", i);
+        br[i] = (rec_t){id, bw_arena_printf(a, "K%04d", i % 2500 + 1), "API_CALLS",
+                        i >= 2990 ? "x" : "2", "2026-11-13T10:00:00Z", NULL};
+        fr[i] = (rec_t){bw_arena_printf(a, "f-%d", i), br[i].account, "SMS", "3",
+                        "2026-11-14T10:00:00Z", NULL};
+    }
+    r = ingest(br, 3000, a);
+    CHECK(counts(r, 2489, 501, 10) && has_rejection(r, 2995, "quantity: "),
+          "split request: 2489 new, 501 duplicates, 10 rejected");
+    CHECK(strcmp(one("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                     " 'billow-rating' AND datname = current_database()",
+                     a),
+                 "2") == 0,
+          "the request used a second connection");
+    r = ingest(br, 3000, a);
+    CHECK(counts(r, 0, 2990, 10), "split request again: all duplicates");
+    r = ingest(fr, 3000, a);
+    CHECK(counts(r, 3000, 0, 0), "split request of new records: all stored");
+    CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0 && strcmp(one(SQL_IDS_CHECK, a), "0") == 0,
+          "split requests: aggregates equal the records, each listed once");
+    unsetenv("BILLOW_RATING_INGEST_CONNECTIONS");
     rt_usage_stop();
     static const char *const cleanup[] = {
         "DELETE FROM usage_records WHERE account_id LIKE 'K%'",
