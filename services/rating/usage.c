@@ -100,6 +100,7 @@ static const char SQL_FROM_STAGE[] =
 typedef struct {
     char *id; /* one allocation: id, currency, plan */
     const char *currency, *plan;
+    uint64_t hash; /* of id: a probe compares ids only when these match */
     int months;
     bool stale;
 } acct_t;
@@ -172,10 +173,11 @@ static acct_t *cache_slot(const char *id)
 {
     if (C.n == 0)
         return NULL;
-    for (size_t i = hash_id(id) & (C.cap - 1);; i = (i + 1) & (C.cap - 1)) {
+    uint64_t h = hash_id(id);
+    for (size_t i = h & (C.cap - 1);; i = (i + 1) & (C.cap - 1)) {
         if (!C.slots[i].id)
             return NULL;
-        if (strcmp(C.slots[i].id, id) == 0)
+        if (C.slots[i].hash == h && strcmp(C.slots[i].id, id) == 0)
             return &C.slots[i];
     }
 }
@@ -200,7 +202,7 @@ static const acct_t *cache_find(const char *id)
 
 static void slot_put(acct_t *slots, size_t cap, acct_t a)
 {
-    size_t i = hash_id(a.id) & (cap - 1);
+    size_t i = a.hash & (cap - 1);
     while (slots[i].id)
         i = (i + 1) & (cap - 1);
     slots[i] = a;
@@ -216,7 +218,8 @@ static int cache_add(const char *id, const char *currency, const char *cycle, co
     memcpy(m, id, li);
     memcpy(m + li, currency, lc);
     memcpy(m + li + lc, plan, lp);
-    acct_t a = {.id = m, .currency = m + li, .plan = m + li + lc, .months = rt_cycle_months(cycle)};
+    acct_t a = {.id = m, .currency = m + li, .plan = m + li + lc, .hash = hash_id(id),
+                .months = rt_cycle_months(cycle)};
     acct_t *old = cache_slot(id);
     if (old) {
         free(old->id);
@@ -452,6 +455,27 @@ static void reject(rec_t *r, bw_arena_t *a, const char *fmt, const char *x, cons
     r->error = bw_arena_printf(a, fmt, x ? x : "", y ? y : "");
 }
 
+/* The period of a day for a cycle, remembering the last few: the records
+ * of a request mostly fall on a handful of days, and formatting the period
+ * was a visible part of validating a record. */
+static void period_of(int64_t day, int months, char period[8])
+{
+    static struct {
+        int64_t day;
+        int months; /* 0: empty */
+        char period[8];
+    } memo[16];
+    if (months <= 0)
+        months = 1;
+    size_t k = (size_t)(day * 31 + months) & 15;
+    if (memo[k].months != months || memo[k].day != day) {
+        memo[k].day = day;
+        memo[k].months = months;
+        rt_period_of_day(day, months, memo[k].period, NULL, NULL);
+    }
+    memcpy(period, memo[k].period, 8);
+}
+
 /* Validates record u into r (error, or account, quantity, time, period). */
 static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t *cat, int64_t now,
                      bw_arena_t *arena)
@@ -517,7 +541,7 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t 
     }
     r->at = us;
     int64_t day = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
-    rt_period_of_day(day, r->acct->months, r->period, NULL, NULL);
+    period_of(day, r->acct->months, r->period);
 }
 
 /* Rejects the good records whose period is closed for their account. */
