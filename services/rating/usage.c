@@ -477,9 +477,44 @@ static void period_of(int64_t day, int months, char period[8])
 }
 
 /* Validates record u into r (error, or account, quantity, time, period). */
-static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t *cat, int64_t now,
+/* What the catalog said of a fee item for a plan, remembered for the rest
+ * of a request: its records name a few plans and fee items, and each
+ * answer costs a walk over the catalog. */
+typedef struct {
+    const rt_catalog_t *cat;
+    struct {
+        const char *plan, *fee_item; /* NULL: empty */
+        bool known, charged;
+    } e[16];
+    size_t next;
+} fee_memo_t;
+
+/* Whether the catalog knows fee_item and whether plan (may be "") charges
+ * it (true when the plan is not in the catalog: nothing to check against). */
+static void fee_check(fee_memo_t *m, const char *plan, const char *fee_item, bool *known,
+                      bool *charged)
+{
+    size_t n = sizeof m->e / sizeof m->e[0];
+    for (size_t i = 0; i < n && m->e[i].plan; i++)
+        if (strcmp(m->e[i].fee_item, fee_item) == 0 && strcmp(m->e[i].plan, plan) == 0) {
+            *known = m->e[i].known;
+            *charged = m->e[i].charged;
+            return;
+        }
+    const rt_plan_t *p = *plan ? rt_catalog_plan(m->cat, plan) : NULL;
+    *known = rt_catalog_fee_item(m->cat, fee_item) != NULL;
+    *charged = !p || plan_charges(p, fee_item);
+    size_t k = m->next++ % n;
+    m->e[k].plan = plan;
+    m->e[k].fee_item = fee_item;
+    m->e[k].known = *known;
+    m->e[k].charged = *charged;
+}
+
+static void validate(const Billow__UsageRecord *u, rec_t *r, fee_memo_t *fees, int64_t now,
                      bw_arena_t *arena)
 {
+    bool known, charged;
     char err[96];
     r->u = u;
     if (rt_empty(u->event_id)) {
@@ -503,7 +538,8 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t 
         r->error = "fee_item: missing";
         return;
     }
-    if (!rt_catalog_fee_item(cat, u->fee_item)) {
+    fee_check(fees, r->acct->plan, u->fee_item, &known, &charged);
+    if (!known) {
         reject(r, arena, "unknown fee item %s", u->fee_item, NULL);
         return;
     }
@@ -511,8 +547,7 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t 
         reject(r, arena, "account %s has no subscription", u->account_id, NULL);
         return;
     }
-    const rt_plan_t *plan = rt_catalog_plan(cat, r->acct->plan);
-    if (plan && !plan_charges(plan, u->fee_item)) {
+    if (!charged) {
         reject(r, arena, "fee item %s is not charged by plan %s", u->fee_item, r->acct->plan);
         return;
     }
@@ -834,9 +869,10 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
         goto fail;
 
     int64_t now = bw_now_us();
+    fee_memo_t fees = {.cat = cat};
     size_t good = 0;
     for (size_t i = 0; i < n; i++) {
-        validate(req->records[i], &recs[i], cat, now, arena);
+        validate(req->records[i], &recs[i], &fees, now, arena);
         good += !recs[i].error;
     }
     if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)

@@ -300,6 +300,14 @@ int main(void)
     CHECK(strcmp(explained(a), "3: pp3 pp2 pp1") == 0, "explain lists the records by time");
     CHECK(strcmp(one(SQL_IDS_CHECK, a), "0") == 0, "records listed once after the staging path");
 
+    /* An unknown fee item, twice (the second answer is remembered). */
+    static const rec_t bf[] = {{"uf1", "U1", "NO_SUCH", "1", "2026-11-05T10:00:00Z", NULL},
+                               {"uf2", "U2", "NO_SUCH", "1", "2026-11-05T10:00:00Z", NULL}};
+    r = ingest(bf, 2, a);
+    CHECK(counts(r, 0, 0, 2) && has_rejection(r, 0, "unknown fee item NO_SUCH") &&
+              has_rejection(r, 1, "unknown fee item NO_SUCH"),
+          "unknown fee item rejected");
+
     /* The view changes behind the service's back. */
     static const rec_t b4[] = {{"u3-1", "U3", "CONSULTING", "1", "2026-11-05T10:00:00Z", NULL}};
     r = ingest(b4, 1, a);
