@@ -789,13 +789,24 @@ static int part_aggs(part_t *pt, const rec_t *recs, size_t n, int p, bw_arena_t 
     return rc;
 }
 
+/* The first failure wins: rc keeps it and *bad its connection (whose error
+ * the reply carries). */
+static int keep_first(int rc, int prc, bw_db_t *db, bw_db_t **bad)
+{
+    if (rc < 0 || prc == 0)
+        return rc;
+    *bad = db;
+    return prc;
+}
+
 /* Stores the good records and their aggregates, spread over the ingest
  * connections when there are many; the extra connections commit here,
  * before the request's own transaction (which must commit for the reply to
  * count them: a request that fails after they committed is sent again and
- * finds their records stored, as duplicates). *stored: how many were new. */
+ * finds their records stored, as duplicates). *stored: how many were new;
+ * on failure *bad is the connection that failed. */
 static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t good,
-                 const char *cause, long long *stored, bw_arena_t *arena)
+                 const char *cause, long long *stored, bw_db_t **bad, bw_arena_t *arena)
 {
     size_t n = req->n_records;
     part_t parts[RT_USAGE_MAX_CONNECTIONS];
@@ -804,24 +815,21 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_
         recs[i].part = np > 1 ? (int)(hash_id(req->records[i]->event_id) % (uint64_t)np) : 0;
     for (int p = 0; p < np && rc == 0; p++) {
         part_records(&parts[p], req, recs, p, cause);
-        rc = part_send(&parts[p]);
+        rc = keep_first(rc, part_send(&parts[p]), parts[p].db, bad);
     }
     for (int p = 0; p < np; p++)
-        if (parts[p].pending) {
-            int prc = part_aggs(&parts[p], recs, n, p, arena);
-            rc = rc < 0 ? rc : prc;
-        }
+        if (parts[p].pending)
+            rc = keep_first(rc, part_aggs(&parts[p], recs, n, p, arena), parts[p].db, bad);
     for (int p = 0; p < np; p++)
         if (parts[p].pending) {
             parts[p].pending = false;
-            int prc = bw_db_copy_wait(parts[p].db);
-            rc = rc < 0 ? rc : prc;
+            rc = keep_first(rc, bw_db_copy_wait(parts[p].db), parts[p].db, bad);
         }
     *stored = 0;
     for (int p = 0; p < np; p++) {
         *stored += parts[p].stored;
         if (p > 0 && rc == 0)
-            rc = bw_db_commit(parts[p].db);
+            rc = keep_first(rc, bw_db_commit(parts[p].db), parts[p].db, bad);
         else if (p > 0)
             bw_db_rollback(parts[p].db);
         bw_bincopy_free(&parts[p].rb);
@@ -842,6 +850,7 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     const rt_catalog_t *cat = NULL;
     int cver = 0;
     long long inserted = 0;
+    bw_db_t *bad = db; /* the connection a failure is reported from */
     int rc;
     if (rt_store_current(db, &cat, &cver) < 0) {
         rt_reply_db(reply, db, "could not read catalog", arena);
@@ -877,7 +886,7 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)
         goto fail;
-    if (good > 0 && (rc = store(db, req, recs, good, cause, &inserted, arena)) < 0)
+    if (good > 0 && (rc = store(db, req, recs, good, cause, &inserted, &bad, arena)) < 0)
         goto fail;
     if (bw_db_commit(db) < 0) {
         rt_reply_db(reply, db, "could not store usage", arena);
@@ -912,7 +921,7 @@ fail:
     if (rc == BW_ENOMEM) {
         bw_reply_error(reply, BILLOW__CODE__INTERNAL, "out of memory", NULL);
     } else {
-        rt_reply_db(reply, db, "could not store usage", arena);
+        rt_reply_db(reply, bad, "could not store usage", arena);
     }
     bw_db_rollback(db);
     return false;

@@ -11,8 +11,8 @@
  * batch, also after the preloader read the whole view; every record is
  * listed by its aggregate row, through which a percentage fee item is priced
  * per record and explain shows the first records; big requests spread over
- * two connections count new, duplicate and bad records alike; a closed
- * period rejects;
+ * two connections count new, duplicate and bad records alike, also when
+ * the second connection was cut; a closed period rejects;
  * a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
@@ -435,6 +435,25 @@ int main(void)
     CHECK(counts(r, 0, 2990, 10), "split request again: all duplicates");
     r = ingest(fr, 3000, a);
     CHECK(counts(r, 3000, 0, 0), "split request of new records: all stored");
+    /* The second connection is cut behind the service's back: the next
+     * request goes on the first alone, the one after reconnects. */
+    bw_db_exec(db,
+               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name ="
+               " 'billow-rating' AND datname = current_database() AND pid <> pg_backend_pid()",
+               0, NULL);
+    for (int i = 0; i < 3000; i++)
+        fr[i].event_id = bw_arena_printf(a, "g-%d", i);
+    r = ingest(fr, 3000, a);
+    CHECK(counts(r, 3000, 0, 0), "second connection cut: the request is stored all the same");
+    for (int i = 0; i < 3000; i++)
+        fr[i].event_id = bw_arena_printf(a, "h-%d", i);
+    r = ingest(fr, 3000, a);
+    CHECK(counts(r, 3000, 0, 0) &&
+              strcmp(one("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                         " 'billow-rating' AND datname = current_database()",
+                         a),
+                     "2") == 0,
+          "and the next one has its second connection again");
     CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0 && strcmp(one(SQL_IDS_CHECK, a), "0") == 0,
           "split requests: aggregates equal the records, each listed once");
     unsetenv("BILLOW_RATING_INGEST_CONNECTIONS");
