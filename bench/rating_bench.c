@@ -116,6 +116,16 @@ static cpu_t cpu_now(bw_db_t *db, pid_t service)
     return c;
 }
 
+/* Where the server's WAL is now, as a byte count (0 when unknown). */
+static double wal_now(bw_db_t *db)
+{
+    PGresult *res =
+        bw_db_query(db, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn", 0, NULL);
+    double v = res ? atof(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    return v;
+}
+
 /* Waits (up to 30 s) until no connection of the rating service has run a
  * statement for 300 ms: the preloader has read the accounts into memory. */
 static void wait_quiet(bw_db_t *db)
@@ -347,6 +357,7 @@ int main(int argc, char **argv)
     long long accepted = 0;
     double t_ingest = 0;
     cpu_t cpu0 = cpu_now(db, pid);
+    double wal0 = wal_now(db);
     for (long long done = 0; done < nrec; done += BATCH) {
         for (int i = 0; i < BATCH; i++) {
             long long k = done + i;
@@ -391,6 +402,7 @@ int main(int argc, char **argv)
         billow__reply__free_unpacked(reply, NULL);
     }
     cpu_t cpu1 = cpu_now(db, pid);
+    double wal_ingest = wal_now(db) - wal0;
     free(recs);
     free(rp);
     free(strs);
@@ -408,10 +420,10 @@ int main(int argc, char **argv)
         die("out of memory", NULL);
     double c_text = copy_in(db, "COPY rating_bench.usage_copy FROM STDIN", copybuf, blen, BATCH);
     long backend = (long)PQbackendPID(bw_db_conn(db));
-    double bin_cpu0 = proc_cpu_s(backend);
+    double bin_cpu0 = proc_cpu_s(backend), bin_wal0 = wal_now(db);
     double c_bin = copy_in_bin(db, "COPY rating_bench.usage_copy_bin FROM STDIN (FORMAT binary)",
                                (const char *)bin.data, bin.len, BATCH);
-    double bin_cpu = proc_cpu_s(backend) - bin_cpu0;
+    double bin_cpu = proc_cpu_s(backend) - bin_cpu0, bin_wal = wal_now(db) - bin_wal0;
     double c_ingest = c_bin < c_text ? c_bin : c_text;
     free(copybuf);
     bw_bincopy_free(&bin);
@@ -427,6 +439,8 @@ int main(int argc, char **argv)
            cpu1.backends - cpu0.backends, cpu1.service - cpu0.service, cpu1.client - cpu0.client,
            (cpu1.backends - cpu0.backends) * 1e6 / nrec, (cpu1.service - cpu0.service) * 1e6 / nrec,
            (cpu1.client - cpu0.client) * 1e6 / nrec, bin_cpu);
+    printf("usage ingest WAL: %.0f bytes per record; the binary COPY's %.0f\n", wal_ingest / nrec,
+           bin_wal / nrec);
     printf("RESULT {\"bench\":\"rating_ingest\",\"records\":%lld,\"seconds\":%.3f,"
            "\"records_per_s\":%.0f,\"copy_seconds\":%.3f,\"copy_rows_per_s\":%.0f,"
            "\"ratio_to_copy\":%.2f,\"copy_text_seconds\":%.3f,\"copy_binary_seconds\":%.3f,"
