@@ -130,6 +130,27 @@ void bw_bincopy_dec(bw_bincopy_t *b, bw_dec_t v)
         u16(b, d[i]);
 }
 
+/* An array's wire form: dimensions, a has-nulls flag, the element type's
+ * oid, each dimension's length and lower bound, then the elements as
+ * fields. */
+void bw_bincopy_text_array(bw_bincopy_t *b, const char *const *v, size_t n)
+{
+    enum { TEXT_OID = 25 };
+    size_t bytes = n ? 20 : 12;
+    for (size_t i = 0; i < n; i++)
+        bytes += 4 + strlen(v[i]);
+    u32(b, (uint32_t)bytes);
+    u32(b, n ? 1 : 0);
+    u32(b, 0);
+    u32(b, TEXT_OID);
+    if (n) {
+        u32(b, (uint32_t)n);
+        u32(b, 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        bw_bincopy_text(b, v[i]);
+}
+
 static int hexval(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10

@@ -36,6 +36,8 @@ void bw_bincopy_ts(bw_bincopy_t *b, int64_t unix_us);
 void bw_bincopy_date(bw_bincopy_t *b, int64_t unix_days);
 /* A numeric from a fixed-point decimal (9 places). */
 void bw_bincopy_dec(bw_bincopy_t *b, bw_dec_t v);
+/* A one-dimensional text[] of n elements (none NULL); n may be 0. */
+void bw_bincopy_text_array(bw_bincopy_t *b, const char *const *v, size_t n);
 /* A uuid from its canonical text: BW_EINVAL (and nothing written) when s is
  * not one. */
 int bw_bincopy_uuid(bw_bincopy_t *b, const char *s);

@@ -24,6 +24,7 @@ struct bw_db {
     int backoff_ms;
     bw_db_connect_fn on_connect;
     void *on_connect_arg;
+    int copy_rc; /* how sending the data of a COPY went, until its wait */
 };
 
 static int64_t mono_us(void)
@@ -45,6 +46,11 @@ bw_db_t *bw_db_new(const char *conninfo, const char *user, const char *schema)
     if (!db->conninfo || !db->schema || (user && !db->user))
         bw_db_destroy(&db);
     return db;
+}
+
+bw_db_t *bw_db_new_like(const bw_db_t *db)
+{
+    return bw_db_new(db->conninfo, db->user, db->schema);
 }
 
 void bw_db_destroy(bw_db_t **pdb)
@@ -323,13 +329,19 @@ int bw_db_copy_put(bw_db_t *db, const char *data, size_t len)
     return 0;
 }
 
-int bw_db_copy_end(bw_db_t *db)
+/* Ends the data of a COPY; the server's outcome is read by copy_results. */
+static int copy_put_end(bw_db_t *db)
 {
-    int rc = 0;
     if (PQputCopyEnd(db->conn, NULL) != 1) {
         set_error(db, PQerrorMessage(db->conn), NULL);
-        rc = BW_EDB;
+        return BW_EDB;
     }
+    return 0;
+}
+
+/* Reads a COPY's results; rc is what ending it returned. */
+static int copy_results(bw_db_t *db, int rc)
+{
     PGresult *res;
     while ((res = PQgetResult(db->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -343,14 +355,28 @@ int bw_db_copy_end(bw_db_t *db)
     return rc;
 }
 
+int bw_db_copy_end(bw_db_t *db) { return copy_results(db, copy_put_end(db)); }
+
 int bw_db_copy(bw_db_t *db, const char *sql, const void *data, size_t len)
+{
+    int rc = bw_db_copy_send(db, sql, data, len);
+    return rc < 0 ? rc : bw_db_copy_wait(db);
+}
+
+int bw_db_copy_send(bw_db_t *db, const char *sql, const void *data, size_t len)
 {
     int rc = bw_db_copy_begin(db, sql);
     if (rc < 0)
         return rc;
     int put = bw_db_copy_put(db, data, len);
-    rc = bw_db_copy_end(db);
-    if (put < 0)
-        rc = put;
+    rc = copy_put_end(db);
+    db->copy_rc = put < 0 ? put : rc;
+    return 0;
+}
+
+int bw_db_copy_wait(bw_db_t *db)
+{
+    int rc = copy_results(db, db->copy_rc);
+    db->copy_rc = 0;
     return rc < 0 && db->lost ? BW_EUNAVAIL : rc;
 }

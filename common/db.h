@@ -17,6 +17,9 @@ typedef int (*bw_db_connect_fn)(bw_db_t *db, void *arg);
 /* conninfo may be a URL or key=value string; user (may be NULL) overrides
  * its user; schema becomes the search_path. Does not connect yet. */
 bw_db_t *bw_db_new(const char *conninfo, const char *user, const char *schema);
+/* Another handle like db (conninfo, user, schema), not connected yet: for a
+ * second connection of the same service. NULL when out of memory. */
+bw_db_t *bw_db_new_like(const bw_db_t *db);
 void bw_db_destroy(bw_db_t **pdb);
 void bw_db_on_connect(bw_db_t *db, bw_db_connect_fn fn, void *arg);
 
@@ -68,5 +71,12 @@ int bw_db_copy_end(bw_db_t *db);
  * ending the COPY so the connection stays usable. 0, BW_EDB or
  * BW_EUNAVAIL. */
 int bw_db_copy(bw_db_t *db, const char *sql, const void *data, size_t len);
+/* bw_db_copy in two halves, so that COPYs on several connections run at
+ * once: send starts the COPY and sends all of data without waiting for the
+ * server to finish; wait collects the outcome. After a successful send,
+ * wait must follow before anything else runs on db. Both return 0, BW_EDB
+ * or BW_EUNAVAIL (a send that failed needs no wait). */
+int bw_db_copy_send(bw_db_t *db, const char *sql, const void *data, size_t len);
+int bw_db_copy_wait(bw_db_t *db);
 
 #endif

@@ -18,11 +18,15 @@
 
 static const char SQL_CLOSED[] =
     "SELECT catalog_version, rated FROM closed_periods WHERE account_id = $1 AND period = $2";
+/* The first records by time: each aggregate row lists its event ids in
+ * (at, event_id) order, so the first 50 of every row are enough. */
 static const char SQL_RECORDS[] =
-    "SELECT event_id, trim_scale(quantity)::text,"
-    " to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), caused_by"
-    " FROM usage_records WHERE account_id = $1 AND period = $2 AND fee_item = $3"
-    " ORDER BY at, event_id LIMIT 50";
+    "SELECT r.event_id, trim_scale(r.quantity)::text,"
+    " to_char(r.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), r.caused_by"
+    " FROM usage_aggregates g CROSS JOIN LATERAL unnest(g.event_ids[1:50]) AS e(id)"
+    " JOIN usage_records r ON r.event_id = e.id"
+    " WHERE g.account_id = $1 AND g.period = $2 AND g.fee_item = $3"
+    " ORDER BY r.at, r.event_id LIMIT 50";
 
 /* Everything preview and explain share. */
 typedef struct {

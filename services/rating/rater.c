@@ -25,9 +25,13 @@ static const char SQL_SEGS[] =
 static const char SQL_AGGS[] =
     "SELECT account_id, fee_item, quantity::text, records FROM usage_aggregates"
     " WHERE period = $3 AND account_id >= $1 AND account_id <= $2";
+/* Each record of the batch's percentage fee items, found through the
+ * aggregate rows that list it (usage_records is indexed by event id only). */
 static const char SQL_TX[] =
-    "SELECT account_id, fee_item, quantity::text FROM usage_records"
-    " WHERE account_id >= $1 AND account_id <= $2 AND period = $3 AND fee_item = ANY($4::text[])";
+    "SELECT g.account_id, g.fee_item, r.quantity::text FROM usage_aggregates g"
+    " CROSS JOIN LATERAL unnest(g.event_ids) AS e(id) JOIN usage_records r ON r.event_id = e.id"
+    " WHERE g.account_id >= $1 AND g.account_id <= $2 AND g.period = $3"
+    " AND g.fee_item = ANY($4::text[])";
 
 static int by_id(const void *x, const void *y)
 {

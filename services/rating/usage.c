@@ -62,12 +62,15 @@ static const char SQL_CLOSED[] =
  * violation), the savepoint is rolled back and the batch goes through a
  * staging table and INSERT ... ON CONFLICT DO NOTHING instead, which counts
  * the duplicates. Either way each batch adds one usage_aggregates row per
- * (period, account, fee item) it stored. */
+ * (period, account, fee item) it stored, listing the event ids it sums in
+ * (at, event_id) order: that is how close (percentage fee items) and explain
+ * find an account's records, so usage_records needs no index beside its
+ * primary key (migration 005). */
 static const char SQL_COPY_RECORDS[] =
     "COPY usage_records (event_id, account_id, fee_item, quantity, at, period, caused_by)"
     " FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_AGGS[] =
-    "COPY usage_aggregates (period, account_id, fee_item, quantity, records)"
+    "COPY usage_aggregates (period, account_id, fee_item, quantity, records, event_ids)"
     " FROM STDIN (FORMAT binary)";
 static const char SQL_STAGE[] =
     "CREATE TEMP TABLE usage_stage (event_id text, account_id text, fee_item text,"
@@ -79,10 +82,10 @@ static const char SQL_FROM_STAGE[] =
     "WITH ins AS (INSERT INTO usage_records (event_id, account_id, fee_item, quantity, at,"
     " period, caused_by) SELECT event_id, account_id, fee_item, quantity, at, period, caused_by"
     " FROM usage_stage ON CONFLICT (event_id) DO NOTHING"
-    " RETURNING account_id, period, fee_item, quantity),"
-    " agg AS (INSERT INTO usage_aggregates (period, account_id, fee_item, quantity, records)"
-    " SELECT period, account_id, fee_item, sum(quantity), count(*) FROM ins GROUP BY 1, 2, 3"
-    " RETURNING 1)"
+    " RETURNING event_id, account_id, period, fee_item, quantity, at),"
+    " agg AS (INSERT INTO usage_aggregates (period, account_id, fee_item, quantity, records,"
+    " event_ids) SELECT period, account_id, fee_item, sum(quantity), count(*),"
+    " array_agg(event_id ORDER BY at, event_id) FROM ins GROUP BY 1, 2, 3 RETURNING 1)"
     " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM agg)";
 
 /* --- the accounts in memory ------------------------------------------- */
@@ -97,6 +100,7 @@ static const char SQL_FROM_STAGE[] =
 typedef struct {
     char *id; /* one allocation: id, currency, plan */
     const char *currency, *plan;
+    uint64_t hash; /* of id: a probe compares ids only when these match */
     int months;
     bool stale;
 } acct_t;
@@ -119,6 +123,21 @@ static struct {
     bool started;
     char after[256];
 } P;
+
+/* The extra connections usage ingest spreads big requests over
+ * (BILLOW_RATING_INGEST_CONNECTIONS counts the request's own as well), so
+ * that PostgreSQL stores the parts on several cores at once. */
+static struct {
+    bw_db_t *extra[RT_USAGE_MAX_CONNECTIONS - 1];
+    int n_extra;
+} X;
+
+static void extras_drop(void)
+{
+    for (int i = 0; i < X.n_extra; i++)
+        bw_db_destroy(&X.extra[i]);
+    X.n_extra = 0;
+}
 
 static void preload_kick(void)
 {
@@ -154,10 +173,11 @@ static acct_t *cache_slot(const char *id)
 {
     if (C.n == 0)
         return NULL;
-    for (size_t i = hash_id(id) & (C.cap - 1);; i = (i + 1) & (C.cap - 1)) {
+    uint64_t h = hash_id(id);
+    for (size_t i = h & (C.cap - 1);; i = (i + 1) & (C.cap - 1)) {
         if (!C.slots[i].id)
             return NULL;
-        if (strcmp(C.slots[i].id, id) == 0)
+        if (C.slots[i].hash == h && strcmp(C.slots[i].id, id) == 0)
             return &C.slots[i];
     }
 }
@@ -182,7 +202,7 @@ static const acct_t *cache_find(const char *id)
 
 static void slot_put(acct_t *slots, size_t cap, acct_t a)
 {
-    size_t i = hash_id(a.id) & (cap - 1);
+    size_t i = a.hash & (cap - 1);
     while (slots[i].id)
         i = (i + 1) & (cap - 1);
     slots[i] = a;
@@ -198,7 +218,8 @@ static int cache_add(const char *id, const char *currency, const char *cycle, co
     memcpy(m, id, li);
     memcpy(m + li, currency, lc);
     memcpy(m + li + lc, plan, lp);
-    acct_t a = {.id = m, .currency = m + li, .plan = m + li + lc, .months = rt_cycle_months(cycle)};
+    acct_t a = {.id = m, .currency = m + li, .plan = m + li + lc, .hash = hash_id(id),
+                .months = rt_cycle_months(cycle)};
     acct_t *old = cache_slot(id);
     if (old) {
         free(old->id);
@@ -324,10 +345,17 @@ static void preload_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 int rt_usage_start(struct ev_loop *loop, bw_db_t *db)
 {
-    long long max;
-    if (bw_env_int("BILLOW_RATING_ACCOUNT_CACHE", RT_USAGE_CACHE_DEFAULT, 1000, 100000000, &max) < 0)
+    long long max, conns;
+    if (bw_env_int("BILLOW_RATING_ACCOUNT_CACHE", RT_USAGE_CACHE_DEFAULT, 1000, 100000000, &max) < 0 ||
+        bw_env_int("BILLOW_RATING_INGEST_CONNECTIONS", RT_USAGE_CONNECTIONS_DEFAULT, 1,
+                   RT_USAGE_MAX_CONNECTIONS, &conns) < 0)
         return BW_EINVAL;
     C.max = (size_t)max;
+    extras_drop();
+    /* Connected when a request first needs them (bw_db_begin connects). */
+    for (X.n_extra = 0; X.n_extra < conns - 1; X.n_extra++)
+        if (!(X.extra[X.n_extra] = bw_db_new_like(db)))
+            return BW_ENOMEM;
     P.loop = loop;
     P.db = db;
     ev_idle_init(&P.idle, preload_cb);
@@ -341,6 +369,7 @@ void rt_usage_stop(void)
     if (P.started)
         ev_idle_stop(P.loop, &P.idle);
     P.started = false;
+    extras_drop();
     rt_usage_cache_clear();
 }
 
@@ -409,6 +438,7 @@ typedef struct {
     char period[8];
     bw_dec_t q;
     int64_t at; /* microseconds since the epoch */
+    int part;   /* which ingest connection stores it */
 } rec_t;
 
 static bool plan_charges(const rt_plan_t *p, const char *fee_item)
@@ -425,10 +455,66 @@ static void reject(rec_t *r, bw_arena_t *a, const char *fmt, const char *x, cons
     r->error = bw_arena_printf(a, fmt, x ? x : "", y ? y : "");
 }
 
+/* The period of a day for a cycle, remembering the last few: the records
+ * of a request mostly fall on a handful of days, and formatting the period
+ * was a visible part of validating a record. */
+static void period_of(int64_t day, int months, char period[8])
+{
+    static struct {
+        int64_t day;
+        int months; /* 0: empty */
+        char period[8];
+    } memo[16];
+    if (months <= 0)
+        months = 1;
+    size_t k = (size_t)(day * 31 + months) & 15;
+    if (memo[k].months != months || memo[k].day != day) {
+        memo[k].day = day;
+        memo[k].months = months;
+        rt_period_of_day(day, months, memo[k].period, NULL, NULL);
+    }
+    memcpy(period, memo[k].period, 8);
+}
+
 /* Validates record u into r (error, or account, quantity, time, period). */
-static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t *cat, int64_t now,
+/* What the catalog said of a fee item for a plan, remembered for the rest
+ * of a request: its records name a few plans and fee items, and each
+ * answer costs a walk over the catalog. */
+typedef struct {
+    const rt_catalog_t *cat;
+    struct {
+        const char *plan, *fee_item; /* NULL: empty */
+        bool known, charged;
+    } e[16];
+    size_t next;
+} fee_memo_t;
+
+/* Whether the catalog knows fee_item and whether plan (may be "") charges
+ * it (true when the plan is not in the catalog: nothing to check against). */
+static void fee_check(fee_memo_t *m, const char *plan, const char *fee_item, bool *known,
+                      bool *charged)
+{
+    size_t n = sizeof m->e / sizeof m->e[0];
+    for (size_t i = 0; i < n && m->e[i].plan; i++)
+        if (strcmp(m->e[i].fee_item, fee_item) == 0 && strcmp(m->e[i].plan, plan) == 0) {
+            *known = m->e[i].known;
+            *charged = m->e[i].charged;
+            return;
+        }
+    const rt_plan_t *p = *plan ? rt_catalog_plan(m->cat, plan) : NULL;
+    *known = rt_catalog_fee_item(m->cat, fee_item) != NULL;
+    *charged = !p || plan_charges(p, fee_item);
+    size_t k = m->next++ % n;
+    m->e[k].plan = plan;
+    m->e[k].fee_item = fee_item;
+    m->e[k].known = *known;
+    m->e[k].charged = *charged;
+}
+
+static void validate(const Billow__UsageRecord *u, rec_t *r, fee_memo_t *fees, int64_t now,
                      bw_arena_t *arena)
 {
+    bool known, charged;
     char err[96];
     r->u = u;
     if (rt_empty(u->event_id)) {
@@ -452,7 +538,8 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t 
         r->error = "fee_item: missing";
         return;
     }
-    if (!rt_catalog_fee_item(cat, u->fee_item)) {
+    fee_check(fees, r->acct->plan, u->fee_item, &known, &charged);
+    if (!known) {
         reject(r, arena, "unknown fee item %s", u->fee_item, NULL);
         return;
     }
@@ -460,8 +547,7 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t 
         reject(r, arena, "account %s has no subscription", u->account_id, NULL);
         return;
     }
-    const rt_plan_t *plan = rt_catalog_plan(cat, r->acct->plan);
-    if (plan && !plan_charges(plan, u->fee_item)) {
+    if (!charged) {
         reject(r, arena, "fee item %s is not charged by plan %s", u->fee_item, r->acct->plan);
         return;
     }
@@ -490,7 +576,7 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, const rt_catalog_t 
     }
     r->at = us;
     int64_t day = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
-    rt_period_of_day(day, r->acct->months, r->period, NULL, NULL);
+    period_of(day, r->acct->months, r->period);
 }
 
 /* Rejects the good records whose period is closed for their account. */
@@ -527,9 +613,8 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
 }
 
 /* Orders records by aggregate key: account, fee item, period. */
-static int by_key(const void *x, const void *y)
+static int by_key(const rec_t *r, const rec_t *q)
 {
-    const rec_t *r = *(const rec_t *const *)x, *q = *(const rec_t *const *)y;
     int c = strcmp(r->u->account_id, q->u->account_id);
     if (c == 0)
         c = strcmp(r->u->fee_item, q->u->fee_item);
@@ -538,101 +623,218 @@ static int by_key(const void *x, const void *y)
     return c;
 }
 
-static void agg_row(bw_bincopy_t *b, const rec_t *r, bw_dec_t q, long long count)
+/* By aggregate key, then in the order explain lists records: time, event
+ * id (bytewise, as the column's collation). */
+static int by_key_time(const void *x, const void *y)
 {
-    bw_bincopy_row(b, 5);
+    const rec_t *r = *(const rec_t *const *)x, *q = *(const rec_t *const *)y;
+    int c = by_key(r, q);
+    if (c == 0)
+        c = r->at < q->at ? -1 : r->at > q->at;
+    if (c == 0)
+        c = strcmp(r->u->event_id, q->u->event_id);
+    return c;
+}
+
+static void agg_row(bw_bincopy_t *b, const rec_t *r, bw_dec_t q, const char *const *ids,
+                    size_t count)
+{
+    bw_bincopy_row(b, 6);
     bw_bincopy_text(b, r->period);
     bw_bincopy_text(b, r->u->account_id);
     bw_bincopy_text(b, r->u->fee_item);
     bw_bincopy_dec(b, q);
-    bw_bincopy_i64(b, count);
+    bw_bincopy_i64(b, (int64_t)count);
+    bw_bincopy_text_array(b, ids, count);
 }
 
-/* One aggregate row per (period, account, fee item) of the good records. */
-static void build_aggs(const rec_t *recs, size_t n, bw_bincopy_t *b, bw_arena_t *arena)
+/* One aggregate row per (period, account, fee item) of the good records of
+ * part p, each with the event ids it sums. */
+static void build_aggs(const rec_t *recs, size_t n, int p, bw_bincopy_t *b, bw_arena_t *arena)
 {
     size_t ng = 0;
     const rec_t **ix = bw_arena_alloc(arena, sizeof *ix * (n + 1));
+    const char **ids = bw_arena_alloc(arena, sizeof *ids * (n + 1));
     bw_bincopy_begin(b);
-    if (!ix) {
+    if (!ix || !ids) {
         b->failed = true;
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (!recs[i].error)
+        if (!recs[i].error && recs[i].part == p)
             ix[ng++] = &recs[i];
-    qsort(ix, ng, sizeof *ix, by_key);
+    qsort(ix, ng, sizeof *ix, by_key_time);
+    for (size_t i = 0; i < ng; i++)
+        ids[i] = ix[i]->u->event_id;
     for (size_t k = 0; k < ng;) {
+        size_t start = k;
         const rec_t *first = ix[k];
         bw_dec_t sum = 0;
-        long long count = 0;
-        for (; k < ng && by_key(&ix[k], &first) == 0; k++) {
+        for (; k < ng && by_key(ix[k], first) == 0; k++) {
             bw_dec_t s2;
             if (__builtin_add_overflow(sum, ix[k]->q, &s2)) {
                 /* Past what 64 bits hold: another partial row of the same key. */
-                agg_row(b, first, sum, count);
-                sum = 0;
-                count = 0;
+                agg_row(b, first, sum, ids + start, k - start);
+                start = k;
                 s2 = ix[k]->q;
             }
             sum = s2;
-            count++;
         }
-        agg_row(b, first, sum, count);
+        agg_row(b, first, sum, ids + start, k - start);
     }
     bw_bincopy_end(b);
 }
 
-/* Stores the good records and their aggregates; *stored: how many were new. */
-static int store(bw_db_t *db, const Billow__IngestUsage *req, const rec_t *recs, const char *cause,
-                 long long *stored, bw_arena_t *arena)
+/* What one connection stores of a request: the records whose event id
+ * hashes to it (so an id sent twice always meets itself on the same
+ * connection and no two connections wait on each other) and their
+ * aggregates. */
+typedef struct {
+    bw_db_t *db;
+    bw_bincopy_t rb, ab;
+    long long good, stored;
+    bool pending; /* a COPY sent, its outcome not read yet */
+    bool done;    /* stored through the staging path */
+} part_t;
+
+/* The connections a request with `good` records is spread over: the
+ * request's own (part 0), then each extra connection that could begin a
+ * transaction. The extras need no lock of their own: the request's
+ * transaction holds the shared usage lock until after they committed, so
+ * a close cannot read between the closed-period check and their rows. */
+static int parts_open(bw_db_t *db, size_t good, part_t *parts)
 {
-    size_t n = req->n_records;
-    bw_bincopy_t rb = {0}, ab = {0};
-    long long good = 0;
-    bw_bincopy_begin(&rb);
-    for (size_t i = 0; i < n; i++) {
-        if (recs[i].error)
+    int np = 0;
+    parts[np++] = (part_t){.db = db};
+    for (int i = 0; good >= RT_USAGE_SPLIT_MIN && i < X.n_extra; i++) {
+        if (bw_db_begin(X.extra[i]) < 0) {
+            bw_log(BW_WARN, "ingest connection unavailable", "pg_error",
+                   BW_S(bw_db_error(X.extra[i])), NULL);
+            continue;
+        }
+        parts[np++] = (part_t){.db = X.extra[i]};
+    }
+    return np;
+}
+
+static void part_records(part_t *pt, const Billow__IngestUsage *req, const rec_t *recs, int p,
+                         const char *cause)
+{
+    bw_bincopy_begin(&pt->rb);
+    for (size_t i = 0; i < req->n_records; i++) {
+        if (recs[i].error || recs[i].part != p)
             continue;
         const Billow__UsageRecord *u = req->records[i];
-        bw_bincopy_row(&rb, 7);
-        bw_bincopy_text(&rb, u->event_id);
-        bw_bincopy_text(&rb, u->account_id);
-        bw_bincopy_text(&rb, u->fee_item);
-        bw_bincopy_dec(&rb, recs[i].q);
-        bw_bincopy_ts(&rb, recs[i].at);
-        bw_bincopy_text(&rb, recs[i].period);
-        bw_bincopy_text(&rb, cause);
-        good++;
+        bw_bincopy_row(&pt->rb, 7);
+        bw_bincopy_text(&pt->rb, u->event_id);
+        bw_bincopy_text(&pt->rb, u->account_id);
+        bw_bincopy_text(&pt->rb, u->fee_item);
+        bw_bincopy_dec(&pt->rb, recs[i].q);
+        bw_bincopy_ts(&pt->rb, recs[i].at);
+        bw_bincopy_text(&pt->rb, recs[i].period);
+        bw_bincopy_text(&pt->rb, cause);
+        pt->good++;
     }
-    bw_bincopy_end(&rb);
-    int rc = rb.failed ? BW_ENOMEM : 0;
+    bw_bincopy_end(&pt->rb);
+}
+
+/* Starts the COPY of the part's records, in a savepoint. */
+static int part_send(part_t *pt)
+{
+    if (pt->rb.failed)
+        return BW_ENOMEM;
+    int rc = bw_db_savepoint(pt->db);
     if (rc == 0)
-        rc = bw_db_savepoint(db);
-    if (rc == 0) {
-        rc = bw_db_copy(db, SQL_COPY_RECORDS, rb.data, rb.len);
-        if (rc == 0) {
-            build_aggs(recs, req->n_records, &ab, arena);
-            rc = ab.failed ? BW_ENOMEM : bw_db_copy(db, SQL_COPY_AGGS, ab.data, ab.len);
-            *stored = good;
-        } else if (rc == BW_EDB && strcmp(bw_db_sqlstate(db), "23505") == 0) {
-            /* Some were stored before: the slow path sorts them out. */
-            rc = bw_db_rollback_to(db);
-            if (rc == 0)
-                rc = bw_db_exec(db, SQL_STAGE, 0, NULL);
-            if (rc == 0)
-                rc = bw_db_copy(db, SQL_COPY_STAGE, rb.data, rb.len);
-            PGresult *res = rc == 0 ? bw_db_query(db, SQL_FROM_STAGE, 0, NULL) : NULL;
-            if (rc == 0 && !res)
-                rc = BW_EDB;
-            if (res) {
-                *stored = atoll(PQgetvalue(res, 0, 0));
-                PQclear(res);
-            }
-        }
+        rc = bw_db_copy_send(pt->db, SQL_COPY_RECORDS, pt->rb.data, pt->rb.len);
+    pt->pending = rc == 0;
+    return rc;
+}
+
+/* Some of the part's records were stored before: the savepoint goes and
+ * the records go through the staging table, which counts the duplicates. */
+static int part_staged(part_t *pt)
+{
+    int rc = bw_db_rollback_to(pt->db);
+    if (rc == 0)
+        rc = bw_db_exec(pt->db, SQL_STAGE, 0, NULL);
+    if (rc == 0)
+        rc = bw_db_copy(pt->db, SQL_COPY_STAGE, pt->rb.data, pt->rb.len);
+    PGresult *res = rc == 0 ? bw_db_query(pt->db, SQL_FROM_STAGE, 0, NULL) : NULL;
+    if (rc == 0 && !res)
+        rc = BW_EDB;
+    if (res) {
+        pt->stored = atoll(PQgetvalue(res, 0, 0));
+        PQclear(res);
     }
-    bw_bincopy_free(&rb);
-    bw_bincopy_free(&ab);
+    pt->done = true;
+    return rc;
+}
+
+/* Reads how the part's records went and, when all were new, starts the
+ * COPY of its aggregates. */
+static int part_aggs(part_t *pt, const rec_t *recs, size_t n, int p, bw_arena_t *arena)
+{
+    pt->pending = false;
+    int rc = bw_db_copy_wait(pt->db);
+    if (rc == BW_EDB && strcmp(bw_db_sqlstate(pt->db), "23505") == 0)
+        return part_staged(pt);
+    if (rc < 0)
+        return rc;
+    build_aggs(recs, n, p, &pt->ab, arena);
+    if (pt->ab.failed)
+        return BW_ENOMEM;
+    rc = bw_db_copy_send(pt->db, SQL_COPY_AGGS, pt->ab.data, pt->ab.len);
+    pt->pending = rc == 0;
+    pt->stored = pt->good;
+    return rc;
+}
+
+/* The first failure wins: rc keeps it and *bad its connection (whose error
+ * the reply carries). */
+static int keep_first(int rc, int prc, bw_db_t *db, bw_db_t **bad)
+{
+    if (rc < 0 || prc == 0)
+        return rc;
+    *bad = db;
+    return prc;
+}
+
+/* Stores the good records and their aggregates, spread over the ingest
+ * connections when there are many; the extra connections commit here,
+ * before the request's own transaction (which must commit for the reply to
+ * count them: a request that fails after they committed is sent again and
+ * finds their records stored, as duplicates). *stored: how many were new;
+ * on failure *bad is the connection that failed. */
+static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t good,
+                 const char *cause, long long *stored, bw_db_t **bad, bw_arena_t *arena)
+{
+    size_t n = req->n_records;
+    part_t parts[RT_USAGE_MAX_CONNECTIONS];
+    int np = parts_open(db, good, parts), rc = 0;
+    for (size_t i = 0; i < n; i++)
+        recs[i].part = np > 1 ? (int)(hash_id(req->records[i]->event_id) % (uint64_t)np) : 0;
+    for (int p = 0; p < np && rc == 0; p++) {
+        part_records(&parts[p], req, recs, p, cause);
+        rc = keep_first(rc, part_send(&parts[p]), parts[p].db, bad);
+    }
+    for (int p = 0; p < np; p++)
+        if (parts[p].pending)
+            rc = keep_first(rc, part_aggs(&parts[p], recs, n, p, arena), parts[p].db, bad);
+    for (int p = 0; p < np; p++)
+        if (parts[p].pending) {
+            parts[p].pending = false;
+            rc = keep_first(rc, bw_db_copy_wait(parts[p].db), parts[p].db, bad);
+        }
+    *stored = 0;
+    for (int p = 0; p < np; p++) {
+        *stored += parts[p].stored;
+        if (p > 0 && rc == 0)
+            rc = keep_first(rc, bw_db_commit(parts[p].db), parts[p].db, bad);
+        else if (p > 0)
+            bw_db_rollback(parts[p].db);
+        bw_bincopy_free(&parts[p].rb);
+        bw_bincopy_free(&parts[p].ab);
+    }
     return rc;
 }
 
@@ -648,6 +850,7 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     const rt_catalog_t *cat = NULL;
     int cver = 0;
     long long inserted = 0;
+    bw_db_t *bad = db; /* the connection a failure is reported from */
     int rc;
     if (rt_store_current(db, &cat, &cver) < 0) {
         rt_reply_db(reply, db, "could not read catalog", arena);
@@ -675,14 +878,15 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
         goto fail;
 
     int64_t now = bw_now_us();
+    fee_memo_t fees = {.cat = cat};
     size_t good = 0;
     for (size_t i = 0; i < n; i++) {
-        validate(req->records[i], &recs[i], cat, now, arena);
+        validate(req->records[i], &recs[i], &fees, now, arena);
         good += !recs[i].error;
     }
     if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)
         goto fail;
-    if (good > 0 && (rc = store(db, req, recs, cause, &inserted, arena)) < 0)
+    if (good > 0 && (rc = store(db, req, recs, good, cause, &inserted, &bad, arena)) < 0)
         goto fail;
     if (bw_db_commit(db) < 0) {
         rt_reply_db(reply, db, "could not store usage", arena);
@@ -717,7 +921,7 @@ fail:
     if (rc == BW_ENOMEM) {
         bw_reply_error(reply, BILLOW__CODE__INTERNAL, "out of memory", NULL);
     } else {
-        rt_reply_db(reply, db, "could not store usage", arena);
+        rt_reply_db(reply, bad, "could not store usage", arena);
     }
     bw_db_rollback(db);
     return false;

@@ -39,6 +39,15 @@ int rt_usage_start(struct ev_loop *loop, bw_db_t *db);
 size_t rt_usage_cache_size(void);
 /* Stops the preloader and drops the accounts kept. */
 void rt_usage_stop(void);
+/* Requests with at least RT_USAGE_SPLIT_MIN good records are stored over
+ * BILLOW_RATING_INGEST_CONNECTIONS connections at once (the request's own
+ * and extra ones rt_usage_start makes), each COPYing the records whose
+ * event id hashes to it, with their aggregates, in its own transaction;
+ * the extras commit just before the request's. Smaller requests, and all
+ * without rt_usage_start, use the request's connection alone. */
+#define RT_USAGE_SPLIT_MIN 2000
+#define RT_USAGE_CONNECTIONS_DEFAULT 2
+#define RT_USAGE_MAX_CONNECTIONS 8
 /* Drops the accounts kept (tests). */
 void rt_usage_cache_clear(void);
 

@@ -2,7 +2,8 @@
  * type it writes go in with one COPY and come back as the text PostgreSQL
  * prints for them, including numeric edge cases (zero, negative, the nine
  * decimal places, the largest quantity), dates and timestamps around the
- * 2000-01-01 epoch, NULL, empty and non-ASCII text, and a rejected UUID. */
+ * 2000-01-01 epoch, NULL, empty and non-ASCII text, text arrays (empty,
+ * one element, non-ASCII and empty elements), and a rejected UUID. */
 #include "bincopy.h"
 #include "db.h"
 #include "errors.h"
@@ -36,7 +37,7 @@ int main(void)
     bw_db_exec(db, "DROP TABLE IF EXISTS public.bincopy_t", 0, NULL);
     if (bw_db_exec(db,
                    "CREATE TABLE public.bincopy_t (k int, q numeric(28, 9), at timestamptz, d date,"
-                   " t text, u uuid, b bytea, n bigint, z text)",
+                   " t text, u uuid, b bytea, n bigint, z text, a text[])",
                    0, NULL) < 0)
         return 1;
 
@@ -59,10 +60,12 @@ int main(void)
          "12345678-1234-1234-1234-123456789abc"},
     };
     size_t n = sizeof rows / sizeof rows[0];
+    static const char *const elems[] = {"上海 \"q\"", ""};
+    static const char *const arrays_want[] = {"0/", "1/上海 \"q\"", "2/上海 \"q\"|"};
     bw_bincopy_t b = {0};
     bw_bincopy_begin(&b);
     for (size_t i = 0; i < n; i++) {
-        bw_bincopy_row(&b, 9);
+        bw_bincopy_row(&b, 10);
         bw_bincopy_i32(&b, (int32_t)i);
         bw_bincopy_dec(&b, rows[i].dec);
         bw_bincopy_ts(&b, rows[i].ts_us);
@@ -73,6 +76,7 @@ int main(void)
         bw_bincopy_bytes(&b, "\0\1\377", 3);
         bw_bincopy_i64(&b, -(int64_t)i * 4000000000);
         bw_bincopy_null(&b);
+        bw_bincopy_text_array(&b, elems, i % 3);
     }
     size_t before = b.len;
     int bad = bw_bincopy_uuid(&b, "not-a-uuid");
@@ -94,7 +98,8 @@ int main(void)
     PGresult *res = bw_db_query(
         db,
         "SELECT k || '|' || q || '|' || at || '|' || d || '|' || t || '|' || u,"
-        " encode(b, 'hex'), n, z IS NULL FROM public.bincopy_t ORDER BY k",
+        " encode(b, 'hex'), n, z IS NULL, cardinality(a) || '/' || array_to_string(a, '|')"
+        " FROM public.bincopy_t ORDER BY k",
         0, NULL);
     CHECK(res && (size_t)PQntuples(res) == n, "all rows back");
     for (size_t i = 0; res && i < n && i < (size_t)PQntuples(res); i++) {
@@ -109,6 +114,10 @@ int main(void)
                   strcmp(PQgetvalue(res, (int)i, 2), nwant) == 0 &&
                   strcmp(PQgetvalue(res, (int)i, 3), "t") == 0,
               "bytea, bigint and NULL fields");
+        bool arr = strcmp(PQgetvalue(res, (int)i, 4), arrays_want[i % 3]) == 0;
+        if (!arr)
+            printf("  got  %s\n  want %s\n", PQgetvalue(res, (int)i, 4), arrays_want[i % 3]);
+        CHECK(arr, "text array");
     }
     PQclear(res);
     bw_db_exec(db, "DROP TABLE public.bincopy_t", 0, NULL);

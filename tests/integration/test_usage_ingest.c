@@ -8,8 +8,12 @@
  * binary encoding exactly; the accounts kept in memory follow the view:
  * an account created after a batch rejected it, a subscription added,
  * changed or deleted behind the service's back are all seen by the next
- * batch, also after the preloader read the whole view; a closed period
- * rejects; a close skips the account closed already and emits once. */
+ * batch, also after the preloader read the whole view; every record is
+ * listed by its aggregate row, through which a percentage fee item is priced
+ * per record and explain shows the first records; big requests spread over
+ * two connections count new, duplicate and bad records alike, also when
+ * the second connection was cut; a closed period rejects;
+ * a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
 #include "errors.h"
@@ -19,6 +23,7 @@
 
 #include "rating/catalog_store.h"
 #include "rating/close.h"
+#include "rating/inspect.h"
 #include "rating/usage.h"
 #include "check.h"
 
@@ -104,6 +109,59 @@ static const char SQL_AGG_CHECK[] =
     " sum(quantity) q, sum(records) n FROM usage_aggregates GROUP BY 1, 2, 3) g"
     " USING (period, account_id, fee_item) WHERE r.q IS DISTINCT FROM g.q"
     " OR r.n IS DISTINCT FROM g.n";
+
+/* Every record is listed by exactly one aggregate row of its own key, and
+ * each row lists its records by (at, event_id). */
+static const char SQL_IDS_CHECK[] =
+    "SELECT (SELECT count(*) FROM usage_records r FULL JOIN (SELECT e.id, g.period, g.account_id,"
+    " g.fee_item FROM usage_aggregates g, unnest(g.event_ids) e(id)) l ON l.id = r.event_id"
+    " WHERE r.event_id IS NULL OR l.id IS NULL OR (r.period, r.account_id, r.fee_item)"
+    " IS DISTINCT FROM (l.period, l.account_id, l.fee_item))"
+    " + (SELECT count(*) FROM usage_aggregates g WHERE cardinality(g.event_ids) <> g.records"
+    " OR g.event_ids <> (SELECT array_agg(r.event_id ORDER BY r.at, r.event_id)"
+    " FROM unnest(g.event_ids) e(id) JOIN usage_records r ON r.event_id = e.id))";
+
+/* U1's PAYMENT_PROCESSING line in November's preview, in minor units (-1
+ * when missing). */
+static long long payment_fee(bw_arena_t *a)
+{
+    Billow__RatePreview pv = BILLOW__RATE_PREVIEW__INIT;
+    pv.account_id = "U1";
+    pv.period = "2026-11";
+    Billow__Reply *reply = bw_arena_alloc(a, sizeof *reply);
+    billow__reply__init(reply);
+    rt_rate_preview(db, &pv, reply, a);
+    if (reply->code != BILLOW__CODE__OK || !reply->rating || !reply->rating->preview) {
+        printf("preview failed: %s: %s\n", reply->error, reply->detail);
+        return -1;
+    }
+    const Billow__AccountRated *ar = reply->rating->preview->rated;
+    for (size_t i = 0; ar && i < ar->n_lines; i++)
+        if (strcmp(ar->lines[i]->fee_item, "PAYMENT_PROCESSING") == 0)
+            return ar->lines[i]->amount_minor;
+    return -1;
+}
+
+/* "N: ID ID ...": the record count and event ids explain shows for U1's
+ * PAYMENT_PROCESSING in November. */
+static const char *explained(bw_arena_t *a)
+{
+    Billow__RateExplain ex = BILLOW__RATE_EXPLAIN__INIT;
+    ex.account_id = "U1";
+    ex.period = "2026-11";
+    ex.fee_item = "PAYMENT_PROCESSING";
+    Billow__Reply *reply = bw_arena_alloc(a, sizeof *reply);
+    billow__reply__init(reply);
+    rt_rate_explain(db, &ex, reply, a);
+    if (reply->code != BILLOW__CODE__OK || !reply->rating || !reply->rating->explain ||
+        reply->rating->explain->n_items != 1)
+        return "explain failed";
+    const Billow__ExplainItem *it = reply->rating->explain->items[0];
+    char *s = bw_arena_printf(a, "%lld:", (long long)it->usage_records);
+    for (size_t i = 0; i < it->n_records; i++)
+        s = bw_arena_printf(a, "%s %s", s, it->records[i]->event_id);
+    return s;
+}
 
 int main(void)
 {
@@ -218,6 +276,37 @@ int main(void)
                  "152/5") == 0,
           "U1's API calls: 152 in 5 records");
     CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates still equal the records");
+    CHECK(strcmp(one(SQL_IDS_CHECK, a), "0") == 0,
+          "every record listed once, by its own aggregate, in time order");
+
+    /* A percentage fee item is priced per record: close and preview find
+     * the records through the aggregates that list them (no index on
+     * account), and explain shows the first ones by time. 1000 and 100000
+     * at 0.6% + 0.30 (at least 0.50, at most 100) and 10: 6.30 + 100.00 +
+     * 0.50; the sum taken as one transaction would be 100.00. */
+    static const rec_t b7[] = {
+        {"pp1", "U1", "PAYMENT_PROCESSING", "1000", "2026-11-03T10:00:00Z", NULL},
+        {"pp2", "U1", "PAYMENT_PROCESSING", "100000", "2026-11-02T10:00:00Z", NULL},
+    };
+    static const rec_t b8[] = {
+        {"pp3", "U1", "PAYMENT_PROCESSING", "10", "2026-11-01T10:00:00Z", NULL},
+        {"pp1", "U1", "PAYMENT_PROCESSING", "1000", "2026-11-03T10:00:00Z", NULL},
+    };
+    r = ingest(b7, 2, a);
+    CHECK(counts(r, 2, 0, 0), "two payments in one batch");
+    r = ingest(b8, 2, a);
+    CHECK(counts(r, 1, 1, 0), "a third payment and a re-sent one");
+    CHECK(payment_fee(a) == 10680, "percentage fee item priced per record: 106.80");
+    CHECK(strcmp(explained(a), "3: pp3 pp2 pp1") == 0, "explain lists the records by time");
+    CHECK(strcmp(one(SQL_IDS_CHECK, a), "0") == 0, "records listed once after the staging path");
+
+    /* An unknown fee item, twice (the second answer is remembered). */
+    static const rec_t bf[] = {{"uf1", "U1", "NO_SUCH", "1", "2026-11-05T10:00:00Z", NULL},
+                               {"uf2", "U2", "NO_SUCH", "1", "2026-11-05T10:00:00Z", NULL}};
+    r = ingest(bf, 2, a);
+    CHECK(counts(r, 0, 0, 2) && has_rejection(r, 0, "unknown fee item NO_SUCH") &&
+              has_rejection(r, 1, "unknown fee item NO_SUCH"),
+          "unknown fee item rejected");
 
     /* The view changes behind the service's back. */
     static const rec_t b4[] = {{"u3-1", "U3", "CONSULTING", "1", "2026-11-05T10:00:00Z", NULL}};
@@ -314,6 +403,60 @@ int main(void)
     CHECK(all, "2,700 records for 2,500 accounts over a limit of 1000: all accepted");
     CHECK(bounded, "no more than 1000 accounts kept after each request");
     unsetenv("BILLOW_RATING_ACCOUNT_CACHE");
+    rt_usage_stop();
+
+    /* Big requests are spread over two connections: one request of 3000
+     * with 500 records stored before, an event id twice and 10 bad records,
+     * then the same again, then 3000 new ones; the counts and aggregates
+     * come out as on one connection. */
+    setenv("BILLOW_RATING_INGEST_CONNECTIONS", "9", 1);
+    CHECK(rt_usage_start(loop, db) == BW_EINVAL, "bad BILLOW_RATING_INGEST_CONNECTIONS refused");
+    setenv("BILLOW_RATING_INGEST_CONNECTIONS", "2", 1);
+    CHECK(rt_usage_start(loop, db) == 0, "two ingest connections");
+    rec_t *br = bw_arena_alloc(a, sizeof *br * 3000), *fr = bw_arena_alloc(a, sizeof *fr * 3000);
+    for (int i = 0; i < 3000; i++) {
+        const char *id = i < 500    ? bw_arena_printf(a, "k0-%d", i)
+                         : i == 2000 ? "s-1999"
+                                     : bw_arena_printf(a, "s-%d", i);
+        br[i] = (rec_t){id, bw_arena_printf(a, "K%04d", i % 2500 + 1), "API_CALLS",
+                        i >= 2990 ? "x" : "2", "2026-11-13T10:00:00Z", NULL};
+        fr[i] = (rec_t){bw_arena_printf(a, "f-%d", i), br[i].account, "SMS", "3",
+                        "2026-11-14T10:00:00Z", NULL};
+    }
+    r = ingest(br, 3000, a);
+    CHECK(counts(r, 2489, 501, 10) && has_rejection(r, 2995, "quantity: "),
+          "split request: 2489 new, 501 duplicates, 10 rejected");
+    CHECK(strcmp(one("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                     " 'billow-rating' AND datname = current_database()",
+                     a),
+                 "2") == 0,
+          "the request used a second connection");
+    r = ingest(br, 3000, a);
+    CHECK(counts(r, 0, 2990, 10), "split request again: all duplicates");
+    r = ingest(fr, 3000, a);
+    CHECK(counts(r, 3000, 0, 0), "split request of new records: all stored");
+    /* The second connection is cut behind the service's back: the next
+     * request goes on the first alone, the one after reconnects. */
+    bw_db_exec(db,
+               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name ="
+               " 'billow-rating' AND datname = current_database() AND pid <> pg_backend_pid()",
+               0, NULL);
+    for (int i = 0; i < 3000; i++)
+        fr[i].event_id = bw_arena_printf(a, "g-%d", i);
+    r = ingest(fr, 3000, a);
+    CHECK(counts(r, 3000, 0, 0), "second connection cut: the request is stored all the same");
+    for (int i = 0; i < 3000; i++)
+        fr[i].event_id = bw_arena_printf(a, "h-%d", i);
+    r = ingest(fr, 3000, a);
+    CHECK(counts(r, 3000, 0, 0) &&
+              strcmp(one("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                         " 'billow-rating' AND datname = current_database()",
+                         a),
+                     "2") == 0,
+          "and the next one has its second connection again");
+    CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0 && strcmp(one(SQL_IDS_CHECK, a), "0") == 0,
+          "split requests: aggregates equal the records, each listed once");
+    unsetenv("BILLOW_RATING_INGEST_CONNECTIONS");
     rt_usage_stop();
     static const char *const cleanup[] = {
         "DELETE FROM usage_records WHERE account_id LIKE 'K%'",
