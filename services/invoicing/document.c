@@ -23,6 +23,8 @@ struct inv_buf {
     char *data;
     size_t len, cap;
     bool failed; /* an allocation failed: renderers check once at the end */
+    size_t *marks; /* set: the HTML renderer marks where the number goes */
+    size_t nmarks, maxmarks;
 };
 
 inv_buf_t *inv_buf_new(void)
@@ -947,15 +949,38 @@ static void esc(inv_buf_t *b, const char *s)
 }
 
 /* <tr><th>label</th><td>value</td></tr>, skipped when value is NULL. */
-static void html_meta_row(inv_buf_t *b, const char *label, const char *value)
+/* The document number, or while rendering an unnumbered document its mark
+ * (inv_document_render_html_unnumbered): the place it goes, left empty. */
+static void html_number(inv_buf_t *b, const char *number)
+{
+    if (!b->marks) {
+        esc(b, number);
+        return;
+    }
+    if (b->nmarks == b->maxmarks) {
+        b->failed = true;
+        return;
+    }
+    b->marks[b->nmarks++] = b->len;
+}
+
+static void html_meta_row_(inv_buf_t *b, const char *label, const char *value, bool number)
 {
     if (!value)
         return;
     puts_(b, "<tr><th>");
     esc(b, label);
     puts_(b, "</th><td>");
-    esc(b, value);
+    if (number)
+        html_number(b, value);
+    else
+        esc(b, value);
     puts_(b, "</td></tr>\n");
+}
+
+static void html_meta_row(inv_buf_t *b, const char *label, const char *value)
+{
+    html_meta_row_(b, label, value, false);
 }
 
 static void html_td(inv_buf_t *b, const char *cls, const char *value)
@@ -1026,7 +1051,7 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
                "<title>");
     esc(out, title);
     puts_(out, " ");
-    esc(out, d->number);
+    html_number(out, d->number);
     printf_(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main class=\"doc\">\n",
             html_css);
 
@@ -1051,7 +1076,8 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
     puts_(out, "</div>\n<div>\n<h2>");
     esc(out, title);
     puts_(out, "</h2>\n<table class=\"meta\">\n");
-    html_meta_row(out, L(d, cn ? L_CN_NUMBER : L_INV_NUMBER), d->number ? d->number : "-");
+    html_meta_row_(out, L(d, cn ? L_CN_NUMBER : L_INV_NUMBER), d->number ? d->number : "-",
+                   d->number != NULL);
     date_str(d, d->issue_date, a, sizeof a);
     html_meta_row(out, L(d, L_ISSUE_DATE), a);
     if (date_set(d->due_date)) {
@@ -1221,7 +1247,7 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
     puts_(out, "<footer>");
     esc(out, d->seller.name);
     puts_(out, " · ");
-    esc(out, d->number);
+    html_number(out, d->number);
     puts_(out, "</footer>\n</main>\n</body>\n</html>\n");
     if (out->failed) {
         if (err && errlen)
@@ -1229,4 +1255,19 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
         return BW_ENOMEM;
     }
     return 0;
+}
+
+int inv_document_render_html_unnumbered(const inv_document_t *d, inv_buf_t *out,
+                                        size_t *marks, size_t *nmarks, char *err,
+                                        size_t errlen)
+{
+    inv_document_t t = *d;
+    t.number = "#"; /* passes the check; html_number marks its places instead */
+    out->marks = marks;
+    out->maxmarks = *nmarks;
+    out->nmarks = 0;
+    int rc = inv_document_render_html(&t, out, err, errlen);
+    *nmarks = out->nmarks;
+    out->marks = NULL;
+    return rc;
 }
