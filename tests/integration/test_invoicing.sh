@@ -162,6 +162,16 @@ n=$(printf '%s' "$ev" | grep -o "$num" | wc -l)
 [ "$n" -eq 4 ] || fail "InvoiceIssued of $num names it $n times, not 4 (field, title, facts, footer)"
 printf '%s' "$ev" | grep -q "<title>[^<]* $num</title>" || fail "InvoiceIssued HTML title"
 "$BC" invoice show INV-209912-000001 2>/dev/null && fail "unknown invoice shown"
+# A run's invoices page by number from an index, not a walk of the table.
+first=$(sql "SELECT min(number) FROM invoicing.invoices WHERE run_id = 'RUN-2026-11-monthly'")
+want=$(sql "SELECT string_agg(number, ' ' ORDER BY number) FROM (SELECT number FROM invoicing.invoices
+  WHERE run_id = 'RUN-2026-11-monthly' AND number > '$first' ORDER BY number LIMIT 3) s")
+got=$("$BC" invoice list --run RUN-2026-11-monthly --after "$first" --limit 3 | grep -o 'INV-[0-9]*-[0-9]*' | tr '\n' ' ')
+[ "$got" = "$want " ] || fail "invoice list --run: got '$got', want '$want'"
+"$BC" invoice list --run RUN-1999-01-monthly | grep -q INV- && fail "invoice list of an unknown run"
+sql "ANALYZE invoicing.invoices" >/dev/null
+sql "EXPLAIN SELECT number FROM invoicing.invoices WHERE run_id = 'RUN-1999-01-monthly' AND number > '' ORDER BY number LIMIT 100" \
+  | grep -q invoices_run_number || fail "listing a run does not use invoices_run_number"
 sql "UPDATE invoicing.invoices SET total_minor = 1 WHERE number = '$num'" 2>/dev/null && fail "issued invoice was editable"
 ok "documents render; issued invoices are immutable"
 
