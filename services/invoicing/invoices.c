@@ -683,13 +683,23 @@ static void render(item_t *it, inv_buf_t *html, bw_arena_t *a)
     memcpy(it->html, inv_buf_data(html), it->html_len + 1);
 }
 
-/* The rendered HTML with the item's number at its marks, in the arena. */
-static char *numbered_html(const item_t *it, bw_arena_t *a)
+/* The rendered HTML with the item's number at its marks, in *buf (grown
+ * as needed; NULL when it cannot be), or NULL when the item has none. The
+ * buffer is reused from event to event: a batch's documents are tens of
+ * megabytes, which the arena would hold until the batch ends. */
+static char *numbered_html(const item_t *it, char **buf, size_t *cap)
 {
     if (!it->html)
         return NULL;
-    size_t n = strlen(it->number);
-    char *s = bw_arena_alloc(a, it->html_len + it->nmarks * n + 1), *p = s;
+    size_t n = strlen(it->number), len = it->html_len + it->nmarks * n + 1;
+    if (len > *cap) {
+        char *nb = realloc(*buf, len);
+        if (!nb)
+            return NULL;
+        *buf = nb;
+        *cap = len;
+    }
+    char *s = *buf, *p = s;
     size_t from = 0;
     for (size_t k = 0; k < it->nmarks; k++) {
         memcpy(p, it->html + from, it->marks[k] - from);
@@ -787,7 +797,8 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
 {
     bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
     uint8_t **bufs = calloc(n + 1, sizeof *bufs);
-    size_t nev = 0;
+    char *html = NULL;
+    size_t html_cap = 0, nev = 0;
     int rc = 0;
     if (!evs || !bufs) {
         rc = BW_ENOMEM;
@@ -806,7 +817,12 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
             continue;
         Billow__Event ev = BILLOW__EVENT__INIT;
         ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
-        ev.invoice_issued = issued_event(it, numbered_html(it, a), a);
+        const char *doc = numbered_html(it, &html, &html_cap);
+        if (it->html && !doc) {
+            rc = BW_ENOMEM;
+            goto out;
+        }
+        ev.invoice_issued = issued_event(it, doc, a);
         size_t len = billow__event__get_packed_size(&ev);
         bufs[nev] = malloc(len ? len : 1);
         if (!bufs[nev]) {
@@ -825,6 +841,7 @@ out:
         free(bufs[i]);
     free(bufs);
     free(evs);
+    free(html);
     return rc;
 }
 
