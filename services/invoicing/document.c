@@ -23,6 +23,8 @@ struct inv_buf {
     char *data;
     size_t len, cap;
     bool failed; /* an allocation failed: renderers check once at the end */
+    size_t *marks; /* set: the HTML renderer marks where the number goes */
+    size_t nmarks, maxmarks;
 };
 
 inv_buf_t *inv_buf_new(void)
@@ -243,12 +245,35 @@ static const char *category_label(const inv_document_t *d, const char *cat)
 
 /* --- money and dates ---------------------------------------------------------- */
 
+/* Copies s into out (len bytes), cut if it does not fit. */
+static void copy_str(char *out, size_t len, const char *s)
+{
+    if (len == 0)
+        return;
+    size_t n = strlen(s);
+    if (n >= len)
+        n = len - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
 /* Digits of |minor| with thousands separators and exp decimals. */
 static void format_amount(int64_t minor, int exp, char *out, size_t len)
 {
     char digits[32], tmp[48];
     uint64_t mag = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
-    int nd = snprintf(digits, sizeof digits, "%0*llu", exp + 1, (unsigned long long)mag);
+    /* By hand rather than snprintf: a document formats dozens of amounts
+     * and a month end renders one document per invoice. */
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + mag % 10);
+        mag /= 10;
+    } while (mag > 0 || nd < exp + 1);
+    for (int i = 0; i < nd / 2; i++) {
+        char t = digits[i];
+        digits[i] = digits[nd - 1 - i];
+        digits[nd - 1 - i] = t;
+    }
     int nint = nd - exp;
     size_t k = 0;
     if (minor < 0)
@@ -264,7 +289,7 @@ static void format_amount(int64_t minor, int exp, char *out, size_t len)
             tmp[k++] = digits[i];
     }
     tmp[k] = '\0';
-    snprintf(out, len, "%s", tmp);
+    copy_str(out, len, tmp);
 }
 
 int inv_format_money(int64_t minor, const char *currency, char *buf, size_t len)
@@ -274,8 +299,13 @@ int inv_format_money(int64_t minor, const char *currency, char *buf, size_t len)
     if (exp < 0 || exp > 9)
         return BW_EINVAL;
     format_amount(minor, exp, amt, sizeof amt);
-    int n = snprintf(buf, len, "%s %s", currency, amt);
-    return n < 0 || (size_t)n >= len ? BW_ETOOBIG : 0;
+    size_t nc = strlen(currency), na = strlen(amt);
+    if (nc + 1 + na >= len)
+        return BW_ETOOBIG;
+    memcpy(buf, currency, nc);
+    buf[nc] = ' ';
+    memcpy(buf + nc + 1, amt, na + 1);
+    return 0;
 }
 
 /* Amount without the currency code, for table cells. */
@@ -303,10 +333,22 @@ static void date_str(const inv_document_t *d, int64_t days, char *out, size_t le
         return;
     }
     bw_civil_from_days(days, &y, &m, &dd);
-    if (d->lang == INV_LANG_ZH_CN)
+    if (d->lang == INV_LANG_ZH_CN) {
         snprintf(out, len, "%d年%d月%d日", y, m, dd);
-    else
+    } else if (len >= 11 && y >= 0 && y <= 9999) {
+        const int v[3] = {y, m, dd}, w[3] = {4, 2, 2};
+        char *p = out;
+        for (int f = 0; f < 3; f++) {
+            if (f)
+                *p++ = '-';
+            for (int k = w[f] - 1, x = v[f]; k >= 0; k--, x /= 10)
+                p[k] = (char)('0' + x % 10);
+            p += w[f];
+        }
+        *p = '\0';
+    } else {
         snprintf(out, len, "%04d-%02d-%02d", y, m, dd);
+    }
 }
 
 static void period_str(const inv_document_t *d, char *out, size_t len)
@@ -922,6 +964,17 @@ static void esc(inv_buf_t *b, const char *s)
     const unsigned char *p = (const unsigned char *)s0(s);
     size_t n = strlen((const char *)p);
     for (size_t i = 0; i < n;) {
+        /* Printable ASCII that needs no entity goes in runs, not one
+         * character at a time (most of a document is such text). */
+        size_t run = i;
+        while (run < n && p[run] >= 0x20 && p[run] < 0x7F && p[run] != '&' && p[run] != '<' &&
+               p[run] != '>' && p[run] != '"' && p[run] != '\'')
+            run++;
+        if (run > i) {
+            put(b, (const char *)p + i, run - i);
+            i = run;
+            continue;
+        }
         uint32_t cp;
         size_t len = utf8_next(p + i, n - i, &cp);
         if (len == 0) {
@@ -946,22 +999,45 @@ static void esc(inv_buf_t *b, const char *s)
     }
 }
 
+/* The document number, or while rendering an unnumbered document its mark
+ * (inv_document_render_html_unnumbered): the place it goes, left empty. */
+static void html_number(inv_buf_t *b, const char *number)
+{
+    if (!b->marks) {
+        esc(b, number);
+        return;
+    }
+    if (b->nmarks == b->maxmarks) {
+        b->failed = true;
+        return;
+    }
+    b->marks[b->nmarks++] = b->len;
+}
+
 /* <tr><th>label</th><td>value</td></tr>, skipped when value is NULL. */
-static void html_meta_row(inv_buf_t *b, const char *label, const char *value)
+static void html_meta_row_(inv_buf_t *b, const char *label, const char *value, bool number)
 {
     if (!value)
         return;
     puts_(b, "<tr><th>");
     esc(b, label);
     puts_(b, "</th><td>");
-    esc(b, value);
+    if (number)
+        html_number(b, value);
+    else
+        esc(b, value);
     puts_(b, "</td></tr>\n");
+}
+
+static void html_meta_row(inv_buf_t *b, const char *label, const char *value)
+{
+    html_meta_row_(b, label, value, false);
 }
 
 static void html_td(inv_buf_t *b, const char *cls, const char *value)
 {
     if (cls)
-        printf_(b, "<td class=\"%s\">", cls);
+        puts_(b, "<td class=\""), puts_(b, cls), puts_(b, "\">");
     else
         puts_(b, "<td>");
     esc(b, value);
@@ -971,7 +1047,7 @@ static void html_td(inv_buf_t *b, const char *cls, const char *value)
 static void html_th(inv_buf_t *b, const char *cls, const char *value)
 {
     if (cls)
-        printf_(b, "<th class=\"%s\">", cls);
+        puts_(b, "<th class=\""), puts_(b, cls), puts_(b, "\">");
     else
         puts_(b, "<th>");
     esc(b, value);
@@ -1026,9 +1102,12 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
                "<title>");
     esc(out, title);
     puts_(out, " ");
-    esc(out, d->number);
-    printf_(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main class=\"doc\">\n",
-            html_css);
+    html_number(out, d->number);
+    /* puts_, not printf_: the style sheet is longer than printf_'s buffer
+     * and was formatted twice per document. */
+    puts_(out, "</title>\n<style>\n");
+    puts_(out, html_css);
+    puts_(out, "</style>\n</head>\n<body>\n<main class=\"doc\">\n");
 
     /* Seller and document facts. */
     puts_(out, "<header>\n<div>\n<div class=\"muted\">");
@@ -1051,7 +1130,8 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
     puts_(out, "</div>\n<div>\n<h2>");
     esc(out, title);
     puts_(out, "</h2>\n<table class=\"meta\">\n");
-    html_meta_row(out, L(d, cn ? L_CN_NUMBER : L_INV_NUMBER), d->number ? d->number : "-");
+    html_meta_row_(out, L(d, cn ? L_CN_NUMBER : L_INV_NUMBER), d->number ? d->number : "-",
+                   d->number != NULL);
     date_str(d, d->issue_date, a, sizeof a);
     html_meta_row(out, L(d, L_ISSUE_DATE), a);
     if (date_set(d->due_date)) {
@@ -1221,7 +1301,7 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
     puts_(out, "<footer>");
     esc(out, d->seller.name);
     puts_(out, " · ");
-    esc(out, d->number);
+    html_number(out, d->number);
     puts_(out, "</footer>\n</main>\n</body>\n</html>\n");
     if (out->failed) {
         if (err && errlen)
@@ -1229,4 +1309,19 @@ int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
         return BW_ENOMEM;
     }
     return 0;
+}
+
+int inv_document_render_html_unnumbered(const inv_document_t *d, inv_buf_t *out,
+                                        size_t *marks, size_t *nmarks, char *err,
+                                        size_t errlen)
+{
+    inv_document_t t = *d;
+    t.number = "#"; /* passes the check; html_number marks its places instead */
+    out->marks = marks;
+    out->maxmarks = *nmarks;
+    out->nmarks = 0;
+    int rc = inv_document_render_html(&t, out, err, errlen);
+    *nmarks = out->nmarks;
+    out->marks = NULL;
+    return rc;
 }

@@ -135,6 +135,15 @@ int inv_document_render_json(const inv_document_t *d, inv_buf_t *out, char *err,
                              size_t errlen);
 int inv_document_render_html(const inv_document_t *d, inv_buf_t *out, char *err,
                              size_t errlen);
+/* The HTML of an issued document before its number is taken (d->number is
+ * ignored): each place the number goes is left empty and its offset in out
+ * stored in marks, which holds *nmarks; *nmarks is set to the count used
+ * (INV_HTML_NUMBER_MARKS suffice). Renders like inv_document_render_html,
+ * so a worker can render before it locks the number series. */
+#define INV_HTML_NUMBER_MARKS 4
+int inv_document_render_html_unnumbered(const inv_document_t *d, inv_buf_t *out,
+                                        size_t *marks, size_t *nmarks, char *err,
+                                        size_t errlen);
 
 /* "CNY 12,345.67", "JPY 1,000", "CNY -0.05": ISO code, thousands
  * separators, exactly the currency's decimals. 0, BW_EINVAL (unknown

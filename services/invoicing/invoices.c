@@ -15,7 +15,7 @@
 
 #include "clock.h"
 #include "config.h"
-#include "copybuf.h"
+#include "bincopy.h"
 #include "db.h"
 #include "errors.h"
 #include "events.h"
@@ -71,6 +71,12 @@ typedef struct {
     char series[24];
     long long seq;
     char *number;
+    /* The HTML document rendered before the number is taken, and where the
+     * number goes in it (BILLOW_INVOICE_HTML_IN_EVENT; NULL: not sent). */
+    char *html;
+    size_t html_len;
+    size_t marks[INV_HTML_NUMBER_MARKS];
+    size_t nmarks;
 } item_t;
 
 static bool id_ok(const char *s)
@@ -136,8 +142,8 @@ static int item_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->ar->period, y->ar->period);
 }
 
-/* One query per batch reads each item's account and whether the item was
- * already recorded (a replayed event: an invoice for the account and
+/* One query per batch reads each item's account and (replays) whether the
+ * item was already recorded (a replayed event: an invoice for the account and
  * period, or a result of its bill run), so that it is skipped. Each lookup is
  * a LATERAL probe of a unique index per item, whatever the planner's
  * statistics say: with `= ANY(array)` and tables not yet analysed (a month
@@ -156,12 +162,27 @@ static const char SQL_LOOKUP[] =
     " LEFT JOIN LATERAL (SELECT 1 AS x FROM bill_run_results"
     "  WHERE run_id = u.run AND account_id = u.id LIMIT 1) r ON true"
     " ORDER BY u.ord";
+/* A batch is first applied without looking for replays: the unique keys of
+ * invoices (account, period) and bill_run_results (run, account) refuse a
+ * replayed item, and the batch is then applied again with SQL_LOOKUP. A
+ * replay is rare (a producer sending again), and the two probes per item
+ * were two thirds of the query. */
+static const char SQL_LOOKUP_ACCOUNTS[] =
+    "SELECT a.id IS NOT NULL, a.name, a.currency, a.tax_profile, a.language, a.terms_days,"
+    " a.email, a.phone, a.webhook_url, a.payment_plan, false"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS u(id, ord)"
+    " LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = u.id LIMIT 1) a ON true"
+    " ORDER BY u.ord";
 
-static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+static int lookup(bw_db_t *db, item_t *items, size_t n, bool replays, bw_arena_t *a)
 {
-    const char *p[3] = {text_array(items, n, get_account, a), text_array(items, n, get_period, a),
-                        text_array(items, n, get_run, a)};
-    PGresult *res = bw_db_query(db, SQL_LOOKUP, 3, p);
+    const char *p[3] = {text_array(items, n, get_account, a), NULL, NULL};
+    if (replays) {
+        p[1] = text_array(items, n, get_period, a);
+        p[2] = text_array(items, n, get_run, a);
+    }
+    PGresult *res = replays ? bw_db_query(db, SQL_LOOKUP, 3, p)
+                            : bw_db_query(db, SQL_LOOKUP_ACCOUNTS, 1, p);
     if (!res)
         return BW_EDB;
     if ((size_t)PQntuples(res) != n) {
@@ -352,7 +373,7 @@ static void date_str(int64_t days, char *buf, size_t len)
         bw_date_format(days, buf, len);
 }
 
-static Billow__InvoiceIssued *issued_event(item_t *it, inv_buf_t *html, bw_arena_t *a)
+static Billow__InvoiceIssued *issued_event(item_t *it, const char *html, bw_arena_t *a)
 {
     inv_document_t *d = &it->doc;
     Billow__InvoiceIssued *e = bw_arena_alloc(a, sizeof *e);
@@ -403,119 +424,404 @@ static Billow__InvoiceIssued *issued_event(item_t *it, inv_buf_t *html, bw_arena
         in->label = bw_arena_strdup(a, d->instalments[i].label);
         e->instalments[i] = in;
     }
-    e->html = html ? bw_arena_strdup(a, inv_buf_data(html)) : "";
+    e->html = html ? (char *)html : "";
     return e;
 }
 
-static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+/* --- writing a batch ------------------------------------------------------
+ *
+ * A batch's rows are built before its numbers are taken, in PostgreSQL's
+ * binary COPY format (no text escaping here, no parsing of numbers and dates
+ * in the database). Where a row needs a number or its counter the field is
+ * left out and a slot records the place; rows_fill writes the rows out with
+ * the numbers in once they are taken. Building rows and documents is most of
+ * a worker's CPU per batch, and the number series stays locked from taking
+ * numbers to commit, so only the splicing is done while other workers wait. */
+
+#define BINCOPY_HEADER 19 /* bytes of the binary COPY header */
+
+typedef struct {
+    size_t at;   /* offset in the rows where the field goes */
+    size_t item; /* whose number */
+    bool seq;    /* the counter (int8) rather than the number (text) */
+} slot_t;
+
+typedef struct {
+    bw_bincopy_t b;
+    slot_t *slots;
+    size_t n, cap;
+    bool failed;
+} rows_t;
+
+typedef struct {
+    rows_t inv, lines, inst, res, trail;
+} batch_rows_t;
+
+static void rows_init(rows_t *r)
 {
-    bw_copybuf_t inv, lines, inst, res, trail;
-    bw_copybuf_init(&inv);
-    bw_copybuf_init(&lines);
-    bw_copybuf_init(&inst);
-    bw_copybuf_init(&res);
-    bw_copybuf_init(&trail);
-    bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
-    uint8_t **bufs = calloc(n + 1, sizeof *bufs);
-    inv_buf_t *html = cfg.html_in_event ? inv_buf_new() : NULL;
-    size_t nev = 0;
-    int rc = 0;
-    char sd[16], ed[16], id[16], dd[16];
+    memset(r, 0, sizeof *r);
+    bw_bincopy_begin(&r->b);
+}
+
+static void rows_free(rows_t *r)
+{
+    bw_bincopy_free(&r->b);
+    free(r->slots);
+    memset(r, 0, sizeof *r);
+}
+
+static void batch_rows_init(batch_rows_t *br)
+{
+    rows_init(&br->inv);
+    rows_init(&br->lines);
+    rows_init(&br->inst);
+    rows_init(&br->res);
+    rows_init(&br->trail);
+}
+
+static void batch_rows_free(batch_rows_t *br)
+{
+    rows_free(&br->inv);
+    rows_free(&br->lines);
+    rows_free(&br->inst);
+    rows_free(&br->res);
+    rows_free(&br->trail);
+}
+
+static void rows_slot(rows_t *r, size_t item, bool seq)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 1024;
+        slot_t *s = realloc(r->slots, cap * sizeof *s);
+        if (!s) {
+            r->failed = true;
+            return;
+        }
+        r->slots = s;
+        r->cap = cap;
+    }
+    r->slots[r->n++] = (slot_t){.at = r->b.len, .item = item, .seq = seq};
+}
+
+static void text_or_null(bw_bincopy_t *b, const char *s)
+{
+    if (s)
+        bw_bincopy_text(b, s);
+    else
+        bw_bincopy_null(b);
+}
+
+static uint8_t *put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+/* The rows with every slot filled, ready for COPY (caller frees). */
+static int rows_fill(const rows_t *r, const item_t *items, bw_bincopy_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (r->failed || r->b.failed)
+        return BW_ENOMEM;
+    size_t len = r->b.len + 2; /* and the trailer, a row of -1 fields */
+    for (size_t i = 0; i < r->n; i++)
+        len += 4 + (r->slots[i].seq ? 8 : strlen(items[r->slots[i].item].number));
+    uint8_t *p = out->data = malloc(len);
+    if (!p)
+        return BW_ENOMEM;
+    out->len = out->cap = len;
+    size_t from = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const slot_t *s = &r->slots[i];
+        const item_t *it = &items[s->item];
+        memcpy(p, r->b.data + from, s->at - from);
+        p += s->at - from;
+        from = s->at;
+        if (s->seq) {
+            p = put_be32(p, 8);
+            p = put_be32(p, (uint32_t)((unsigned long long)it->seq >> 32));
+            p = put_be32(p, (uint32_t)it->seq);
+        } else {
+            size_t n = strlen(it->number);
+            p = put_be32(p, (uint32_t)n);
+            memcpy(p, it->number, n);
+            p += n;
+        }
+    }
+    memcpy(p, r->b.data + from, r->b.len - from);
+    p += r->b.len - from;
+    p[0] = p[1] = 0xff;
+    return 0;
+}
+
+static int rows_send(const rows_t *r, const item_t *items, bw_db_t *db, const char *sql)
+{
+    if (r->b.len <= BINCOPY_HEADER && !r->b.failed)
+        return 0; /* no rows */
+    bw_bincopy_t out;
+    int rc = rows_fill(r, items, &out);
+    if (rc == 0)
+        rc = bw_db_copy(db, sql, out.data, out.len);
+    bw_bincopy_free(&out);
+    return rc;
+}
+
+static const char SQL_COPY_INVOICES[] =
+    "COPY invoices (number, seq, series, account_id, run_id, period, period_start, period_end,"
+    " currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language,"
+    " tax_profile, plan, caused_by) FROM STDIN (FORMAT binary)";
+static const char SQL_COPY_LINES[] =
+    "COPY invoice_lines (number, line_no, fee_item, description, kind, quantity, unit,"
+    " unit_price, amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor)"
+    " FROM STDIN (FORMAT binary)";
+static const char SQL_COPY_INST[] =
+    "COPY invoice_instalments (number, seq, label, due_date, amount_minor)"
+    " FROM STDIN (FORMAT binary)";
+static const char SQL_COPY_RESULTS[] =
+    "COPY bill_run_results (invoice_number, run_id, account_id, outcome, error, caused_by)"
+    " FROM STDIN (FORMAT binary)";
+static const char SQL_COPY_TRAIL[] =
+    "COPY trail (entity_id, actor, cause, entity, action, detail) FROM STDIN (FORMAT binary)";
+
+/* "<prefix><s>" in the arena. */
+static char *cat(bw_arena_t *a, const char *prefix, const char *s)
+{
+    size_t n = strlen(prefix), m = strlen(s);
+    char *r = bw_arena_alloc(a, n + m + 1);
+    memcpy(r, prefix, n);
+    memcpy(r + n, s, m + 1);
+    return r;
+}
+
+static void invoice_rows(batch_rows_t *br, item_t *it, size_t idx, bw_arena_t *a)
+{
+    const Billow__AccountRated *ar = it->ar;
+    const inv_document_t *d = &it->doc;
+    bw_bincopy_t *b = &br->inv.b;
+    bw_bincopy_row(b, 18);
+    rows_slot(&br->inv, idx, false);
+    rows_slot(&br->inv, idx, true);
+    bw_bincopy_text(b, it->series);
+    bw_bincopy_text(b, ar->account_id);
+    text_or_null(b, ar->run_id && *ar->run_id ? ar->run_id : NULL);
+    bw_bincopy_text(b, ar->period);
+    bw_bincopy_date(b, d->period_start);
+    bw_bincopy_date(b, d->period_end);
+    bw_bincopy_text(b, d->currency);
+    bw_bincopy_i64(b, d->subtotal_minor);
+    bw_bincopy_i64(b, d->tax_minor);
+    bw_bincopy_i64(b, d->total_minor);
+    bw_bincopy_date(b, d->issue_date);
+    bw_bincopy_date(b, d->due_date);
+    bw_bincopy_text(b, it->language);
+    bw_bincopy_text(b, it->tax_profile);
+    bw_bincopy_text(b, it->plan_spec && *it->plan_spec ? it->plan_spec : "once");
+    bw_bincopy_text(b, it->se->event_id);
+
+    b = &br->trail.b;
+    bw_bincopy_row(b, 6);
+    rows_slot(&br->trail, idx, false);
+    bw_bincopy_text(b, "invoicing");
+    bw_bincopy_text(b, cat(a, "event:", it->se->event_id));
+    bw_bincopy_text(b, "invoice");
+    bw_bincopy_text(b, "issued");
+    bw_bincopy_text(b, cat(a, "account ", ar->account_id));
+
+    b = &br->lines.b;
+    for (size_t k = 0; k < d->nlines; k++) {
+        const inv_line_t *l = &d->lines[k];
+        bw_bincopy_row(b, 13);
+        rows_slot(&br->lines, idx, false);
+        bw_bincopy_i32(b, (int32_t)k + 1);
+        bw_bincopy_text(b, l->fee_item ? l->fee_item : "");
+        bw_bincopy_text(b, l->description ? l->description : "");
+        bw_bincopy_text(b, inv_line_kind_name(l->kind));
+        bw_bincopy_text(b, l->quantity ? l->quantity : "");
+        bw_bincopy_text(b, l->unit ? l->unit : "");
+        bw_bincopy_text(b, l->unit_price ? l->unit_price : "");
+        bw_bincopy_i64(b, l->amount_minor);
+        bw_bincopy_i64(b, l->net_minor);
+        bw_bincopy_text(b, l->tax_category && *l->tax_category ? l->tax_category : "standard");
+        bw_bincopy_i32(b, l->tax_rate_ppm);
+        bw_bincopy_i64(b, l->tax_minor);
+    }
+    /* Payable at once is the invoice's own due date and total: it gets
+     * no instalment row (readers supply it, see inv_invoice_get), which
+     * spares the month end one row and one index entry per invoice. */
+    b = &br->inst.b;
+    for (size_t k = 0; it->plan->kind != INV_PLAN_ONCE && k < d->ninstalments; k++) {
+        bw_bincopy_row(b, 5);
+        rows_slot(&br->inst, idx, false);
+        bw_bincopy_i32(b, d->instalments[k].seq);
+        bw_bincopy_text(b, d->instalments[k].label);
+        if (d->instalments[k].due_days == INV_DATE_UNSET)
+            bw_bincopy_null(b);
+        else
+            bw_bincopy_date(b, d->instalments[k].due_days);
+        bw_bincopy_i64(b, d->instalments[k].amount_minor);
+    }
+}
+
+/* A document that will not render must not stall the stream (the batch
+ * would be retried forever): the invoice is issued and its event goes out
+ * without the HTML, which notification can render from the lines; the
+ * error is logged for the audit. */
+static void render(item_t *it, inv_buf_t *html, bw_arena_t *a)
+{
+    char err[256];
+    inv_buf_reset(html);
+    it->nmarks = INV_HTML_NUMBER_MARKS;
+    if (inv_document_render_html_unnumbered(&it->doc, html, it->marks, &it->nmarks, err,
+                                            sizeof err) < 0) {
+        bw_log(BW_ERROR, "could not render invoice", "account", BW_S(it->ar->account_id),
+               "error", BW_S(err), NULL);
+        return;
+    }
+    it->html_len = inv_buf_len(html);
+    it->html = bw_arena_alloc(a, it->html_len + 1);
+    memcpy(it->html, inv_buf_data(html), it->html_len + 1);
+}
+
+/* The rendered HTML with the item's number at its marks, in *buf (grown
+ * as needed; NULL when it cannot be), or NULL when the item has none. The
+ * buffer is reused from event to event: a batch's documents are tens of
+ * megabytes, which the arena would hold until the batch ends. */
+static char *numbered_html(const item_t *it, char **buf, size_t *cap)
+{
+    if (!it->html)
+        return NULL;
+    size_t n = strlen(it->number), len = it->html_len + it->nmarks * n + 1;
+    if (len > *cap) {
+        char *nb = realloc(*buf, len);
+        if (!nb)
+            return NULL;
+        *buf = nb;
+        *cap = len;
+    }
+    char *s = *buf, *p = s;
+    size_t from = 0;
+    for (size_t k = 0; k < it->nmarks; k++) {
+        memcpy(p, it->html + from, it->marks[k] - from);
+        p += it->marks[k] - from;
+        memcpy(p, it->number, n);
+        p += n;
+        from = it->marks[k];
+    }
+    memcpy(p, it->html + from, it->html_len - from + 1);
+    return s;
+}
+
+/* Builds every row of the batch that can be built before its numbers are
+ * taken (and the HTML documents). */
+static int prepare_rows(batch_rows_t *br, item_t *items, size_t n, bw_arena_t *a)
+{
+    inv_buf_t *html = NULL;
+    if (cfg.html_in_event && !(html = inv_buf_new()))
+        return BW_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         item_t *it = &items[i];
         const Billow__AccountRated *ar = it->ar;
         if (it->outcome && !strcmp(it->outcome, "done"))
             continue;
         if (ar->run_id && *ar->run_id) {
-            bw_copybuf_str(&res, ar->run_id);
-            bw_copybuf_str(&res, ar->account_id);
-            bw_copybuf_str(&res, it->outcome ? it->outcome : "invoiced");
-            bw_copybuf_str(&res, it->number);
-            bw_copybuf_str(&res, it->error);
-            bw_copybuf_str(&res, it->se->event_id);
-            bw_copybuf_end(&res);
+            bw_bincopy_t *b = &br->res.b;
+            bw_bincopy_row(b, 6);
+            if (it->outcome)
+                bw_bincopy_null(b);
+            else
+                rows_slot(&br->res, i, false);
+            bw_bincopy_text(b, ar->run_id);
+            bw_bincopy_text(b, ar->account_id);
+            bw_bincopy_text(b, it->outcome ? it->outcome : "invoiced");
+            text_or_null(b, it->error);
+            bw_bincopy_text(b, it->se->event_id);
         }
         if (it->outcome)
             continue;
-        inv_document_t *d = &it->doc;
-        bw_date_format(d->period_start, sd, sizeof sd);
-        bw_date_format(d->period_end, ed, sizeof ed);
-        bw_date_format(d->issue_date, id, sizeof id);
-        bw_date_format(d->due_date, dd, sizeof dd);
-        bw_copybuf_str(&inv, it->number);
-        bw_copybuf_str(&inv, it->series);
-        bw_copybuf_int(&inv, it->seq);
-        bw_copybuf_str(&inv, ar->account_id);
-        bw_copybuf_str(&inv, ar->run_id && *ar->run_id ? ar->run_id : NULL);
-        bw_copybuf_str(&inv, ar->period);
-        bw_copybuf_str(&inv, sd);
-        bw_copybuf_str(&inv, ed);
-        bw_copybuf_str(&inv, d->currency);
-        bw_copybuf_int(&inv, d->subtotal_minor);
-        bw_copybuf_int(&inv, d->tax_minor);
-        bw_copybuf_int(&inv, d->total_minor);
-        bw_copybuf_str(&inv, id);
-        bw_copybuf_str(&inv, dd);
-        bw_copybuf_str(&inv, it->language);
-        bw_copybuf_str(&inv, it->tax_profile);
-        bw_copybuf_str(&inv, it->plan_spec && *it->plan_spec ? it->plan_spec : "once");
-        bw_copybuf_str(&inv, it->se->event_id);
-        bw_copybuf_end(&inv);
-        char *cause = bw_arena_printf(a, "event:%s", it->se->event_id);
-        char *detail = bw_arena_printf(a, "account %s", ar->account_id);
-        bw_copybuf_str(&trail, "invoicing");
-        bw_copybuf_str(&trail, cause);
-        bw_copybuf_str(&trail, "invoice");
-        bw_copybuf_str(&trail, it->number);
-        bw_copybuf_str(&trail, "issued");
-        bw_copybuf_str(&trail, detail);
-        bw_copybuf_end(&trail);
-        for (size_t k = 0; k < d->nlines; k++) {
-            const inv_line_t *l = &d->lines[k];
-            bw_copybuf_str(&lines, it->number);
-            bw_copybuf_int(&lines, (long long)k + 1);
-            bw_copybuf_str(&lines, l->fee_item ? l->fee_item : "");
-            bw_copybuf_str(&lines, l->description ? l->description : "");
-            bw_copybuf_str(&lines, inv_line_kind_name(l->kind));
-            bw_copybuf_str(&lines, l->quantity ? l->quantity : "");
-            bw_copybuf_str(&lines, l->unit ? l->unit : "");
-            bw_copybuf_str(&lines, l->unit_price ? l->unit_price : "");
-            bw_copybuf_int(&lines, l->amount_minor);
-            bw_copybuf_int(&lines, l->net_minor);
-            bw_copybuf_str(&lines, l->tax_category && *l->tax_category ? l->tax_category : "standard");
-            bw_copybuf_int(&lines, l->tax_rate_ppm);
-            bw_copybuf_int(&lines, l->tax_minor);
-            bw_copybuf_end(&lines);
+        invoice_rows(br, it, i, a);
+        if (html)
+            render(it, html, a);
+    }
+    inv_buf_destroy(&html);
+    return 0;
+}
+
+/* Each run counts its results; one that reaches its due count is done. A
+ * batch holds very few runs (usually one), so they are tallied in a short
+ * list and updated in id order, so workers cannot deadlock. */
+static int count_results(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+{
+    const char **runs = bw_arena_alloc(a, sizeof *runs * (n + 1));
+    long long *counts = bw_arena_alloc(a, sizeof *counts * (n + 1));
+    size_t nruns = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *run = items[i].ar->run_id;
+        if (!*run || (items[i].outcome && !strcmp(items[i].outcome, "done")))
+            continue;
+        size_t k = 0;
+        while (k < nruns && strcmp(runs[k], run))
+            k++;
+        if (k == nruns) {
+            runs[nruns] = run;
+            counts[nruns++] = 0;
         }
-        /* Payable at once is the invoice's own due date and total: it gets
-         * no instalment row (readers supply it, see inv_invoice_get), which
-         * spares the month end one row and one index entry per invoice. */
-        for (size_t k = 0; it->plan->kind != INV_PLAN_ONCE && k < d->ninstalments; k++) {
-            char due[16];
-            date_str(d->instalments[k].due_days, due, sizeof due);
-            bw_copybuf_str(&inst, it->number);
-            bw_copybuf_int(&inst, d->instalments[k].seq);
-            bw_copybuf_str(&inst, d->instalments[k].label);
-            bw_copybuf_str(&inst, due[0] ? due : NULL);
-            bw_copybuf_int(&inst, d->instalments[k].amount_minor);
-            bw_copybuf_end(&inst);
-        }
-        /* A document that will not render must not stall the stream (the
-         * batch would be retried forever): the invoice is issued and its
-         * event goes out without the HTML, which notification can render
-         * from the lines; the error is logged for the audit. */
-        inv_buf_t *doc = html;
-        if (html) {
-            char err[256];
-            inv_buf_reset(html);
-            if (inv_document_render_html(d, html, err, sizeof err) < 0) {
-                bw_log(BW_ERROR, "could not render invoice", "invoice", BW_S(it->number), "error",
-                       BW_S(err), NULL);
-                doc = NULL;
+        counts[k]++;
+    }
+    for (size_t a1 = 0; a1 < nruns; a1++)
+        for (size_t b1 = a1 + 1; b1 < nruns; b1++)
+            if (strcmp(runs[b1], runs[a1]) < 0) {
+                const char *t = runs[a1];
+                long long c = counts[a1];
+                runs[a1] = runs[b1], counts[a1] = counts[b1];
+                runs[b1] = t, counts[b1] = c;
             }
-        }
+    for (size_t k = 0; k < nruns; k++) {
+        char c[24];
+        snprintf(c, sizeof c, "%lld", counts[k]);
+        const char *p[2] = {runs[k], c};
+        int rc = bw_db_exec(db,
+                            "UPDATE bill_runs SET done = done + $2::int8, finished_at ="
+                            " CASE WHEN done + $2::int8 >= due THEN now() END WHERE id = $1",
+                            2, p);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* With the numbers taken: the rows, the runs' counts and the InvoiceIssued
+ * events. */
+static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_t n,
+                       bw_arena_t *a)
+{
+    bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
+    uint8_t **bufs = calloc(n + 1, sizeof *bufs);
+    char *html = NULL;
+    size_t html_cap = 0, nev = 0;
+    int rc = 0;
+    if (!evs || !bufs) {
+        rc = BW_ENOMEM;
+        goto out;
+    }
+    if ((rc = rows_send(&br->inv, items, db, SQL_COPY_INVOICES)) < 0 ||
+        (rc = rows_send(&br->lines, items, db, SQL_COPY_LINES)) < 0 ||
+        (rc = rows_send(&br->inst, items, db, SQL_COPY_INST)) < 0 ||
+        (rc = rows_send(&br->res, items, db, SQL_COPY_RESULTS)) < 0 ||
+        (rc = rows_send(&br->trail, items, db, SQL_COPY_TRAIL)) < 0 ||
+        (rc = count_results(db, items, n, a)) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        item_t *it = &items[i];
+        if (it->outcome)
+            continue;
         Billow__Event ev = BILLOW__EVENT__INIT;
         ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
+        const char *doc = numbered_html(it, &html, &html_cap);
+        if (it->html && !doc) {
+            rc = BW_ENOMEM;
+            goto out;
+        }
         ev.invoice_issued = issued_event(it, doc, a);
         size_t len = billow__event__get_packed_size(&ev);
         bufs[nev] = malloc(len ? len : 1);
@@ -524,64 +830,10 @@ static int write_batch(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
             goto out;
         }
         billow__event__pack(&ev, bufs[nev]);
-        evs[nev] = (bw_outbox_event_t){.type = "InvoiceIssued", .partition_key = ar->account_id,
+        evs[nev] = (bw_outbox_event_t){.type = "InvoiceIssued", .partition_key = it->ar->account_id,
                                        .payload = bufs[nev], .len = len,
                                        .caused_by = it->se->event_id};
         nev++;
-    }
-    if ((rc = bw_copybuf_send(&inv, db,
-                        "COPY invoices (number, series, seq, account_id, run_id, period,"
-                        " period_start, period_end, currency, subtotal_minor, tax_minor,"
-                        " total_minor, issue_date, due_date, language, tax_profile, plan,"
-                        " caused_by) FROM STDIN")) < 0 ||
-        (rc = bw_copybuf_send(&lines, db,
-                        "COPY invoice_lines (number, line_no, fee_item, description, kind,"
-                        " quantity, unit, unit_price, amount_minor, net_minor, tax_category,"
-                        " tax_rate_ppm, tax_minor) FROM STDIN")) < 0 ||
-        (rc = bw_copybuf_send(&inst, db, "COPY invoice_instalments (number, seq, label, due_date, amount_minor) FROM STDIN")) < 0 ||
-        (rc = bw_copybuf_send(&res, db,
-                        "COPY bill_run_results (run_id, account_id, outcome, invoice_number,"
-                        " error, caused_by) FROM STDIN")) < 0 ||
-        (rc = bw_copybuf_send(&trail, db, "COPY trail (actor, cause, entity, entity_id, action, detail) FROM STDIN")) < 0)
-        goto out;
-    /* Each run counts its results; one that reaches its due count is done.
-     * A batch holds very few runs (usually one), so they are tallied in a
-     * short list and updated in id order, so workers cannot deadlock. */
-    {
-        const char **runs = bw_arena_alloc(a, sizeof *runs * (n + 1));
-        long long *counts = bw_arena_alloc(a, sizeof *counts * (n + 1));
-        size_t nruns = 0;
-        for (size_t i = 0; i < n; i++) {
-            const char *run = items[i].ar->run_id;
-            if (!*run || (items[i].outcome && !strcmp(items[i].outcome, "done")))
-                continue;
-            size_t k = 0;
-            while (k < nruns && strcmp(runs[k], run))
-                k++;
-            if (k == nruns) {
-                runs[nruns] = run;
-                counts[nruns++] = 0;
-            }
-            counts[k]++;
-        }
-        for (size_t a1 = 0; a1 < nruns; a1++)
-            for (size_t b1 = a1 + 1; b1 < nruns; b1++)
-                if (strcmp(runs[b1], runs[a1]) < 0) {
-                    const char *t = runs[a1];
-                    long long c = counts[a1];
-                    runs[a1] = runs[b1], counts[a1] = counts[b1];
-                    runs[b1] = t, counts[b1] = c;
-                }
-        for (size_t k = 0; k < nruns; k++) {
-            char c[24];
-            snprintf(c, sizeof c, "%lld", counts[k]);
-            const char *p[2] = {runs[k], c};
-            if ((rc = bw_db_exec(db,
-                                 "UPDATE bill_runs SET done = done + $2::int8, finished_at ="
-                                 " CASE WHEN done + $2::int8 >= due THEN now() END WHERE id = $1",
-                                 2, p)) < 0)
-                goto out;
-        }
     }
     rc = bw_outbox_append(db, evs, nev);
 out:
@@ -589,12 +841,7 @@ out:
         free(bufs[i]);
     free(bufs);
     free(evs);
-    inv_buf_destroy(&html);
-    bw_copybuf_free(&inv);
-    bw_copybuf_free(&lines);
-    bw_copybuf_free(&inst);
-    bw_copybuf_free(&res);
-    bw_copybuf_free(&trail);
+    free(html);
     return rc;
 }
 
@@ -618,6 +865,42 @@ static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
             q += sprintf(q, "%s%s", q[-1] == '{' ? "" : ",", items[i].ar->account_id);
     strcpy(q, "}");
     return inv_pay_on_issued(db, accts);
+}
+
+/* Issues the batch's items (sorted by account and period): invoices, their
+ * numbers, results, trail rows and events. Without replays, an item that
+ * was recorded before makes it fail with a unique violation. */
+static int issue(bw_db_t *db, item_t *items, size_t m, bool replays, bw_arena_t *arena)
+{
+    for (size_t i = 0; i < m; i++) {
+        item_t keep = {.se = items[i].se, .ar = items[i].ar};
+        inv_payplan_destroy(&items[i].plan);
+        items[i] = keep;
+    }
+    batch_rows_t rows;
+    batch_rows_init(&rows);
+    int64_t today = bw_now_us() / 86400000000LL;
+    int rc = lookup(db, items, m, replays, arena);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < m; i++)
+        if (!items[i].outcome)
+            build(&items[i], today, arena);
+    /* Everything that does not need the numbers is done before taking
+     * them: from there to the commit the series' row stays locked and
+     * other workers wait. */
+    if ((rc = prepare_rows(&rows, items, m, arena)) < 0)
+        goto out;
+    if ((rc = allocate_numbers(db, items, m, arena)) < 0)
+        goto out;
+    rc = write_batch(db, &rows, items, m, arena);
+    if (rc == 0)
+        rc = on_issued(db, items, m, arena);
+out:
+    batch_rows_free(&rows);
+    for (size_t i = 0; i < m; i++)
+        inv_payplan_destroy(&items[i].plan);
+    return rc;
 }
 
 int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
@@ -648,23 +931,16 @@ int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, 
         m++;
     }
     int rc = 0;
-    if (m == 0)
-        goto out;
-    qsort(items, m, sizeof *items, item_cmp);
-    int64_t today = bw_now_us() / 86400000000LL;
-    if ((rc = lookup(db, items, m, arena)) < 0)
-        goto out;
-    for (size_t i = 0; i < m; i++)
-        if (!items[i].outcome)
-            build(&items[i], today, arena);
-    if ((rc = allocate_numbers(db, items, m, arena)) < 0)
-        goto out;
-    rc = write_batch(db, items, m, arena);
-    if (rc == 0)
-        rc = on_issued(db, items, m, arena);
-out:
-    for (size_t i = 0; i < m; i++)
-        inv_payplan_destroy(&items[i].plan);
+    if (m > 0) {
+        qsort(items, m, sizeof *items, item_cmp);
+        if ((rc = bw_db_savepoint(db)) == 0)
+            rc = issue(db, items, m, false, arena);
+        if (rc == BW_EDB && !strcmp(bw_db_sqlstate(db), "23505")) {
+            /* Some item was recorded before: again, skipping those. */
+            if ((rc = bw_db_rollback_to(db)) == 0)
+                rc = issue(db, items, m, true, arena);
+        }
+    }
     free(items);
     return rc;
 }
