@@ -8,6 +8,7 @@
 . tests/integration/lib.sh
 B=$BW_BUILD
 export BILLOW_NOW=2026-11-30T12:00:00Z
+export BILLOW_LOG_LEVEL=info  # the close logs how it cut the job
 export BILLOW_RATING_CLOSE_BATCH=25 BILLOW_RATING_CLOSE_SLICES=12 BILLOW_RATING_CLOSE_POLL_MS=100
 N=3000
 
@@ -46,7 +47,9 @@ for at in 300 1500; do
   kill -KILL "$(cat "$BW_TMP/closer1.pid")"; wait "$(cat "$BW_TMP/closer1.pid")" 2>/dev/null
   closer_start 1
 done
-ok "closer SIGKILLed twice mid-close and restarted"
+slices=$(grep -ho '"msg":"close job cut into slices"[^}]*"slices":[0-9]*' "$BW_TMP"/*.log | grep -o '[0-9]*$')
+[ "${slices:-0}" -ge 4 ] || fail "the job was cut into ${slices:-no} slices"
+ok "closer SIGKILLed twice mid-close and restarted; the job was cut into $slices slices"
 
 i=0
 until [ "$(sql "SELECT status FROM rating.close_jobs")" = done ]; do
