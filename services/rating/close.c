@@ -84,8 +84,8 @@ static const char SQL_CLOSED_RANGE[] =
     "SELECT account_id FROM closed_periods WHERE account_id >= $1 AND account_id <= $2"
     " AND period = $3";
 /* usage_aggregates is append-only (migration 003): a record stored for the
- * batch's accounts adds a row, so equal counts before reading and after
- * taking the usage lock mean the batch rated all there was. */
+ * batch's accounts adds a row, so as many rows under the usage lock as the
+ * batch read means it rated all there was. */
 static const char SQL_USAGE_ROWS[] =
     "SELECT count(*) FROM usage_aggregates WHERE period = $3 AND account_id >= $1"
     " AND account_id <= $2";
@@ -511,10 +511,8 @@ static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bw_arena_t *a)
         n = kept;
     }
     PQclear(res);
-    long long usage_rows = count_of(db, SQL_USAGE_ROWS, 3, cp);
-    if (usage_rows < 0)
-        return BW_EDB;
-    int rc = rt_load_data(db, accts, (size_t)n, lo, hi, p, a);
+    long long usage_rows = 0;
+    int rc = rt_load_data_counted(db, accts, (size_t)n, lo, hi, p, a, &usage_rows);
     if (rc < 0)
         return rc;
 
@@ -604,8 +602,8 @@ static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bw_arena_t *a)
         rc = BW_EDB;
         goto out;
     }
-    long long now_rows = count_of(db, SQL_USAGE_ROWS, 3, cp);
-    if (now_rows != usage_rows) {
+    long long now_rows = n > 0 ? count_of(db, SQL_USAGE_ROWS, 3, cp) : 0;
+    if (n > 0 && now_rows != usage_rows) {
         rc = now_rows < 0 ? BW_EDB : BW_ECONFLICT;
         goto out;
     }

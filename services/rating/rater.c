@@ -105,6 +105,13 @@ static bool any_usage_of(const rt_acct_data_t *accts, size_t n, const rt_catalog
 int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, const char *hi,
                  const rt_period_t *p, bw_arena_t *a)
 {
+    return rt_load_data_counted(db, accts, n, lo, hi, p, a, NULL);
+}
+
+int rt_load_data_counted(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo,
+                         const char *hi, const rt_period_t *p, bw_arena_t *a,
+                         long long *usage_rows)
+{
     if (n == 0)
         return 0;
     qsort(accts, n, sizeof *accts, by_id);
@@ -149,6 +156,8 @@ int rt_load_data(bw_db_t *db, rt_acct_data_t *accts, size_t n, const char *lo, c
     if (!res)
         return BW_EDB;
     rows = PQntuples(res);
+    if (usage_rows)
+        *usage_rows = rows;
     for (int r = 0; r < rows; r++) {
         rt_acct_data_t *d = find(accts, n, PQgetvalue(res, r, 0), &hint);
         if (d)
