@@ -3,7 +3,9 @@
 # real services end to end — account import into invoicing, rating learning
 # them from the AccountChanged stream, usage ingest over rating's API, then
 # a bill run: BillRunStarted → rating closes the period (one AccountRated per
-# account) → 1, 2 or 4 `invoicing --worker` processes issue the invoices.
+# account; the rating API process and BW_BENCH_CLOSERS `rating --closer`
+# processes, default 1) → 1, 2 or 4 `invoicing --worker` processes issue the
+# invoices.
 #
 # The set-up (accounts, subscriptions, usage) is done once in a template
 # database; each worker count then runs its bill run on a fresh copy of it
@@ -18,12 +20,14 @@
 # run, and each process's resident memory at 10%, 50% and 100% of the run
 # (flat memory means it does not grow with the number of accounts done).
 #   BW_BENCH_PIPELINE_ACCOUNTS (default 1000000), BW_BENCH_WORKERS (default "1 2 4"),
+#   BW_BENCH_CLOSERS (`rating --closer` processes beside the API process, default 1),
 #   BW_BENCH_USAGE (usage records per account, default 2), BW_BENCH_KEEP=1
 #   keeps the temporary files (logs, samples).
 set -eu
 N=${BW_BENCH_PIPELINE_ACCOUNTS:-1000000}
 WORKERS=${BW_BENCH_WORKERS:-1 2 4}
 PER=${BW_BENCH_USAGE:-2}
+CLOSERS=${BW_BENCH_CLOSERS:-1}
 B=${BW_BUILD:-build}
 BASE=${BILLOW_PORT_BASE:-21000}
 export BILLOW_PORT_BASE=$((BASE + 500))
@@ -114,12 +118,17 @@ for w in $WORKERS; do
   psql_q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE $tpl"
   export BILLOW_DATABASE_URL="$(dburl $db)"
   start_services $db
+  cp_=""; k=0
+  while [ $k -lt "$CLOSERS" ]; do
+    "$B/rating" --closer 2>>"$TMP/closer.log" & cp_="$cp_ $!"
+    k=$((k + 1))
+  done
   wp=""; k=0
   while [ $k -lt "$w" ]; do
     "$B/invoicing" --worker --partitions "$k/$w" 2>>"$TMP/worker.log" & wp="$wp $!"
     k=$((k + 1))
   done
-  pids="$pids $wp"
+  pids="$pids $wp $cp_"
   samples=$TMP/rss_$w
   : > "$samples"
   t0=$(now)
@@ -141,7 +150,7 @@ for w in $WORKERS; do
   [ -n "$closed_at" ] || closed_at=$t1
   invoices=$(q $db "SELECT count(*) FROM invoicing.invoices")
   lines=$(q $db "SELECT count(*) FROM invoicing.invoice_lines")
-  stop_pids $wp $rating $api
+  stop_pids $wp $cp_ $rating $api
   # The baseline: the same invoice and line rows, COPYed into plain tables.
   q $db "CREATE TABLE public.copy_inv (LIKE invoicing.invoices); CREATE TABLE public.copy_lines (LIKE invoicing.invoice_lines)" >/dev/null
   psql "$(dburl $db) user=postgres" -X -q -c "\\copy invoicing.invoices TO '$TMP/inv.copy'" -c "\\copy invoicing.invoice_lines TO '$TMP/lines.copy'"
@@ -164,12 +173,12 @@ for w in $WORKERS; do
         out = out (c > 2 ? "; " : "") s
       }
       print out }' "$samples")
-  printf 'pipeline, %d worker(s): %d invoices (%d lines) in %.1fs = %.0f invoices/s from billrun start (close done after %.1fs = %.0f accounts/s); raw COPY of the same rows %.2fs; %.2fx COPY\n' \
-    "$w" "$invoices" "$lines" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" \
+  printf 'pipeline, %d worker(s), %d closer(s): %d invoices (%d lines) in %.1fs = %.0f invoices/s from billrun start (close done after %.1fs = %.0f accounts/s); raw COPY of the same rows %.2fs; %.2fx COPY\n' \
+    "$w" "$CLOSERS" "$invoices" "$lines" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" \
     "$(echo "$due / $closesecs" | bc -l)" "$csecs" "$(echo "$secs / $csecs" | bc -l)"
   printf '  resident MiB at 10%%/50%%/100%%: %s\n' "$mem"
-  printf 'RESULT {"bench":"pipeline_%dw","invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"close_seconds":%.3f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f}\n' \
-    "$w" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" "$csecs" \
+  printf 'RESULT {"bench":"pipeline_%dw","closers":%d,"invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"close_seconds":%.3f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f}\n' \
+    "$w" "$CLOSERS" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" "$csecs" \
     "$(echo "$invoices / $csecs" | bc -l)" "$(echo "$secs / $csecs" | bc -l)"
   [ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
 done

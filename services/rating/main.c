@@ -3,7 +3,11 @@
  * stream feeds the accounts view and close jobs; notification's and
  * feedback's streams bring back the proof of price-change notices and the
  * objections to them (notice_view.c). This file only wires modules together
- * (STYLE.md 2). */
+ * (STYLE.md 2).
+ *
+ * `rating --closer` runs only the period close (close.c): no API or stream
+ * socket, no consumers. Any number of them, on any host, take slices of a
+ * close job beside the API process. */
 #include "service.h"
 
 #include "rating/api.h"
@@ -13,11 +17,18 @@
 #include "rating/pricechange_api.h"
 #include "rating/usage.h"
 
+#include <stdbool.h>
+#include <string.h>
+
 extern const bw_migration_t bw_migrations_rating[];
+
+static bool closer;
 
 static int init(bw_service_t *svc)
 {
     int rc = rt_close_start(bw_service_loop(svc), bw_service_db(svc));
+    if (closer)
+        return rc;
     if (rc == 0 && !bw_service_is_worker(svc))
         rc = rt_usage_start(bw_service_loop(svc), bw_service_db(svc));
     rc = rc ? rc : bw_service_consume(svc, "invoicing", rt_api_from_invoicing, svc);
@@ -44,5 +55,11 @@ int main(int argc, char **argv)
         .fini = fini,
         .handle = rt_api_handle,
     };
+    /* --closer is a worker (no sockets) that consumes nothing. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--closer") == 0) {
+            closer = true;
+            argv[i] = "--worker";
+        }
     return bw_service_main(&def, argc, argv);
 }

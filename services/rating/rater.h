@@ -73,6 +73,12 @@ typedef struct {
  * 0 or BW_EDB. */
 int rt_load_data(bw_db_t *db, rt_acct_data_t *accounts, size_t n, const char *lo,
                  const char *hi, const rt_period_t *p, bw_arena_t *a);
+/* The same, and *usage_rows is the number of usage_aggregates rows of the
+ * period in [lo, hi] it read (close.c compares it with a count taken under
+ * the usage lock). */
+int rt_load_data_counted(bw_db_t *db, rt_acct_data_t *accounts, size_t n, const char *lo,
+                         const char *hi, const rt_period_t *p, bw_arena_t *a,
+                         long long *usage_rows);
 /* Rates one account into ar (arena memory; run_id, period, lines, total).
  * Returns 0, or BW_EINVAL with the reason in err (no price in the account's
  * currency, plan not in the catalog, an amount overflowing). */
