@@ -2,6 +2,7 @@
 #include "bincopy.h"
 
 #include "errors.h"
+#include "util.h"
 
 #include <endian.h>
 #include <stdlib.h>
@@ -11,17 +12,9 @@ static void put(bw_bincopy_t *b, const void *p, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *np = realloc(b->data, cap);
-        if (!np) {
-            b->failed = true;
-            return;
-        }
-        b->data = np;
-        b->cap = cap;
+    if (bw_grow(&b->data, &b->cap, b->len + n, 65536) < 0) {
+        b->failed = true;
+        return;
     }
     memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "money.h"
+#include "util.h"
 
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -71,17 +72,9 @@ static void put(inv_buf_t *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap;
-        while (b->len + n + 1 > ncap)
-            ncap *= 2;
-        char *nd = realloc(b->data, ncap);
-        if (!nd) {
-            b->failed = true;
-            return;
-        }
-        b->data = nd;
-        b->cap = ncap;
+    if (bw_grow(&b->data, &b->cap, b->len + n + 1, 256) < 0) {
+        b->failed = true;
+        return;
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "errors.h"
+#include "util.h"
 
 /* --- the variables each message type offers --------------------------- */
 
@@ -527,17 +528,9 @@ static void put(out_t *o, const char *s, size_t n)
 {
     if (o->oom)
         return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *b = realloc(o->buf, cap);
-        if (!b) {
-            o->oom = true;
-            return;
-        }
-        o->buf = b;
-        o->cap = cap;
+    if (bw_grow(&o->buf, &o->cap, o->len + n + 1, 256) < 0) {
+        o->oom = true;
+        return;
     }
     memcpy(o->buf + o->len, s, n);
     o->len += n;

@@ -27,6 +27,7 @@
 #include "errors.h"
 #include "notification/notifier.h"
 #include "notification/notifier_registry.h"
+#include "util.h"
 
 #define MAX_FILES 16 /* channel files one instance keeps open */
 
@@ -329,17 +330,9 @@ static void put(buf_t *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
+    if (bw_grow(&b->p, &b->cap, b->len + n + 1, 1024) < 0) {
+        b->failed = true;
+        return;
     }
     memcpy(b->p + b->len, s, n);
     b->len += n;
