@@ -10,9 +10,8 @@
 # The set-up (accounts, subscriptions, usage) is done once in a template
 # database; each worker count then runs its bill run on a fresh copy of it
 # (CREATE DATABASE ... TEMPLATE), so every run starts from the same state.
-# Subscriptions go straight into rating's table (there is no bulk subscribe
-# command, and subscribing is not what is measured); everything else goes
-# through the services' own sockets and streams.
+# Everything goes through the services' own sockets and streams:
+# subscriptions with `billctl subscription import` in files of 100,000.
 #
 # Reported per worker count: invoices/s from `billrun start` to the last
 # invoice (rating's close and invoicing run side by side, as in production),
@@ -91,9 +90,16 @@ t1=$(now)
 learned() { [ "$(q $tpl "SELECT count(*) FROM rating.accounts")" -ge "$N" ]; }
 wait_for 3600 "rating to learn the accounts" learned
 t2=$(now)
-q $tpl "INSERT INTO rating.subscriptions (account_id, plan, quantity, start_date, origin, caused_by)
-        SELECT 'P' || lpad(g::text, 7, '0'), 'SAAS_PRO', 1 + g % 5, '2026-10-01', '2026-10-01', 'bench'
-        FROM generate_series(1, $N) g; ANALYZE rating.subscriptions" >/dev/null
+mkdir -p "$TMP/sub"
+awk -v n="$N" -v dir="$TMP/sub" 'BEGIN {
+  for (i = 1; i <= n; i++) {
+    if ((i - 1) % 100000 == 0) { f = sprintf("%s/%04d.csv", dir, (i - 1) / 100000); print "account_id,plan,start,quantity" > f }
+    printf "P%07d,SAAS_PRO,2026-10-01,%d\n", i, 1 + i % 5 > f
+  } }'
+ts0=$(now)
+for f in "$TMP"/sub/*.csv; do "$B/billctl" subscription import "$f" >/dev/null; done
+ts1=$(now)
+q $tpl "ANALYZE rating.subscriptions" >/dev/null
 
 awk -v n="$N" -v per="$PER" 'BEGIN {
   print "event_id,account,fee_item,quantity,timestamp"; srand(7);
@@ -106,8 +112,9 @@ t3=$(now)
 t4=$(now)
 stop_pids $rating $api
 records=$((N * PER))
-printf 'pipeline set-up: %d accounts imported in %.1fs (%.0f/s), known to rating %.1fs later; %d usage records ingested in %.1fs (%.0f records/s)\n' \
+printf 'pipeline set-up: %d accounts imported in %.1fs (%.0f/s), known to rating %.1fs later; subscribed in %.1fs (%.0f/s); %d usage records ingested in %.1fs (%.0f records/s)\n' \
   "$N" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$N / ($t1 - $t0)" | bc -l)" "$(echo "$t2 - $t1" | bc -l)" \
+  "$(echo "$ts1 - $ts0" | bc -l)" "$(echo "$N / ($ts1 - $ts0)" | bc -l)" \
   "$records" "$(echo "$t4 - $t3" | bc -l)" "$(echo "$records / ($t4 - $t3)" | bc -l)"
 printf 'RESULT {"bench":"pipeline_setup","accounts":%d,"import_seconds":%.3f,"records":%d,"seconds":%.3f,"records_per_s":%.0f}\n' \
   "$N" "$(echo "$t1 - $t0" | bc -l)" "$records" "$(echo "$t4 - $t3" | bc -l)" "$(echo "$records / ($t4 - $t3)" | bc -l)"
