@@ -26,6 +26,16 @@ svc_kill() { # name signal
   return 0
 }
 
+# Waits (up to 20 s) until each named service answers describe.
+wait_services() {
+  i=0
+  for _svc in "$@"; do
+    until "$BW_BUILD/billctl" "$_svc" describe >/dev/null 2>&1; do
+      i=$((i + 1)); [ $i -ge 80 ] && fail "$_svc did not come up"; sleep 0.25
+    done
+  done
+}
+
 # Waits (up to $2 s, default 20) until billctl status exits 0.
 wait_all_up() {
   i=0

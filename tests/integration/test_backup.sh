@@ -12,10 +12,7 @@ export BILLOW_ADMIN_DATABASE_URL="$BW_PG_ADMIN"
 
 svc_start invoicing
 svc_start rating
-i=0
-until "$B/billctl" rating describe >/dev/null 2>&1 && "$B/billctl" invoicing describe >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -ge 80 ] && fail "services did not come up"; sleep 0.25
-done
+wait_services rating invoicing
 acct() { "$B/billctl" account create "$1" --name "Co $1" --currency CNY >/dev/null || fail "account $1"; }
 wait_rating() { # count
   i=0
@@ -40,10 +37,7 @@ out=$(sh deploy/backup.sh restore "$BW_TMP/one.dump") || fail "restore: $out"
 [ "$(sql "SELECT string_agg(id, ',' ORDER BY id) FROM rating.accounts")" = "B1,B2" ] || fail "rating not restored"
 svc_start invoicing
 svc_start rating
-i=0
-until "$B/billctl" rating describe >/dev/null 2>&1 && "$B/billctl" invoicing describe >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -ge 80 ] && fail "services did not come back"; sleep 0.25
-done
+wait_services rating invoicing
 acct B4; wait_rating 3
 [ "$(sql "SELECT string_agg(id, ',' ORDER BY id) FROM rating.accounts")" = "B1,B2,B4" ] || fail "rating after restore"
 ok "restored as one snapshot; the stream carries on after it"

@@ -15,10 +15,7 @@ export BILLOW_OPERATOR=test-operator
 
 svc_start invoicing
 svc_start rating
-i=0
-until "$B/billctl" rating describe >/dev/null 2>&1 && "$B/billctl" invoicing describe >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -ge 80 ] && fail "services did not come up"; sleep 0.25
-done
+wait_services rating invoicing
 ok "rating and invoicing up"
 
 # --- catalog -------------------------------------------------------------
