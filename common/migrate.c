@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,21 +14,36 @@ static const char SQL_TABLE[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " component text NOT NULL, version integer NOT NULL, name text NOT NULL,"
     " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))";
-static const char SQL_CURRENT[] =
-    "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1";
+static const char SQL_APPLIED[] =
+    "SELECT version FROM schema_migrations WHERE component = $1";
 static const char SQL_RECORD[] =
     "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)";
 
+static bool applied(const PGresult *res, int version)
+{
+    for (int i = 0; i < PQntuples(res); i++)
+        if (atoi(PQgetvalue(res, i, 0)) == version)
+            return true;
+    return false;
+}
+
+/* Applies every file of the list not recorded yet, not only those above the
+ * highest recorded: branches developed side by side number their files
+ * independently, and one merged later may carry a lower number. *out is the
+ * highest version then applied. */
 static int apply_list(bw_db_t *db, const char *component, const bw_migration_t *list, int *out)
 {
     const char *p[3] = {component};
-    PGresult *res = bw_db_query(db, SQL_CURRENT, 1, p);
-    if (!res)
+    PGresult *done = bw_db_query(db, SQL_APPLIED, 1, p);
+    if (!done)
         return BW_EDB;
-    int current = atoi(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    for (const bw_migration_t *m = list; m->name; m++) {
-        if (m->version <= current)
+    int current = 0;
+    for (int i = 0; i < PQntuples(done); i++)
+        if (atoi(PQgetvalue(done, i, 0)) > current)
+            current = atoi(PQgetvalue(done, i, 0));
+    int rc = 0;
+    for (const bw_migration_t *m = list; m->name && rc == 0; m++) {
+        if (applied(done, m->version))
             continue;
         /* Multi-statement file: simple query protocol, no parameters. */
         PGresult *r = PQexec(bw_db_conn(db), m->sql);
@@ -35,20 +51,25 @@ static int apply_list(bw_db_t *db, const char *component, const bw_migration_t *
             bw_log(BW_ERROR, "migration failed", "component", BW_S(component), "file",
                    BW_S(m->name), "pg_error", BW_S(PQresultErrorMessage(r)), NULL);
             PQclear(r);
-            return BW_EDB;
+            rc = BW_EDB;
+            break;
         }
         PQclear(r);
         char ver[16];
         snprintf(ver, sizeof ver, "%d", m->version);
         const char *rp[3] = {component, ver, m->name};
-        if (bw_db_exec(db, SQL_RECORD, 3, rp) < 0)
-            return BW_EDB;
+        if (bw_db_exec(db, SQL_RECORD, 3, rp) < 0) {
+            rc = BW_EDB;
+            break;
+        }
         bw_log(BW_INFO, "migration applied", "component", BW_S(component), "file",
                BW_S(m->name), NULL);
-        current = m->version;
+        if (m->version > current)
+            current = m->version;
     }
+    PQclear(done);
     *out = current;
-    return 0;
+    return rc;
 }
 
 int bw_migrate(bw_db_t *db, const char *component, const bw_migration_t *list, int *version)
