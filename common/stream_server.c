@@ -201,27 +201,6 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
         return -1;
     }
     int n = PQntuples(res);
-    if (n == 0) {
-        /* Sequence numbers only grow, and pruning raises the horizon, so a
-         * cursor past both means this outbox went back in time: restored
-         * from an older backup than the consumer's database. New events
-         * would reuse numbers the consumer has passed and be skipped. */
-        if (head < 0)
-            head = bw_stream_server_head(s);
-        if (head >= 0 && f->after_seq > head && f->after_seq > s->horizon && s->horizon_known) {
-            char msg[240];
-            snprintf(msg, sizeof msg,
-                     "this consumer is at %lld but the stream ends at %lld: the producer's database"
-                     " is older than the consumer's (restored from a backup?); restore both from one"
-                     " snapshot",
-                     (long long)f->after_seq, (long long)head);
-            bw_log(BW_ERROR, "fetch ahead of the stream", "consumer", BW_S(f->consumer), "after_seq",
-                   BW_I(f->after_seq), "head", BW_I(head), NULL);
-            PQclear(res);
-            send_error(s, identity, f->request_id, msg);
-            return -1;
-        }
-    }
     if (n == 0 && !force) {
         PQclear(res);
         return 0;
