@@ -625,17 +625,27 @@ out:
 static int run_batch(bw_db_t *db, const char *id, bw_arena_t *a, bool *job_done)
 {
     long long batch = W.batch > 0 ? W.batch : 2000;
+    /* After usage arrived during a batch, the batch runs again with the
+     * usage lock taken first, so steady ingest cannot make it retry for
+     * ever (taking it again before the append is a no-op). */
+    static bool lock_first;
     slice_t sl;
     if (bw_db_begin(db) < 0)
         return BW_EDB;
+    if (lock_first && bw_db_exec(db, RT_USAGE_LOCK_SQL, 0, NULL) < 0) {
+        bw_db_rollback(db);
+        return BW_EDB;
+    }
     int claimed = claim_slice(db, id, &sl, a);
     int rc = claimed > 0 ? close_batch(db, &sl, batch, a) : claimed;
     if (rc == BW_ECONFLICT) {
         bw_log(BW_INFO, "usage arrived during a close batch: running it again", "job", BW_S(id),
                NULL);
         bw_db_rollback(db);
+        lock_first = true;
         return 1;
     }
+    lock_first = false;
     if (rc < 0) {
         bw_log(BW_WARN, "close batch failed", "job", BW_S(id), "pg_error", BW_S(bw_db_error(db)),
                "error", BW_S(bw_strerror(rc)), NULL);
