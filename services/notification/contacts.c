@@ -75,18 +75,13 @@ static bool in_set(const char *s, const char *const *set)
 
 bool ntf_type_optional(const char *type) { return type && in_set(type, optional_types); }
 
-static void put_str(json_object *o, const char *key, const char *v)
-{
-    json_object_object_add(o, key, json_object_new_string(v ? v : ""));
-}
+#define put_str bw_jsonrows_put_str
 
 int ntf_contacts_add(ntf_contacts_batch_t *b, const Billow__AccountChanged *ac, const char *cause)
 {
     if (!ac->account_id || !*ac->account_id)
         return 0;
-    if (!b->rows && !(b->rows = json_object_new_array()))
-        return BW_ENOMEM;
-    json_object *o = json_object_new_object();
+    json_object *o = bw_jsonrows_new_row();
     if (!o)
         return BW_ENOMEM;
     put_str(o, "account_id", ac->account_id);
@@ -97,34 +92,20 @@ int ntf_contacts_add(ntf_contacts_batch_t *b, const Billow__AccountChanged *ac, 
     put_str(o, "language", ac->language && *ac->language ? ac->language : "en");
     json_object_object_add(o, "account_version", json_object_new_int64(ac->version));
     put_str(o, "caused_by", cause);
-    json_object_object_add(o, "ord", json_object_new_int((int)json_object_array_length(b->rows)));
-    if (json_object_array_add(b->rows, o) < 0) {
-        json_object_put(o);
-        return BW_ENOMEM;
-    }
-    return 0;
+    return bw_jsonrows_add(b, o);
 }
 
 int ntf_contacts_flush(bw_db_t *db, ntf_contacts_batch_t *b)
 {
-    if (!b->rows || json_object_array_length(b->rows) == 0)
-        return 0;
-    const char *p[1] = {json_object_to_json_string_ext(b->rows, JSON_C_TO_STRING_PLAIN)};
-    int rc = p[0] ? bw_db_exec(db, SQL_APPLY, 1, p) : BW_ENOMEM;
+    size_t n = bw_jsonrows_count(b);
+    int rc = bw_jsonrows_exec(db, b, SQL_APPLY);
     if (rc == BW_EDB)
-        bw_log(BW_WARN, "could not apply account changes", "accounts",
-               BW_I((long long)json_object_array_length(b->rows)), "pg_error",
+        bw_log(BW_WARN, "could not apply account changes", "accounts", BW_I((long long)n), "pg_error",
                BW_S(bw_db_error(db)), NULL);
-    ntf_contacts_batch_clear(b);
     return rc;
 }
 
-void ntf_contacts_batch_clear(ntf_contacts_batch_t *b)
-{
-    if (b->rows)
-        json_object_put(b->rows);
-    b->rows = NULL;
-}
+void ntf_contacts_batch_clear(ntf_contacts_batch_t *b) { bw_jsonrows_clear(b); }
 
 static void defaults(ntf_contact_t *c)
 {

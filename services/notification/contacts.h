@@ -12,6 +12,7 @@
 #include "api.pb-c.h"
 #include "arena.h"
 #include "events.pb-c.h"
+#include "jsonrows.h"
 
 typedef struct bw_db bw_db_t;
 
@@ -30,9 +31,7 @@ typedef struct {
  * caller's transaction (replays and older versions are harmless). Add in
  * stream order; flush before anything that reads contacts and at the end
  * of the batch. add: 0 or BW_ENOMEM; flush: 0, BW_EDB or BW_EUNAVAIL. */
-typedef struct {
-    struct json_object *rows;
-} ntf_contacts_batch_t;
+typedef bw_jsonrows_t ntf_contacts_batch_t;
 int ntf_contacts_add(ntf_contacts_batch_t *b, const Billow__AccountChanged *ac, const char *cause);
 int ntf_contacts_flush(bw_db_t *db, ntf_contacts_batch_t *b);
 void ntf_contacts_batch_clear(ntf_contacts_batch_t *b);

@@ -35,10 +35,7 @@ static const char SQL_GET[] =
 
 static const char *or_default(const char *s, const char *def) { return s && *s ? s : def; }
 
-static void put_str(json_object *o, const char *key, const char *v)
-{
-    json_object_object_add(o, key, json_object_new_string(v));
-}
+#define put_str bw_jsonrows_put_str
 
 int rt_accounts_add(rt_accounts_batch_t *b, const Billow__StreamEvent *se,
                     const Billow__AccountChanged *ac)
@@ -48,14 +45,12 @@ int rt_accounts_add(rt_accounts_batch_t *b, const Billow__StreamEvent *se,
                BW_S(se->event_id), NULL);
         return 0;
     }
-    if (!b->rows && !(b->rows = json_object_new_array()))
-        return BW_ENOMEM;
     char created[16];
     int64_t us;
     if (!ac->changed_at || bw_time_parse(ac->changed_at, &us) < 0)
         us = bw_now_us();
     bw_date_format(us / 86400000000LL, created, sizeof created);
-    json_object *o = json_object_new_object();
+    json_object *o = bw_jsonrows_new_row();
     if (!o)
         return BW_ENOMEM;
     put_str(o, "id", ac->account_id);
@@ -67,31 +62,13 @@ int rt_accounts_add(rt_accounts_batch_t *b, const Billow__StreamEvent *se,
     put_str(o, "status", or_default(ac->status, "active"));
     put_str(o, "created_on", created);
     json_object_object_add(o, "version", json_object_new_int64(ac->version ? ac->version : 1));
-    put_str(o, "caused_by", se->event_id ? se->event_id : "");
-    json_object_object_add(o, "ord", json_object_new_int((int)json_object_array_length(b->rows)));
-    if (json_object_array_add(b->rows, o) < 0) {
-        json_object_put(o);
-        return BW_ENOMEM;
-    }
-    return 0;
+    put_str(o, "caused_by", se->event_id);
+    return bw_jsonrows_add(b, o);
 }
 
-int rt_accounts_flush(bw_db_t *db, rt_accounts_batch_t *b)
-{
-    if (!b->rows || json_object_array_length(b->rows) == 0)
-        return 0;
-    const char *p[1] = {json_object_to_json_string_ext(b->rows, JSON_C_TO_STRING_PLAIN)};
-    int rc = p[0] ? bw_db_exec(db, SQL_UPSERT, 1, p) : BW_ENOMEM;
-    rt_accounts_batch_clear(b);
-    return rc < 0 ? rc : 0;
-}
+int rt_accounts_flush(bw_db_t *db, rt_accounts_batch_t *b) { return bw_jsonrows_exec(db, b, SQL_UPSERT); }
 
-void rt_accounts_batch_clear(rt_accounts_batch_t *b)
-{
-    if (b->rows)
-        json_object_put(b->rows);
-    b->rows = NULL;
-}
+void rt_accounts_batch_clear(rt_accounts_batch_t *b) { bw_jsonrows_clear(b); }
 
 int rt_account_get(bw_db_t *db, const char *id, rt_account_t *out, bw_arena_t *a)
 {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "jsonrows.h"
 #include "events.pb-c.h"
 #include "stream.pb-c.h"
 
@@ -22,9 +23,7 @@ typedef struct {
 /* A batch of AccountChanged events applied with one statement. Events are
  * added in stream order; flush before anything that reads the accounts
  * (a BillRunStarted in the same batch) and at the end of the batch. */
-typedef struct {
-    struct json_object *rows;
-} rt_accounts_batch_t;
+typedef bw_jsonrows_t rt_accounts_batch_t;
 
 /* Adds one event (one without id or currency is logged and skipped): 0 or
  * BW_ENOMEM. */
