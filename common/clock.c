@@ -107,7 +107,21 @@ void bw_date_format(int64_t days, char *buf, size_t len)
 {
     int y, m, d;
     bw_civil_from_days(days, &y, &m, &d);
-    snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+    if (y < 0 || y > 9999 || len < 11) {
+        snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+        return;
+    }
+    /* By hand: the close formats several dates per account, and snprintf
+     * was a tenth of its CPU. */
+    const int v[3] = {y, m, d};
+    static const int width[3] = {4, 2, 2};
+    char *o = buf;
+    for (int k = 0; k < 3; k++) {
+        for (int i = width[k] - 1, x = v[k]; i >= 0; i--, x /= 10)
+            o[i] = (char)('0' + x % 10);
+        o += width[k];
+        *o++ = k < 2 ? '-' : '\0';
+    }
 }
 
 int bw_time_parse(const char *s, int64_t *us)

@@ -230,30 +230,11 @@ int rt_load_data_counted(bw_db_t *db, rt_acct_data_t *accts, size_t n, const cha
  * close writes several dates per account, and snprintf for them was about
  * a tenth of the rating process's CPU. Years outside 0-9999 go through
  * bw_date_format. */
-static void put_day(char *out, int64_t day)
-{
-    int y, m, d;
-    bw_civil_from_days(day, &y, &m, &d);
-    if (y < 0 || y > 9999) {
-        bw_date_format(day, out, 11);
-        return;
-    }
-    const int v[3] = {y, m, d};
-    static const int width[3] = {4, 2, 2};
-    char *o = out;
-    for (int k = 0; k < 3; k++) {
-        for (int i = width[k] - 1, x = v[k]; i >= 0; i--, x /= 10)
-            o[i] = (char)('0' + x % 10);
-        o += width[k];
-        *o++ = k < 2 ? '-' : '\0';
-    }
-}
-
 static char *day_str(bw_arena_t *a, int64_t day)
 {
     char *s = bw_arena_alloc(a, 11);
     if (s)
-        put_day(s, day);
+        bw_date_format(day, s, 11);
     return s;
 }
 
@@ -267,7 +248,7 @@ char *rt_price_version_name(const rt_price_version_t *pv, bw_arena_t *a)
     s[lp] = '/';
     memcpy(s + lp + 1, pv->currency, lc);
     s[lp + 1 + lc] = '/';
-    put_day(s + lp + lc + 2, pv->effective_from);
+    bw_date_format(pv->effective_from, s + lp + lc + 2, 11);
     return s;
 }
 
