@@ -673,9 +673,7 @@ static int record(ntf_delivery_t *d, job_t *head)
         bw_copybuf_end(&cb);
         natt++;
     }
-    if (cb.failed)
-        goto rollback;
-    if (natt && bw_db_copy(d->rdb, SQL_ATTEMPTS_COPY, cb.data, cb.len) < 0)
+    if (bw_copybuf_send(&cb, d->rdb, SQL_ATTEMPTS_COPY) < 0)
         goto rollback;
     if (nev && bw_outbox_append(d->rdb, evs, nev) < 0)
         goto rollback;

@@ -28,15 +28,9 @@ static struct {
 } g;
 
 /* Another connection like the service's own (same role and schema). */
-static bw_db_t *connect_again(void)
+static bw_db_t *connect_again(bw_service_t *svc)
 {
-    char conninfo[1024], role[64];
-    const char *user;
-    if (bw_db_conninfo("notification", conninfo, sizeof conninfo, &user) < 0)
-        return NULL;
-    if (user)
-        snprintf(role, sizeof role, "billow_%s", user);
-    bw_db_t *db = bw_db_new(conninfo, user ? role : NULL, "notification");
+    bw_db_t *db = bw_db_new_like(bw_service_db(svc));
     long long wait_s;
     if (!db || bw_env_int("BILLOW_DB_WAIT_S", 30, 0, 3600, &wait_s) < 0 ||
         bw_db_connect(db, (int)wait_s * 1000) < 0)
@@ -66,7 +60,7 @@ static int init(bw_service_t *svc)
             bw_log(BW_ERROR, "cannot load notifier plugins", "error", BW_S(err), NULL);
             return -1;
         }
-        g.rdb = connect_again();
+        g.rdb = connect_again(svc);
         if (!g.rdb) {
             bw_log(BW_ERROR, "cannot open the delivery connection", NULL);
             return -1;
