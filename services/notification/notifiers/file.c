@@ -198,6 +198,9 @@ static void write_batch(file_notifier_t *f, pending_t *batch)
         if (fd < 0) {
             why = strerror(errno);
         } else {
+            /* A failed batch is sent again: cut what it wrote, or the file
+             * keeps a torn line and then the same lines twice. */
+            off_t start = lseek(fd, 0, SEEK_END);
             for (off = 0; off < total && !why;) {
                 ssize_t w = write(fd, buf + off, total - off);
                 if (w < 0 && errno != EINTR)
@@ -207,6 +210,8 @@ static void write_batch(file_notifier_t *f, pending_t *batch)
             }
             if (!why && fdatasync(fd) < 0)
                 why = strerror(errno);
+            if (why && start >= 0 && ftruncate(fd, start) < 0)
+                why = "write failed and the partial lines could not be cut";
         }
         free(buf);
         settle(first, ch, why == NULL, why);
