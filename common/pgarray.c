@@ -31,10 +31,15 @@ void bw_pgarr_add(bw_pgarr_t *a, const char *s)
         return;
     }
     put(a, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
+    /* Runs of plain text at once; only '"' and '\\' are escaped. */
+    for (const char *p = s; *p;) {
+        size_t run = strcspn(p, "\"\\");
+        put(a, p, run);
+        p += run;
+        if (*p) {
             put(a, "\\", 1);
-        put(a, p, 1);
+            put(a, p++, 1);
+        }
     }
     put(a, "\"", 1);
 }

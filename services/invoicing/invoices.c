@@ -23,6 +23,7 @@
 #include "money.h"
 #include "outbox.h"
 #include "rpc.h"
+#include "pgarray.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -105,29 +106,18 @@ static inv_line_kind_t kind_of(const char *k)
     return INV_LINE_CHARGE;
 }
 
-/* A text[] literal of one string per item (get(item)), each element quoted
- * so that any text survives: periods and run ids come from events. */
+/* A text[] literal of one string per item (get(item)), in the arena; NULL
+ * when out of memory. */
 static char *text_array(item_t *items, size_t n, const char *(*get)(const item_t *),
                         bw_arena_t *a)
 {
-    size_t cap = 3;
+    bw_pgarr_t arr;
+    bw_pgarr_init(&arr);
     for (size_t i = 0; i < n; i++)
-        cap += 2 * strlen(get(&items[i])) + 3;
-    char *s = bw_arena_alloc(a, cap), *p = s;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            *p++ = ',';
-        *p++ = '"';
-        for (const char *q = get(&items[i]); *q; q++) {
-            if (*q == '"' || *q == '\\')
-                *p++ = '\\';
-            *p++ = *q;
-        }
-        *p++ = '"';
-    }
-    *p++ = '}';
-    *p = '\0';
+        bw_pgarr_add(&arr, get(&items[i]));
+    const char *lit = bw_pgarr_str(&arr);
+    char *s = lit ? bw_arena_strdup(a, lit) : NULL;
+    bw_pgarr_free(&arr);
     return s;
 }
 
@@ -181,6 +171,8 @@ static int lookup(bw_db_t *db, item_t *items, size_t n, bool replays, bw_arena_t
         p[1] = text_array(items, n, get_period, a);
         p[2] = text_array(items, n, get_run, a);
     }
+    if (!p[0] || (replays && (!p[1] || !p[2])))
+        return BW_ENOMEM;
     PGresult *res = replays ? bw_db_query(db, SQL_LOOKUP, 3, p)
                             : bw_db_query(db, SQL_LOOKUP_ACCOUNTS, 1, p);
     if (!res)
@@ -850,20 +842,18 @@ out:
  * the issue were written with the invoices). */
 static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    size_t cap = 3, k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].outcome && items[i].number) {
-            cap += strlen(items[i].ar->account_id) + 1;
-            k++;
-        }
-    if (k == 0)
-        return 0;
-    char *accts = bw_arena_alloc(a, cap), *q = accts;
-    *q++ = '{';
+    bw_pgarr_t arr;
+    bw_pgarr_init(&arr);
     for (size_t i = 0; i < n; i++)
         if (!items[i].outcome && items[i].number)
-            q += sprintf(q, "%s%s", q[-1] == '{' ? "" : ",", items[i].ar->account_id);
-    strcpy(q, "}");
+            bw_pgarr_add(&arr, items[i].ar->account_id);
+    if (arr.n == 0)
+        return 0;
+    const char *lit = bw_pgarr_str(&arr);
+    char *accts = lit ? bw_arena_strdup(a, lit) : NULL;
+    bw_pgarr_free(&arr);
+    if (!accts)
+        return BW_ENOMEM;
     return inv_pay_on_issued(db, accts);
 }
 
