@@ -695,6 +695,7 @@ typedef struct {
     long long good, stored;
     bool pending; /* a COPY sent, its outcome not read yet */
     bool done;    /* stored through the staging path */
+    bool lost;    /* its transaction failed after another part had committed */
 } part_t;
 
 /* The connections a request with `good` records is spread over: the
@@ -799,18 +800,35 @@ static int keep_first(int rc, int prc, bw_db_t *db, bw_db_t **bad)
     return prc;
 }
 
+/* Once one part has committed, a later part that fails cannot take the
+ * request down with it: its records are rejected, each with the error, so
+ * the reply says exactly which records are stored (a resend then counts
+ * only those as duplicates). */
+static void part_lost(part_t *pt, rec_t *recs, size_t n, int p, bw_arena_t *arena)
+{
+    const char *why = bw_arena_printf(arena, "not stored (%s): send it again",
+                                      bw_db_error(pt->db));
+    pt->lost = true;
+    for (size_t i = 0; i < n; i++)
+        if (!recs[i].error && recs[i].part == p)
+            recs[i].error = why;
+}
+
 /* Stores the good records and their aggregates, spread over the ingest
  * connections when there are many; the extra connections commit here,
- * before the request's own transaction (which must commit for the reply to
- * count them: a request that fails after they committed is sent again and
- * finds their records stored, as duplicates). *stored: how many were new;
- * on failure *bad is the connection that failed. */
+ * before the request's own transaction (part 0), which holds the usage
+ * lock. A failure before any part committed fails the request (nothing is
+ * stored; *bad is the connection that failed); after one did, the parts
+ * that could not commit are lost (part_lost). *committed: whether an extra
+ * part committed. */
 static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t good,
-                 const char *cause, long long *stored, bw_db_t **bad, bw_arena_t *arena)
+                 const char *cause, part_t *parts, int *np_out, bool *committed, bw_db_t **bad,
+                 bw_arena_t *arena)
 {
     size_t n = req->n_records;
-    part_t parts[RT_USAGE_MAX_CONNECTIONS];
     int np = parts_open(db, good, parts), rc = 0;
+    *np_out = np;
+    *committed = false;
     for (size_t i = 0; i < n; i++)
         recs[i].part = np > 1 ? (int)(hash_id(req->records[i]->event_id) % (uint64_t)np) : 0;
     for (int p = 0; p < np && rc == 0; p++) {
@@ -825,13 +843,20 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_
             parts[p].pending = false;
             rc = keep_first(rc, bw_db_copy_wait(parts[p].db), parts[p].db, bad);
         }
-    *stored = 0;
-    for (int p = 0; p < np; p++) {
-        *stored += parts[p].stored;
-        if (p > 0 && rc == 0)
-            rc = keep_first(rc, bw_db_commit(parts[p].db), parts[p].db, bad);
-        else if (p > 0)
+    for (int p = 1; p < np; p++) {
+        if (rc < 0) {
             bw_db_rollback(parts[p].db);
+            continue;
+        }
+        int crc = bw_db_commit(parts[p].db);
+        if (crc == 0)
+            *committed = true;
+        else if (*committed)
+            part_lost(&parts[p], recs, n, p, arena);
+        else
+            rc = keep_first(rc, crc, parts[p].db, bad);
+    }
+    for (int p = 0; p < np; p++) {
         bw_bincopy_free(&parts[p].rb);
         bw_bincopy_free(&parts[p].ab);
     }
@@ -886,19 +911,32 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)
         goto fail;
-    if (good > 0 && (rc = store(db, req, recs, good, cause, &inserted, &bad, arena)) < 0)
+    part_t parts[RT_USAGE_MAX_CONNECTIONS];
+    int np = 0;
+    bool committed = false;
+    if (good > 0 &&
+        (rc = store(db, req, recs, good, cause, parts, &np, &committed, &bad, arena)) < 0)
         goto fail;
     if (bw_db_commit(db) < 0) {
-        rt_reply_db(reply, db, "could not store usage", arena);
-        return false;
+        if (!committed) {
+            rt_reply_db(reply, db, "could not store usage", arena);
+            return false;
+        }
+        part_lost(&parts[0], recs, n, 0, arena);
     }
+    long long duplicates = 0;
+    for (int p = 0; p < np; p++)
+        if (!parts[p].lost) {
+            inserted += parts[p].stored;
+            duplicates += parts[p].good - parts[p].stored;
+        }
 
     Billow__IngestUsageReply *ur = bw_arena_alloc(arena, sizeof *ur);
     billow__ingest_usage_reply__init(ur);
     ur->received = (int32_t)n;
     ur->accepted = (int32_t)inserted;
-    ur->duplicates = (int32_t)(good - (size_t)inserted);
-    ur->n_rejected = n - good;
+    ur->duplicates = (int32_t)duplicates;
+    ur->n_rejected = n;
     ur->rejected = bw_arena_alloc(arena, sizeof *ur->rejected * (ur->n_rejected + 1));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
