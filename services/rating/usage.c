@@ -54,6 +54,14 @@ static const char SQL_ACCOUNTS[] =
     " JOIN accounts a ON a.id = t.id"
     " LEFT JOIN LATERAL (SELECT plan FROM subscriptions s WHERE s.account_id = a.id"
     " ORDER BY start_date DESC LIMIT 1) s ON true";
+/* The periods of a request that a close was started for. Only a close job
+ * writes closed_periods, and job rows are never deleted, so a record in any
+ * other period cannot be in a closed one; the request holds the usage lock
+ * from its first statement, so no close batch of a job created since can
+ * commit before it does. */
+static const char SQL_CLOSING[] =
+    "SELECT DISTINCT period FROM close_jobs WHERE period = ANY($1::text[])";
+/* One probe of the closed_periods key per record asked about. */
 static const char SQL_CLOSED[] =
     "SELECT c.account_id, c.period FROM closed_periods c"
     " JOIN unnest($1::text[], $2::text[]) AS t(a, p) ON c.account_id = t.a AND c.period = t.p";
@@ -579,21 +587,72 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, fee_memo_t *fees, i
     period_of(day, r->acct->months, r->period);
 }
 
-/* Rejects the good records whose period is closed for their account. */
+#define RT_MAX_PERIODS 32
+
+/* Marks in closing[] which of the request's periods (distinct, *np of
+ * them) a close job was started for: 0, BW_EDB or BW_ENOMEM. */
+static int closing_periods(bw_db_t *db, char (*periods)[8], int np, bool *closing)
+{
+    bw_pgarr_t pa = {0};
+    for (int k = 0; k < np; k++)
+        bw_pgarr_add(&pa, periods[k]);
+    const char *p = bw_pgarr_str(&pa);
+    PGresult *res = p ? bw_db_query(db, SQL_CLOSING, 1, &p) : NULL;
+    bw_pgarr_free(&pa);
+    if (!res)
+        return p ? BW_EDB : BW_ENOMEM;
+    for (int r = 0; r < PQntuples(res); r++)
+        for (int k = 0; k < np; k++)
+            if (strcmp(periods[k], PQgetvalue(res, r, 0)) == 0)
+                closing[k] = true;
+    PQclear(res);
+    return 0;
+}
+
+/* The index of period in periods[] (added when new); -1 when there are
+ * already RT_MAX_PERIODS others. */
+static int period_index(char (*periods)[8], int *np, const char *period)
+{
+    for (int k = 0; k < *np; k++)
+        if (strcmp(periods[k], period) == 0)
+            return k;
+    if (*np == RT_MAX_PERIODS)
+        return -1;
+    memcpy(periods[*np], period, 8);
+    return (*np)++;
+}
+
+/* Rejects the good records whose period is closed for their account. The
+ * closed_periods key is probed only for records in a period a close was
+ * started for (SQL_CLOSING): a probe per record cost as much as storing
+ * it once a month had been closed, while records mostly arrive for the
+ * open period. A request naming more than RT_MAX_PERIODS periods probes
+ * every record. */
 static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t *good,
                          bw_arena_t *arena)
 {
     size_t n = req->n_records;
+    char periods[RT_MAX_PERIODS][8];
+    bool closing[RT_MAX_PERIODS] = {false}, all = false;
+    int np = 0;
+    for (size_t i = 0; i < n && !all; i++)
+        all = !recs[i].error && period_index(periods, &np, recs[i].period) < 0;
+    int rc = all ? 0 : closing_periods(db, periods, np, closing);
+    if (rc < 0)
+        return rc;
     bw_pgarr_t aa = {0}, pa = {0};
+    size_t asked = 0;
     for (size_t i = 0; i < n; i++)
-        if (!recs[i].error) {
+        if (!recs[i].error && (all || closing[period_index(periods, &np, recs[i].period)])) {
             bw_pgarr_add(&aa, req->records[i]->account_id);
             bw_pgarr_add(&pa, recs[i].period);
+            asked++;
         }
     const char *cp[2] = {bw_pgarr_str(&aa), bw_pgarr_str(&pa)};
-    int rc = 0;
     PGresult *res = NULL;
-    if (!cp[0] || !cp[1])
+    if (asked == 0)
+        rc = 0;
+    else if (!cp[0] || !cp[1])
         rc = BW_ENOMEM;
     else if (!(res = bw_db_query(db, SQL_CLOSED, 2, cp)))
         rc = BW_EDB;

@@ -13,7 +13,8 @@
  * per record and explain shows the first records; big requests spread over
  * two connections count new, duplicate and bad records alike, also when
  * the second connection was cut, and honestly when one of the two commits
- * failed after the other; a closed period rejects;
+ * failed after the other; a closed period rejects, also in a request of
+ * many periods;
  * a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
@@ -406,7 +407,12 @@ int main(void)
     CHECK(counts(r, 1, 0, 1) && has_rejection(r, 0, "has no subscription"),
           "U3's subscription deleted: seen at once, U1 still accepted");
 
-    /* A closed period rejects. */
+    /* A closed period rejects (closed_periods rows come from a close job). */
+    bw_db_exec(db,
+               "INSERT INTO close_jobs (id, period, cycle, period_start, period_end, status,"
+               " catalog_version, caused_by) VALUES ('j', '2026-11', 'monthly', '2026-11-01',"
+               " '2026-12-01', 'done', 1, 't')",
+               0, NULL);
     bw_db_exec(db,
                "INSERT INTO closed_periods (account_id, period, job_id, catalog_version,"
                " total_minor, currency, event_id, rated, caused_by) VALUES ('U2', "
@@ -420,6 +426,16 @@ int main(void)
     r = ingest(b5, 2, a);
     CHECK(counts(r, 1, 0, 1) && has_rejection(r, 0, "period 2026-11 is already closed"),
           "closed period rejected, the other record stored");
+    /* More periods in one request than are told apart: every record is
+     * checked against closed_periods. */
+    rec_t *many = bw_arena_alloc(a, sizeof *many * 36);
+    for (int i = 0; i < 35; i++)
+        many[i] = (rec_t){bw_arena_printf(a, "mp-%d", i), "U2", "API_CALLS", "1",
+                          bw_arena_printf(a, "%d-%02d-15T10:00:00Z", 2024 + i / 12, i % 12 + 1),
+                          NULL};
+    r = ingest(many, 35, a);
+    CHECK(counts(r, 34, 0, 1) && has_rejection(r, 34, "period 2026-11 is already closed"),
+          "35 periods in one request: the closed one still rejected");
     CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates equal the records at the end");
 
     /* The preloader reads the whole view; what changes after still shows. */
