@@ -995,8 +995,7 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     ur->received = (int32_t)n;
     ur->accepted = (int32_t)inserted;
     ur->duplicates = (int32_t)duplicates;
-    ur->n_rejected = n;
-    ur->rejected = bw_arena_alloc(arena, sizeof *ur->rejected * (ur->n_rejected + 1));
+    ur->rejected = bw_arena_alloc(arena, sizeof *ur->rejected * (n + 1));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (!recs[i].error)
