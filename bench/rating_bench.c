@@ -11,7 +11,9 @@
  * the ports. Prints a human line and a RESULT line of JSON per measure.
  * The COPY baseline is the same rows COPYed in the same transactions, text
  * and binary; the ratio is to the faster (binary, which the service uses).
- * Rating reads the accounts into memory before the clock starts.
+ * Rating reads the accounts into memory before the clock starts, and
+ * October is closed for every account during the ingest (closed_periods
+ * rows, as in any month but the first).
  * The record mix is the hardest for the aggregates: each request names 5000
  * different accounts, and every account's two records land in different
  * requests, so every record makes an aggregate row of its own. */
@@ -356,6 +358,22 @@ int main(int argc, char **argv)
         die("accounts", db);
 
     /* --- ingest ----------------------------------------------------------- */
+    /* As in every month but the first, the month before is closed: each
+     * account has a closed_periods row for October, which the ingest's
+     * closed-period check could probe. They go before the close. */
+    if (bw_db_exec(db,
+                   "INSERT INTO rating.close_jobs (id, period, cycle, period_start, period_end,"
+                   " status, catalog_version, caused_by) VALUES ('close:2026-10:monthly',"
+                   " '2026-10', 'monthly', '2026-10-01', '2026-11-01', 'done', 1, 'bench')",
+                   0, NULL) < 0 ||
+        bw_db_exec(db,
+                   "INSERT INTO rating.closed_periods (account_id, period, job_id, catalog_version,"
+                   " total_minor, currency, event_id, rated, caused_by) SELECT id, '2026-10',"
+                   " 'close:2026-10:monthly', 1, 0, currency, gen_random_uuid()::text, '', 'bench'"
+                   " FROM rating.accounts",
+                   0, NULL) < 0 ||
+        bw_db_exec(db, "ANALYZE rating.closed_periods", 0, NULL) < 0)
+        die("October closed", db);
     /* The accounts view is not what is measured: one request (a record of
      * an unknown account, rejected) makes rating see the new accounts, and
      * its preloader reads them before the clock starts. */
@@ -429,6 +447,9 @@ int main(int argc, char **argv)
     }
     cpu_t cpu1 = cpu_now(db, pid);
     double wal_ingest = wal_now(db) - wal0;
+    if (bw_db_exec(db, "TRUNCATE rating.closed_periods", 0, NULL) < 0 ||
+        bw_db_exec(db, "DELETE FROM rating.close_jobs", 0, NULL) < 0)
+        die("October reopened", db);
     free(recs);
     free(rp);
     free(strs);

@@ -54,6 +54,14 @@ static const char SQL_ACCOUNTS[] =
     " JOIN accounts a ON a.id = t.id"
     " LEFT JOIN LATERAL (SELECT plan FROM subscriptions s WHERE s.account_id = a.id"
     " ORDER BY start_date DESC LIMIT 1) s ON true";
+/* The periods of a request that a close was started for. Only a close job
+ * writes closed_periods, and job rows are never deleted, so a record in any
+ * other period cannot be in a closed one; the request holds the usage lock
+ * from its first statement, so no close batch of a job created since can
+ * commit before it does. */
+static const char SQL_CLOSING[] =
+    "SELECT DISTINCT period FROM close_jobs WHERE period = ANY($1::text[])";
+/* One probe of the closed_periods key per record asked about. */
 static const char SQL_CLOSED[] =
     "SELECT c.account_id, c.period FROM closed_periods c"
     " JOIN unnest($1::text[], $2::text[]) AS t(a, p) ON c.account_id = t.a AND c.period = t.p";
@@ -579,21 +587,72 @@ static void validate(const Billow__UsageRecord *u, rec_t *r, fee_memo_t *fees, i
     period_of(day, r->acct->months, r->period);
 }
 
-/* Rejects the good records whose period is closed for their account. */
+#define RT_MAX_PERIODS 32
+
+/* Marks in closing[] which of the request's periods (distinct, *np of
+ * them) a close job was started for: 0, BW_EDB or BW_ENOMEM. */
+static int closing_periods(bw_db_t *db, char (*periods)[8], int np, bool *closing)
+{
+    bw_pgarr_t pa = {0};
+    for (int k = 0; k < np; k++)
+        bw_pgarr_add(&pa, periods[k]);
+    const char *p = bw_pgarr_str(&pa);
+    PGresult *res = p ? bw_db_query(db, SQL_CLOSING, 1, &p) : NULL;
+    bw_pgarr_free(&pa);
+    if (!res)
+        return p ? BW_EDB : BW_ENOMEM;
+    for (int r = 0; r < PQntuples(res); r++)
+        for (int k = 0; k < np; k++)
+            if (strcmp(periods[k], PQgetvalue(res, r, 0)) == 0)
+                closing[k] = true;
+    PQclear(res);
+    return 0;
+}
+
+/* The index of period in periods[] (added when new); -1 when there are
+ * already RT_MAX_PERIODS others. */
+static int period_index(char (*periods)[8], int *np, const char *period)
+{
+    for (int k = 0; k < *np; k++)
+        if (strcmp(periods[k], period) == 0)
+            return k;
+    if (*np == RT_MAX_PERIODS)
+        return -1;
+    memcpy(periods[*np], period, 8);
+    return (*np)++;
+}
+
+/* Rejects the good records whose period is closed for their account. The
+ * closed_periods key is probed only for records in a period a close was
+ * started for (SQL_CLOSING): a probe per record cost as much as storing
+ * it once a month had been closed, while records mostly arrive for the
+ * open period. A request naming more than RT_MAX_PERIODS periods probes
+ * every record. */
 static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t *good,
                          bw_arena_t *arena)
 {
     size_t n = req->n_records;
+    char periods[RT_MAX_PERIODS][8];
+    bool closing[RT_MAX_PERIODS] = {false}, all = false;
+    int np = 0;
+    for (size_t i = 0; i < n && !all; i++)
+        all = !recs[i].error && period_index(periods, &np, recs[i].period) < 0;
+    int rc = all ? 0 : closing_periods(db, periods, np, closing);
+    if (rc < 0)
+        return rc;
     bw_pgarr_t aa = {0}, pa = {0};
+    size_t asked = 0;
     for (size_t i = 0; i < n; i++)
-        if (!recs[i].error) {
+        if (!recs[i].error && (all || closing[period_index(periods, &np, recs[i].period)])) {
             bw_pgarr_add(&aa, req->records[i]->account_id);
             bw_pgarr_add(&pa, recs[i].period);
+            asked++;
         }
     const char *cp[2] = {bw_pgarr_str(&aa), bw_pgarr_str(&pa)};
-    int rc = 0;
     PGresult *res = NULL;
-    if (!cp[0] || !cp[1])
+    if (asked == 0)
+        rc = 0;
+    else if (!cp[0] || !cp[1])
         rc = BW_ENOMEM;
     else if (!(res = bw_db_query(db, SQL_CLOSED, 2, cp)))
         rc = BW_EDB;
@@ -695,6 +754,7 @@ typedef struct {
     long long good, stored;
     bool pending; /* a COPY sent, its outcome not read yet */
     bool done;    /* stored through the staging path */
+    bool lost;    /* its transaction failed after another part had committed */
 } part_t;
 
 /* The connections a request with `good` records is spread over: the
@@ -799,18 +859,35 @@ static int keep_first(int rc, int prc, bw_db_t *db, bw_db_t **bad)
     return prc;
 }
 
+/* Once one part has committed, a later part that fails cannot take the
+ * request down with it: its records are rejected, each with the error, so
+ * the reply says exactly which records are stored (a resend then counts
+ * only those as duplicates). */
+static void part_lost(part_t *pt, rec_t *recs, size_t n, int p, bw_arena_t *arena)
+{
+    const char *why = bw_arena_printf(arena, "not stored (%s): send it again",
+                                      bw_db_error(pt->db));
+    pt->lost = true;
+    for (size_t i = 0; i < n; i++)
+        if (!recs[i].error && recs[i].part == p)
+            recs[i].error = why;
+}
+
 /* Stores the good records and their aggregates, spread over the ingest
  * connections when there are many; the extra connections commit here,
- * before the request's own transaction (which must commit for the reply to
- * count them: a request that fails after they committed is sent again and
- * finds their records stored, as duplicates). *stored: how many were new;
- * on failure *bad is the connection that failed. */
+ * before the request's own transaction (part 0), which holds the usage
+ * lock. A failure before any part committed fails the request (nothing is
+ * stored; *bad is the connection that failed); after one did, the parts
+ * that could not commit are lost (part_lost). *committed: whether an extra
+ * part committed. */
 static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t good,
-                 const char *cause, long long *stored, bw_db_t **bad, bw_arena_t *arena)
+                 const char *cause, part_t *parts, int *np_out, bool *committed, bw_db_t **bad,
+                 bw_arena_t *arena)
 {
     size_t n = req->n_records;
-    part_t parts[RT_USAGE_MAX_CONNECTIONS];
     int np = parts_open(db, good, parts), rc = 0;
+    *np_out = np;
+    *committed = false;
     for (size_t i = 0; i < n; i++)
         recs[i].part = np > 1 ? (int)(hash_id(req->records[i]->event_id) % (uint64_t)np) : 0;
     for (int p = 0; p < np && rc == 0; p++) {
@@ -825,13 +902,20 @@ static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_
             parts[p].pending = false;
             rc = keep_first(rc, bw_db_copy_wait(parts[p].db), parts[p].db, bad);
         }
-    *stored = 0;
-    for (int p = 0; p < np; p++) {
-        *stored += parts[p].stored;
-        if (p > 0 && rc == 0)
-            rc = keep_first(rc, bw_db_commit(parts[p].db), parts[p].db, bad);
-        else if (p > 0)
+    for (int p = 1; p < np; p++) {
+        if (rc < 0) {
             bw_db_rollback(parts[p].db);
+            continue;
+        }
+        int crc = bw_db_commit(parts[p].db);
+        if (crc == 0)
+            *committed = true;
+        else if (*committed)
+            part_lost(&parts[p], recs, n, p, arena);
+        else
+            rc = keep_first(rc, crc, parts[p].db, bad);
+    }
+    for (int p = 0; p < np; p++) {
         bw_bincopy_free(&parts[p].rb);
         bw_bincopy_free(&parts[p].ab);
     }
@@ -886,20 +970,32 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     if (good > 0 && (rc = reject_closed(db, req, recs, &good, arena)) < 0)
         goto fail;
-    if (good > 0 && (rc = store(db, req, recs, good, cause, &inserted, &bad, arena)) < 0)
+    part_t parts[RT_USAGE_MAX_CONNECTIONS];
+    int np = 0;
+    bool committed = false;
+    if (good > 0 &&
+        (rc = store(db, req, recs, good, cause, parts, &np, &committed, &bad, arena)) < 0)
         goto fail;
     if (bw_db_commit(db) < 0) {
-        rt_reply_db(reply, db, "could not store usage", arena);
-        return false;
+        if (!committed) {
+            rt_reply_db(reply, db, "could not store usage", arena);
+            return false;
+        }
+        part_lost(&parts[0], recs, n, 0, arena);
     }
+    long long duplicates = 0;
+    for (int p = 0; p < np; p++)
+        if (!parts[p].lost) {
+            inserted += parts[p].stored;
+            duplicates += parts[p].good - parts[p].stored;
+        }
 
     Billow__IngestUsageReply *ur = bw_arena_alloc(arena, sizeof *ur);
     billow__ingest_usage_reply__init(ur);
     ur->received = (int32_t)n;
     ur->accepted = (int32_t)inserted;
-    ur->duplicates = (int32_t)(good - (size_t)inserted);
-    ur->n_rejected = n - good;
-    ur->rejected = bw_arena_alloc(arena, sizeof *ur->rejected * (ur->n_rejected + 1));
+    ur->duplicates = (int32_t)duplicates;
+    ur->rejected = bw_arena_alloc(arena, sizeof *ur->rejected * (n + 1));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (!recs[i].error)

@@ -43,8 +43,11 @@ void rt_usage_stop(void);
  * BILLOW_RATING_INGEST_CONNECTIONS connections at once (the request's own
  * and extra ones rt_usage_start makes), each COPYing the records whose
  * event id hashes to it, with their aggregates, in its own transaction;
- * the extras commit just before the request's. Smaller requests, and all
- * without rt_usage_start, use the request's connection alone. */
+ * the extras commit just before the request's. Once one part committed, a
+ * part whose commit fails has its records rejected as "not stored" (the
+ * reply counts only what is stored); before, the request fails whole.
+ * Smaller requests, and all without rt_usage_start, use the request's
+ * connection alone. */
 #define RT_USAGE_SPLIT_MIN 2000
 #define RT_USAGE_CONNECTIONS_DEFAULT 2
 #define RT_USAGE_MAX_CONNECTIONS 8

@@ -12,7 +12,9 @@
  * listed by its aggregate row, through which a percentage fee item is priced
  * per record and explain shows the first records; big requests spread over
  * two connections count new, duplicate and bad records alike, also when
- * the second connection was cut; a closed period rejects;
+ * the second connection was cut, and honestly when one of the two commits
+ * failed after the other; a closed period rejects, also in a request of
+ * many periods;
  * a close skips the account closed already and emits once. */
 #include "arena.h"
 #include "db.h"
@@ -161,6 +163,73 @@ static const char *explained(bw_arena_t *a)
     for (size_t i = 0; i < it->n_records; i++)
         s = bw_arena_printf(a, "%s %s", s, it->records[i]->event_id);
     return s;
+}
+
+/* A deferred trigger refuses the commit of the connections fail_commit
+ * names: the request's own (others false), whose part commits last, or
+ * every other one (others true), the extra that commits first. */
+static const char *const SQL_FAIL_SETUP[] = {
+    "CREATE TABLE fail_commit (pid int NOT NULL, others bool NOT NULL)",
+    "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF EXISTS (SELECT 1 FROM fail_commit WHERE (pid = pg_backend_pid()) <> others) THEN"
+    " RAISE EXCEPTION 'commit refused by the test'; END IF; RETURN NULL; END $$",
+    "CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON usage_records"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit()"};
+static const char *const SQL_FAIL_DROP[] = {"DROP TRIGGER fail_commit ON usage_records",
+                                            "DROP FUNCTION fail_commit()", "DROP TABLE fail_commit"};
+
+/* How many records with event ids starting with prefix are stored. */
+static long long stored_like(const char *prefix, bw_arena_t *a)
+{
+    return atoll(one(bw_arena_printf(a, "SELECT count(*) FROM usage_records WHERE event_id LIKE"
+                                        " '%s%%'", prefix), a));
+}
+
+/* Whether every rejection of r says the record was not stored. */
+static bool all_not_stored(const Billow__IngestUsageReply *r)
+{
+    for (size_t i = 0; i < r->n_rejected; i++)
+        if (!strstr(r->rejected[i]->error, "not stored") ||
+            !strstr(r->rejected[i]->error, "commit refused by the test"))
+            return false;
+    return true;
+}
+
+/* A split request (3000 records, fr's accounts) whose own commit fails
+ * after the extra part committed: the reply accepts what is stored and
+ * rejects the rest as not stored; the resend stores those and counts only
+ * the accepted ones as duplicates. When the extra's commit fails, nothing
+ * is stored and the request fails. */
+static bool lost_commits(rec_t *fr, bw_arena_t *a)
+{
+    bool ok = true;
+    for (size_t i = 0; i < sizeof SQL_FAIL_SETUP / sizeof SQL_FAIL_SETUP[0]; i++)
+        ok = ok && bw_db_exec(db, SQL_FAIL_SETUP[i], 0, NULL) == 0;
+    ok = ok && bw_db_exec(db, "INSERT INTO fail_commit SELECT pg_backend_pid(), false", 0,
+                          NULL) == 0;
+    for (int i = 0; i < 3000; i++)
+        fr[i].event_id = bw_arena_printf(a, "l-%d", i);
+    Billow__IngestUsageReply *r = ingest(fr, 3000, a);
+    ok = ok && r && r->accepted > 0 && r->n_rejected > 0 && r->duplicates == 0 &&
+         r->accepted + (int)r->n_rejected == 3000 && all_not_stored(r) &&
+         stored_like("l-", a) == r->accepted;
+    int accepted = r ? r->accepted : -1;
+    ok = ok && bw_db_exec(db, "DELETE FROM fail_commit", 0, NULL) == 0;
+    r = ingest(fr, 3000, a);
+    ok = ok && counts(r, 3000 - accepted, accepted, 0) && stored_like("l-", a) == 3000;
+    if (!ok)
+        printf("     the request's own commit refused: accepted %d first\n", accepted);
+
+    ok = ok && bw_db_exec(db, "INSERT INTO fail_commit SELECT pg_backend_pid(), true", 0,
+                          NULL) == 0;
+    for (int i = 0; i < 3000; i++)
+        fr[i].event_id = bw_arena_printf(a, "o-%d", i);
+    ok = ok && !ingest(fr, 3000, a) && stored_like("o-", a) == 0;
+    ok = ok && bw_db_exec(db, "DELETE FROM fail_commit", 0, NULL) == 0;
+    ok = ok && counts(ingest(fr, 3000, a), 3000, 0, 0);
+    for (size_t i = 0; i < sizeof SQL_FAIL_DROP / sizeof SQL_FAIL_DROP[0]; i++)
+        ok = bw_db_exec(db, SQL_FAIL_DROP[i], 0, NULL) == 0 && ok;
+    return ok;
 }
 
 int main(void)
@@ -338,7 +407,12 @@ int main(void)
     CHECK(counts(r, 1, 0, 1) && has_rejection(r, 0, "has no subscription"),
           "U3's subscription deleted: seen at once, U1 still accepted");
 
-    /* A closed period rejects. */
+    /* A closed period rejects (closed_periods rows come from a close job). */
+    bw_db_exec(db,
+               "INSERT INTO close_jobs (id, period, cycle, period_start, period_end, status,"
+               " catalog_version, caused_by) VALUES ('j', '2026-11', 'monthly', '2026-11-01',"
+               " '2026-12-01', 'done', 1, 't')",
+               0, NULL);
     bw_db_exec(db,
                "INSERT INTO closed_periods (account_id, period, job_id, catalog_version,"
                " total_minor, currency, event_id, rated, caused_by) VALUES ('U2', "
@@ -352,6 +426,16 @@ int main(void)
     r = ingest(b5, 2, a);
     CHECK(counts(r, 1, 0, 1) && has_rejection(r, 0, "period 2026-11 is already closed"),
           "closed period rejected, the other record stored");
+    /* More periods in one request than are told apart: every record is
+     * checked against closed_periods. */
+    rec_t *many = bw_arena_alloc(a, sizeof *many * 36);
+    for (int i = 0; i < 35; i++)
+        many[i] = (rec_t){bw_arena_printf(a, "mp-%d", i), "U2", "API_CALLS", "1",
+                          bw_arena_printf(a, "%d-%02d-15T10:00:00Z", 2024 + i / 12, i % 12 + 1),
+                          NULL};
+    r = ingest(many, 35, a);
+    CHECK(counts(r, 34, 0, 1) && has_rejection(r, 34, "period 2026-11 is already closed"),
+          "35 periods in one request: the closed one still rejected");
     CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0, "aggregates equal the records at the end");
 
     /* The preloader reads the whole view; what changes after still shows. */
@@ -454,6 +538,7 @@ int main(void)
                          a),
                      "2") == 0,
           "and the next one has its second connection again");
+    CHECK(lost_commits(fr, a), "a commit that fails after the other part's: counts stay honest");
     CHECK(strcmp(one(SQL_AGG_CHECK, a), "0") == 0 && strcmp(one(SQL_IDS_CHECK, a), "0") == 0,
           "split requests: aggregates equal the records, each listed once");
     unsetenv("BILLOW_RATING_INGEST_CONNECTIONS");
