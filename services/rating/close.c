@@ -450,10 +450,11 @@ static long long count_of(bw_db_t *db, const char *sql, int n, const char *const
     return c;
 }
 
-/* One batch of a claimed slice inside the caller's transaction. Returns
- * the number of accounts looked at (0: the slice is done), BW_ECONFLICT
- * when usage for them arrived meanwhile (roll back and run it again). */
-static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bw_arena_t *a)
+/* One batch of a claimed slice inside the caller's transaction; `locked`
+ * says the caller took the usage lock before it. Returns the number of
+ * accounts looked at (0: the slice is done), BW_ECONFLICT when usage for
+ * them arrived meanwhile (roll back and run it again). */
+static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bool locked, bw_arena_t *a)
 {
     rt_period_t *p = &sl->p;
     if (sl->cver > 0) {
@@ -597,17 +598,25 @@ static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bw_arena_t *a)
     /* Usage ingest holds the usage lock shared from its closed-period check
      * to its commit. Taken exclusive only now, with the outbox lock after
      * it, so that processes closing other slices meanwhile read and rate
-     * in parallel and wait for each other only around the commit. */
-    if (bw_db_exec(db, RT_USAGE_LOCK_SQL, 0, NULL) < 0) {
+     * in parallel and wait for each other only around the commit. Taken
+     * before the batch, it kept every usage row out: nothing to count. */
+    if (!locked && bw_db_exec(db, RT_USAGE_LOCK_SQL, 0, NULL) < 0) {
         rc = BW_EDB;
         goto out;
     }
-    long long now_rows = n > 0 ? count_of(db, SQL_USAGE_ROWS, 3, cp) : 0;
-    if (n > 0 && now_rows != usage_rows) {
+    long long now_rows = n > 0 && !locked ? count_of(db, SQL_USAGE_ROWS, 3, cp) : usage_rows;
+    if (now_rows != usage_rows) {
         rc = now_rows < 0 ? BW_EDB : BW_ECONFLICT;
         goto out;
     }
     if (nev > 0 && bw_outbox_append(db, evs, nev) < 0) {
+        rc = BW_EDB;
+        goto out;
+    }
+    /* Fewer accounts than asked for: the slice has no more. Finished here
+     * rather than by a next transaction that would find nothing. The job
+     * row lock comes after the usage and outbox locks, in every process. */
+    if (seen < batch && finish_slice(db, sl) < 0) {
         rc = BW_EDB;
         goto out;
     }
@@ -637,7 +646,7 @@ static int run_batch(bw_db_t *db, const char *id, bw_arena_t *a, bool *job_done)
         return BW_EDB;
     }
     int claimed = claim_slice(db, id, &sl, a);
-    int rc = claimed > 0 ? close_batch(db, &sl, batch, a) : claimed;
+    int rc = claimed > 0 ? close_batch(db, &sl, batch, lock_first, a) : claimed;
     if (rc == BW_ECONFLICT) {
         bw_log(BW_INFO, "usage arrived during a close batch: running it again", "job", BW_S(id),
                NULL);
