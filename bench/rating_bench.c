@@ -119,6 +119,50 @@ static cpu_t cpu_now(bw_db_t *db, pid_t service)
     return c;
 }
 
+/* CPU seconds of every process of the close: the service, the closers and
+ * every backend of rating's role, each remembered by pid so that a backend
+ * that appears during the close counts from zero and one that is gone
+ * counts nothing. */
+#define CLOSE_PIDS 64
+typedef struct {
+    long pid[CLOSE_PIDS];
+    double s[CLOSE_PIDS];
+    int n;
+} pidcpu_t;
+
+static void pidcpu_add(pidcpu_t *pc, long pid)
+{
+    if (pc->n < CLOSE_PIDS) {
+        pc->pid[pc->n] = pid;
+        pc->s[pc->n++] = proc_cpu_s(pid);
+    }
+}
+
+static pidcpu_t backends_cpu(bw_db_t *db)
+{
+    pidcpu_t pc = {.n = 0};
+    PGresult *res =
+        bw_db_query(db, "SELECT pid FROM pg_stat_activity WHERE usename = 'billow_rating'", 0, NULL);
+    for (int i = 0; res && i < PQntuples(res); i++)
+        pidcpu_add(&pc, atol(PQgetvalue(res, i, 0)));
+    PQclear(res);
+    return pc;
+}
+
+/* CPU used between two readings of the same kind of processes. */
+static double pidcpu_since(const pidcpu_t *before, const pidcpu_t *after)
+{
+    double sum = 0;
+    for (int i = 0; i < after->n; i++) {
+        double s0 = 0;
+        for (int j = 0; j < before->n; j++)
+            if (before->pid[j] == after->pid[i])
+                s0 = before->s[j];
+        sum += after->s[i] - s0;
+    }
+    return sum;
+}
+
 /* Where the server's WAL is now, as a byte count (0 when unknown). */
 static double wal_now(bw_db_t *db)
 {
@@ -509,6 +553,10 @@ int main(int argc, char **argv)
     rc.cycle = "monthly";
     rr.op_case = BILLOW__RATING_REQUEST__OP_RATE_CLOSE;
     rr.rate_close = &rc;
+    pidcpu_t procs0 = {.n = 0}, back0 = backends_cpu(db);
+    pidcpu_add(&procs0, pid);
+    for (long long i = 0; i < ncloser; i++)
+        pidcpu_add(&procs0, closers[i]);
     double t0 = now_s(), worst = 0;
     if (!(reply = call(z, ep, &rr, 10000)))
         goto out;
@@ -533,6 +581,12 @@ int main(int argc, char **argv)
             worst = now_s() - q0;
     }
     double t_close = now_s() - t0;
+    /* Read before the closers stop: their backends go with them. */
+    pidcpu_t procs1 = {.n = 0}, back1 = backends_cpu(db);
+    pidcpu_add(&procs1, pid);
+    for (long long i = 0; i < ncloser; i++)
+        pidcpu_add(&procs1, closers[i]);
+    double cpu_procs = pidcpu_since(&procs0, &procs1), cpu_back = pidcpu_since(&back0, &back1);
     for (long long i = 0; i < ncloser; i++) {
         kill(closers[i], SIGTERM);
         waitpid(closers[i], NULL, 0);
@@ -573,12 +627,19 @@ int main(int argc, char **argv)
            " ms\n",
            rated, t_close, rated / t_close, ncloser, c_close, rated / c_close, ct, cb,
            t_close / c_close, worst * 1000);
+    /* On a shared machine the CPU per account moves far less than the
+     * rate: it is the figure to compare between runs. */
+    printf("period close CPU: rating processes %.2fs, their database backends %.2fs"
+           " (microseconds per account: %.1f + %.1f = %.1f)\n",
+           cpu_procs, cpu_back, cpu_procs * 1e6 / rated, cpu_back * 1e6 / rated,
+           (cpu_procs + cpu_back) * 1e6 / rated);
     printf("RESULT {\"bench\":\"rating_close\",\"accounts\":%lld,\"seconds\":%.3f,"
            "\"accounts_per_s\":%.0f,\"closers\":%lld,\"copy_seconds\":%.3f,"
            "\"copy_rows_per_s\":%.0f,\"ratio_to_copy\":%.2f,\"copy_text_seconds\":%.3f,"
-           "\"copy_binary_seconds\":%.3f,\"max_api_ms\":%.0f,\"ok\":%s}\n",
+           "\"copy_binary_seconds\":%.3f,\"max_api_ms\":%.0f,\"cpu_processes_s\":%.2f,"
+           "\"cpu_backends_s\":%.2f,\"ok\":%s}\n",
            rated, t_close, rated / t_close, ncloser, c_close, rated / c_close, t_close / c_close,
-           ct, cb, worst * 1000, rated == nacc ? "true" : "false");
+           ct, cb, worst * 1000, cpu_procs, cpu_back, rated == nacc ? "true" : "false");
     status = 0;
 out:
     kill(pid, SIGTERM);

@@ -57,11 +57,18 @@ static const char SQL_SLICES_CUT[] =
     " INSERT INTO close_slices (job_id, slice, after_account, last_account)"
     " SELECT $1, i - 1, coalesce(b.ids[i - 1], ''), coalesce(b.ids[i], '')"
     " FROM b, generate_series(1, coalesce(array_length(b.ids, 1), 0) + 1) AS i";
-/* How many accounts there are, for the number of slices: the planner's
- * estimate, or a count when the table was never analysed. */
+/* How many accounts there are: the planner's estimate, or a count when the
+ * table was never analysed. */
 static const char SQL_ACCOUNTS_EST[] =
     "SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint"
     " ELSE (SELECT count(*) FROM accounts) END FROM pg_class WHERE oid = 'accounts'::regclass";
+/* The due accounts of the cycle in a sample of $1 percent of the table's
+ * pages: the job's size is theirs, not the table's (a quarterly close
+ * among monthly accounts). */
+static const char SQL_DUE_SAMPLE[] =
+    "SELECT count(*) FROM accounts TABLESAMPLE SYSTEM ($1::float4)"
+    " WHERE cycle = $2 AND status = 'active'";
+#define DUE_SAMPLE_ROWS 20000.0
 static const char SQL_JOB_SLICED[] = "UPDATE close_jobs SET sliced = true WHERE id = $1";
 /* A slice no other process holds, for one batch (the row lock lasts until
  * the batch commits or rolls back, also when its process is killed). */
@@ -380,6 +387,32 @@ static void cut_points(long long accounts, char *fracs, size_t flen, char *pct, 
     snprintf(pct, plen, "%.4f", p > 100 ? 100 : p);
 }
 
+static long long count_of(bw_db_t *db, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = bw_db_query(db, sql, n, params);
+    if (!res)
+        return BW_EDB;
+    long long c = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return c;
+}
+
+/* About how many accounts of cycle are due: those in a sample of about
+ * DUE_SAMPLE_ROWS accounts (a few milliseconds), scaled up; every one when
+ * the table is that small. A negative code on error. */
+static long long due_estimate(bw_db_t *db, const char *cycle)
+{
+    long long all = count_of(db, SQL_ACCOUNTS_EST, 0, NULL);
+    if (all <= 0)
+        return all;
+    double pct = (double)all > DUE_SAMPLE_ROWS ? 100.0 * DUE_SAMPLE_ROWS / (double)all : 100.0;
+    char ps[32];
+    snprintf(ps, sizeof ps, "%.6f", pct);
+    const char *p[2] = {ps, cycle};
+    long long due = count_of(db, SQL_DUE_SAMPLE, 2, p);
+    return due < 0 ? due : (long long)((double)due * 100.0 / pct);
+}
+
 /* Cuts job `id` into slices unless another process did (own transaction).
  * 0 or a negative code. */
 static int cut_job(bw_db_t *db, const char *id)
@@ -395,10 +428,9 @@ static int cut_job(bw_db_t *db, const char *id)
     snprintf(cycle, sizeof cycle, "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
     PQclear(res);
     if (cut) {
-        if (!(res = bw_db_query(db, SQL_ACCOUNTS_EST, 0, NULL)))
+        long long est = due_estimate(db, cycle);
+        if (est < 0)
             goto fail;
-        long long est = PQntuples(res) == 1 ? atoll(PQgetvalue(res, 0, 0)) : 0;
-        PQclear(res);
         char fracs[1024 * 10], pct[32];
         cut_points(est, fracs, sizeof fracs, pct, sizeof pct);
         const char *cp[4] = {id, fracs, pct, cycle};
@@ -440,20 +472,11 @@ static int finish_slice(bw_db_t *db, slice_t *sl)
     return 0;
 }
 
-static long long count_of(bw_db_t *db, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = bw_db_query(db, sql, n, params);
-    if (!res)
-        return BW_EDB;
-    long long c = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return c;
-}
-
-/* One batch of a claimed slice inside the caller's transaction. Returns
- * the number of accounts looked at (0: the slice is done), BW_ECONFLICT
- * when usage for them arrived meanwhile (roll back and run it again). */
-static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bw_arena_t *a)
+/* One batch of a claimed slice inside the caller's transaction; `locked`
+ * says the caller took the usage lock before it. Returns the number of
+ * accounts looked at (0: the slice is done), BW_ECONFLICT when usage for
+ * them arrived meanwhile (roll back and run it again). */
+static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bool locked, bw_arena_t *a)
 {
     rt_period_t *p = &sl->p;
     if (sl->cver > 0) {
@@ -597,17 +620,25 @@ static int close_batch(bw_db_t *db, slice_t *sl, long long batch, bw_arena_t *a)
     /* Usage ingest holds the usage lock shared from its closed-period check
      * to its commit. Taken exclusive only now, with the outbox lock after
      * it, so that processes closing other slices meanwhile read and rate
-     * in parallel and wait for each other only around the commit. */
-    if (bw_db_exec(db, RT_USAGE_LOCK_SQL, 0, NULL) < 0) {
+     * in parallel and wait for each other only around the commit. Taken
+     * before the batch, it kept every usage row out: nothing to count. */
+    if (!locked && bw_db_exec(db, RT_USAGE_LOCK_SQL, 0, NULL) < 0) {
         rc = BW_EDB;
         goto out;
     }
-    long long now_rows = n > 0 ? count_of(db, SQL_USAGE_ROWS, 3, cp) : 0;
-    if (n > 0 && now_rows != usage_rows) {
+    long long now_rows = n > 0 && !locked ? count_of(db, SQL_USAGE_ROWS, 3, cp) : usage_rows;
+    if (now_rows != usage_rows) {
         rc = now_rows < 0 ? BW_EDB : BW_ECONFLICT;
         goto out;
     }
     if (nev > 0 && bw_outbox_append(db, evs, nev) < 0) {
+        rc = BW_EDB;
+        goto out;
+    }
+    /* Fewer accounts than asked for: the slice has no more. Finished here
+     * rather than by a next transaction that would find nothing. The job
+     * row lock comes after the usage and outbox locks, in every process. */
+    if (seen < batch && finish_slice(db, sl) < 0) {
         rc = BW_EDB;
         goto out;
     }
@@ -637,7 +668,7 @@ static int run_batch(bw_db_t *db, const char *id, bw_arena_t *a, bool *job_done)
         return BW_EDB;
     }
     int claimed = claim_slice(db, id, &sl, a);
-    int rc = claimed > 0 ? close_batch(db, &sl, batch, a) : claimed;
+    int rc = claimed > 0 ? close_batch(db, &sl, batch, lock_first, a) : claimed;
     if (rc == BW_ECONFLICT) {
         bw_log(BW_INFO, "usage arrived during a close batch: running it again", "job", BW_S(id),
                NULL);

@@ -252,6 +252,21 @@ char *rt_price_version_name(const rt_price_version_t *pv, bw_arena_t *a)
     return s;
 }
 
+/* "desc (note)", by hand: a true-up line names its commitment so on most
+ * accounts of a close, and bw_arena_printf was a visible part of rating. */
+static char *with_note(bw_arena_t *a, const char *desc, const char *note)
+{
+    size_t ld = strlen(desc), ln = strlen(note);
+    char *s = bw_arena_alloc(a, ld + ln + 4);
+    if (!s)
+        return NULL;
+    memcpy(s, desc, ld);
+    memcpy(s + ld, " (", 2);
+    memcpy(s + ld + 2, note, ln);
+    memcpy(s + ld + 2 + ln, ")", 2);
+    return s;
+}
+
 static const char *discount_name(const rt_catalog_t *cat, const char *code, const char *lang)
 {
     const rt_discount_t *d = rt_catalog_discount(cat, code);
@@ -309,11 +324,11 @@ static int add_lines(const rt_result_t *res, const rt_price_version_t *pv, const
             rl->description = fi ? (char *)rt_name_in(&fi->name, acct->language) : rl->fee_item;
         }
         if (l->kind == RT_LINE_SETUP)
-            rl->description = bw_arena_printf(a, "%s (%s)", rl->description,
-                                              strcmp(acct->language, "zh-CN") == 0 ? "开通费" : "setup");
+            rl->description = with_note(a, rl->description,
+                                        strcmp(acct->language, "zh-CN") == 0 ? "开通费" : "setup");
         else if (l->kind == RT_LINE_TRUE_UP)
-            rl->description = bw_arena_printf(a, "%s (%s)", rl->description,
-                                              strcmp(acct->language, "zh-CN") == 0 ? "最低消费补足" : "minimum commitment");
+            rl->description = with_note(a, rl->description,
+                                        strcmp(acct->language, "zh-CN") == 0 ? "最低消费补足" : "minimum commitment");
         else if (l->kind == RT_LINE_PRORATION)
             rl->description = bw_arena_printf(a, "%s (%s – %s, %lld/%lld)", rl->description, sd, ed,
                                               (long long)l->prorate_num, (long long)l->prorate_den);

@@ -22,11 +22,14 @@ void rt_reply_db(Billow__Reply *reply, bw_db_t *db, const char *what, bw_arena_t
                    what, bw_arena_strdup(arena, bw_db_error(db)));
 }
 
+/* Formatted in place in the arena (no copy: a close formats several per
+ * line), at the price of a few unused bytes. */
 char *rt_dec_str(bw_arena_t *a, bw_dec_t v)
 {
-    char buf[BW_DEC_STRLEN];
-    bw_dec_format(v, buf, sizeof buf);
-    return bw_arena_strdup(a, buf);
+    char *s = bw_arena_alloc(a, BW_DEC_STRLEN);
+    if (s)
+        bw_dec_format(v, s, BW_DEC_STRLEN);
+    return s;
 }
 
 char *rt_date_str(bw_arena_t *a, int64_t day)

@@ -1,6 +1,7 @@
 # A period close shared by several processes (issues #3, #4): the rating
 # API process and two `rating --closer` processes close 3,000 accounts in
-# small batches and slices; one closer is SIGKILLed mid-close twice and
+# small batches and slices (as many as the monthly accounts call for, not
+# the quarterly ones beside them); one closer is SIGKILLed mid-close twice and
 # restarted. Every account is closed once and gets exactly one AccountRated
 # (the closed rows and the events match one to one), the job's counters add
 # up and its slices are gone; `billctl rate status` follows it; closing
@@ -33,7 +34,10 @@ sql "INSERT INTO rating.accounts (id, currency, cycle, tier, language, status, c
      FROM generate_series(1, $N) g;
      INSERT INTO rating.subscriptions (account_id, plan, quantity, start_date, origin, caused_by)
      SELECT 'C' || lpad(g::text, 5, '0'), 'SAAS_PRO', 1 + g % 3, '2026-10-01', '2026-10-01', 'test'
-     FROM generate_series(1, $N) g" >/dev/null || fail "accounts"
+     FROM generate_series(1, $N) g;
+     INSERT INTO rating.accounts (id, currency, cycle, tier, language, status, created_on, version, caused_by)
+     SELECT 'Q' || lpad(g::text, 5, '0'), 'CNY', 'quarterly', 'standard', 'en', 'active', '2026-09-01', 1, 'test'
+     FROM generate_series(1, 2000) g" >/dev/null || fail "accounts"
 closer_start 1
 closer_start 2
 
@@ -49,6 +53,9 @@ for at in 300 1500; do
 done
 slices=$(grep -ho '"msg":"close job cut into slices"[^}]*"slices":[0-9]*' "$BW_TMP"/*.log | grep -o '[0-9]*$')
 [ "${slices:-0}" -ge 4 ] || fail "the job was cut into ${slices:-no} slices"
+# Sized by the monthly accounts, not by every account (2,000 are quarterly).
+sized=$(grep -ho '"msg":"close job cut into slices"[^}]*"accounts":[0-9]*' "$BW_TMP"/*.log | grep -o '[0-9]*$')
+[ "${sized:-0}" = $N ] || fail "the job was sized for ${sized:-no} accounts"
 ok "closer SIGKILLed twice mid-close and restarted; the job was cut into $slices slices"
 
 i=0
