@@ -1,0 +1,37 @@
+-- The month-end write path, second round (bench/README.md, "invoicing_bench.sh"):
+-- fewer rows and index entries per invoice, all of which are written while
+-- the number series is locked.
+
+-- invoices_open (account_id, due_date, number) for open invoices. Readers
+-- by account (payments' allocation, statements, reconciliation) find an
+-- account's handful of invoices through UNIQUE (account_id, period) and
+-- filter the status. Dunning, overdue marking and ageing read every open
+-- invoice of every account; at a month end nearly every invoice is open, so
+-- the partial index held nearly the whole table and they walk the table
+-- either way (one pass per dunning step, as before).
+DROP INDEX invoices_open;
+
+-- A run's progress is counted on its row as results are recorded, in the
+-- same transaction: invoiced accounts no longer get a bill_run_results row
+-- (the invoice names its run; UNIQUE (account_id, period) refuses a
+-- replay), only nothing_to_bill and failed ones do, which stays what
+-- refuses their replays. first_number and last_number bound the run's
+-- invoices in number order, so listing a run walks that range of the
+-- primary key instead of an index on (run_id, number).
+ALTER TABLE bill_runs
+    ADD COLUMN invoiced bigint NOT NULL DEFAULT 0,
+    ADD COLUMN nothing_to_bill bigint NOT NULL DEFAULT 0,
+    ADD COLUMN failed bigint NOT NULL DEFAULT 0,
+    ADD COLUMN first_number text,
+    ADD COLUMN last_number text;
+UPDATE bill_runs b SET invoiced = r.i, nothing_to_bill = r.n, failed = r.f
+  FROM (SELECT run_id, count(*) FILTER (WHERE outcome = 'invoiced') i,
+               count(*) FILTER (WHERE outcome = 'nothing_to_bill') n,
+               count(*) FILTER (WHERE outcome = 'failed') f
+          FROM bill_run_results GROUP BY run_id) r
+ WHERE r.run_id = b.id;
+UPDATE bill_runs b SET first_number = i.lo, last_number = i.hi
+  FROM (SELECT run_id, min(number) lo, max(number) hi FROM invoices
+         WHERE run_id IS NOT NULL GROUP BY run_id) i
+ WHERE i.run_id = b.id;
+DROP INDEX invoices_run_number;
