@@ -78,6 +78,10 @@ typedef struct {
     size_t html_len;
     size_t marks[INV_HTML_NUMBER_MARKS];
     size_t nmarks;
+    /* Its InvoiceIssued packed before the number is taken, without the
+     * number and the HTML (event_payload adds both). */
+    uint8_t *packed;
+    size_t packed_len;
 } item_t;
 
 static bool id_ok(const char *s)
@@ -688,33 +692,75 @@ static void render(item_t *it, inv_buf_t *html, bw_arena_t *a)
     memcpy(it->html, inv_buf_data(html), it->html_len + 1);
 }
 
-/* The rendered HTML with the item's number at its marks, in *buf (grown
- * as needed; NULL when it cannot be), or NULL when the item has none. The
- * buffer is reused from event to event: a batch's documents are tens of
- * megabytes, which the arena would hold until the batch ends. */
-static char *numbered_html(const item_t *it, char **buf, size_t *cap)
+/* Packs the item's InvoiceIssued without its number and HTML, before the
+ * numbers are taken: packing a batch's events was most of what the worker
+ * itself did while holding the series' lock. */
+static int prepack_event(item_t *it, bw_arena_t *a)
 {
-    if (!it->html)
+    Billow__InvoiceIssued *e = issued_event(it, NULL, a);
+    e->invoice_number = "";
+    it->packed_len = billow__invoice_issued__get_packed_size(e);
+    it->packed = bw_arena_alloc(a, it->packed_len + 1);
+    if (!it->packed)
+        return BW_ENOMEM;
+    billow__invoice_issued__pack(e, it->packed);
+    return 0;
+}
+
+static size_t varint_len(size_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7)
+        n++;
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, size_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* The packed Event of a numbered item (caller frees; NULL when out of
+ * memory): the prepacked fields with the number (field 1) in front and the
+ * HTML with the number at its marks (field 18, when rendered) behind.
+ * Protocol buffers take fields in any order, so this decodes to the same
+ * message as packing it whole. */
+static uint8_t *event_payload(const item_t *it, size_t *plen)
+{
+    size_t n = strlen(it->number), hl = it->html ? it->html_len + it->nmarks * n : 0;
+    size_t body = 1 + varint_len(n) + n + it->packed_len + (it->html ? 2 + varint_len(hl) + hl : 0);
+    size_t len = 1 + varint_len(body) + body;
+    uint8_t *buf = malloc(len), *p = buf;
+    if (!buf)
         return NULL;
-    size_t n = strlen(it->number), len = it->html_len + it->nmarks * n + 1;
-    if (len > *cap) {
-        char *nb = realloc(*buf, len);
-        if (!nb)
-            return NULL;
-        *buf = nb;
-        *cap = len;
+    *p++ = 0x22; /* Event.invoice_issued: field 4, length-delimited */
+    p = put_varint(p, body);
+    *p++ = 0x0a; /* InvoiceIssued.invoice_number: field 1 */
+    p = put_varint(p, n);
+    memcpy(p, it->number, n);
+    p += n;
+    memcpy(p, it->packed, it->packed_len);
+    p += it->packed_len;
+    if (it->html) {
+        *p++ = 0x92; /* InvoiceIssued.html: field 18 (two bytes of tag) */
+        *p++ = 0x01;
+        p = put_varint(p, hl);
+        size_t from = 0;
+        for (size_t k = 0; k < it->nmarks; k++) {
+            memcpy(p, it->html + from, it->marks[k] - from);
+            p += it->marks[k] - from;
+            memcpy(p, it->number, n);
+            p += n;
+            from = it->marks[k];
+        }
+        memcpy(p, it->html + from, it->html_len - from);
+        p += it->html_len - from;
     }
-    char *s = *buf, *p = s;
-    size_t from = 0;
-    for (size_t k = 0; k < it->nmarks; k++) {
-        memcpy(p, it->html + from, it->marks[k] - from);
-        p += it->marks[k] - from;
-        memcpy(p, it->number, n);
-        p += n;
-        from = it->marks[k];
-    }
-    memcpy(p, it->html + from, it->html_len - from + 1);
-    return s;
+    *plen = len;
+    return buf;
 }
 
 /* Builds every row of the batch that can be built before its numbers are
@@ -743,20 +789,23 @@ static void prepare_rows(batch_rows_t *br, item_t *items, size_t n, bw_arena_t *
     }
 }
 
-/* Renders the HTML document of every item to invoice
- * (BILLOW_INVOICE_HTML_IN_EVENT), before the numbers are taken. */
-static int render_all(item_t *items, size_t n, bw_arena_t *a)
+/* Packs the InvoiceIssued of every item to invoice and renders its HTML
+ * document (BILLOW_INVOICE_HTML_IN_EVENT), before the numbers are taken. */
+static int prepare_events(item_t *items, size_t n, bw_arena_t *a)
 {
-    if (!cfg.html_in_event)
-        return 0;
-    inv_buf_t *html = inv_buf_new();
-    if (!html)
+    inv_buf_t *html = NULL;
+    if (cfg.html_in_event && !(html = inv_buf_new()))
         return BW_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].outcome)
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (items[i].outcome)
+            continue;
+        if (html)
             render(&items[i], html, a);
+        rc = prepack_event(&items[i], a);
+    }
     inv_buf_destroy(&html);
-    return 0;
+    return rc;
 }
 
 /* One run's share of a batch: its counts by outcome and its invoice numbers
@@ -843,8 +892,7 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
 {
     bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
     uint8_t **bufs = calloc(n + 1, sizeof *bufs);
-    char *html = NULL;
-    size_t html_cap = 0, nev = 0;
+    size_t nev = 0;
     int rc = 0;
     if (!evs || !bufs) {
         rc = BW_ENOMEM;
@@ -861,21 +909,11 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
         item_t *it = &items[i];
         if (it->outcome)
             continue;
-        Billow__Event ev = BILLOW__EVENT__INIT;
-        ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
-        const char *doc = numbered_html(it, &html, &html_cap);
-        if (it->html && !doc) {
+        size_t len;
+        if (!(bufs[nev] = event_payload(it, &len))) {
             rc = BW_ENOMEM;
             goto out;
         }
-        ev.invoice_issued = issued_event(it, doc, a);
-        size_t len = billow__event__get_packed_size(&ev);
-        bufs[nev] = malloc(len ? len : 1);
-        if (!bufs[nev]) {
-            rc = BW_ENOMEM;
-            goto out;
-        }
-        billow__event__pack(&ev, bufs[nev]);
         evs[nev] = (bw_outbox_event_t){.type = "InvoiceIssued", .partition_key = it->ar->account_id,
                                        .payload = bufs[nev], .len = len,
                                        .caused_by = it->se->event_id};
@@ -887,7 +925,6 @@ out:
         free(bufs[i]);
     free(bufs);
     free(evs);
-    free(html);
     return rc;
 }
 
@@ -937,8 +974,8 @@ static int write_items(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
 }
 
 /* Issues the batch's items (sorted by account and period): invoices, their
- * numbers, results, trail rows and events. The items are built and rendered
- * once; when the write meets a replayed item, it is rolled back and done
+ * numbers, results, trail rows and events. The items are built, rendered
+ * and packed once; when the write meets a replayed item, it is rolled back and done
  * again with the replays skipped. */
 static int issue(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
 {
@@ -949,7 +986,7 @@ static int issue(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
     for (size_t i = 0; i < m; i++)
         if (!items[i].outcome)
             build(&items[i], today, arena);
-    if ((rc = render_all(items, m, arena)) < 0 || (rc = bw_db_savepoint(db)) < 0)
+    if ((rc = prepare_events(items, m, arena)) < 0 || (rc = bw_db_savepoint(db)) < 0)
         goto out;
     rc = write_items(db, items, m, arena);
     if (rc == BW_EDB && !strcmp(bw_db_sqlstate(db), "23505")) {

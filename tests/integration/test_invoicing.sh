@@ -168,6 +168,16 @@ ev=$(sql "SELECT encode(payload, 'escape') FROM invoicing.outbox WHERE event_typ
 n=$(printf '%s' "$ev" | grep -o "$num" | wc -l)
 [ "$n" -eq 4 ] || fail "InvoiceIssued of $num names it $n times, not 4 (field, title, facts, footer)"
 printf '%s' "$ev" | grep -q "<title>[^<]* $num</title>" || fail "InvoiceIssued HTML title"
+# Its fields were packed before the number was taken and the number and the
+# HTML put around them: the bytes decode as one whole InvoiceIssued.
+dec=$(sql "SELECT encode(payload, 'hex') FROM invoicing.outbox WHERE event_type = 'InvoiceIssued'
+  AND position(convert_to('$num', 'UTF8') in payload) > 0" | xxd -r -p | protoc-c --decode=billow.Event -Iproto proto/events.proto) \
+  || fail "InvoiceIssued of $num does not decode"
+for want in "invoice_number: \"$num\"" 'account_id: "ACC-000001"' 'total_minor: 12496' 'payment_instructions: ' "html: \"<!DOCTYPE"; do
+  echo "$dec" | grep -qF "$want" || fail "InvoiceIssued of $num lacks $want"
+done
+[ "$(echo "$dec" | grep -c '^  lines {')" -eq 2 ] && [ "$(echo "$dec" | grep -c '^  instalments {')" -eq 3 ] \
+  || fail "InvoiceIssued of $num: lines or instalments lost"
 "$BC" invoice show INV-209912-000001 2>/dev/null && fail "unknown invoice shown"
 # A run's invoices page by number from an index, not a walk of the table.
 first=$(sql "SELECT min(number) FROM invoicing.invoices WHERE run_id = 'RUN-2026-11-monthly'")

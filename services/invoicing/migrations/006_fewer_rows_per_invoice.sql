@@ -35,3 +35,10 @@ UPDATE bill_runs b SET first_number = i.lo, last_number = i.hi
          WHERE run_id IS NOT NULL GROUP BY run_id) i
  WHERE i.run_id = b.id;
 DROP INDEX invoices_run_number;
+
+-- The trail keeps one row per issued invoice (DESIGN.md §1 [audit]: every
+-- step recorded), but nothing reads it by id: the audit counts it and an
+-- auditor reads it by entity. Its bigserial still numbers the rows in
+-- order; the index on it was a third of the cost of writing a trail row
+-- (200,000 rows: 0.62 s with it, 0.42 s without, psql on this machine).
+ALTER TABLE trail DROP CONSTRAINT trail_pkey;
