@@ -1051,8 +1051,9 @@ static const char SQL_INST[] =
     " WHERE number = $1 ORDER BY seq";
 #define SQL_LIST_SELECT \
     "SELECT number, account_id, period, currency, total_minor, status, issue_date::text," \
-    " due_date::text FROM invoices WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR period = $2)" \
-    " AND ($3 = '' OR status = $3) AND ($4 = '' OR run_id = $4) AND number > $5"
+    " due_date::text FROM invoices WHERE ($1 = '' OR account_id = $1)" \
+    " AND ($2 = '' OR period = $2) AND ($3 = '' OR status = $3) AND ($4 = '' OR run_id = $4)" \
+    " AND number > $5"
 static const char SQL_LIST[] = SQL_LIST_SELECT " ORDER BY number LIMIT $6::int";
 /* A run's invoices lie between its first and last number (kept on its row
  * as its results are counted), so a listing by run walks that range of the
