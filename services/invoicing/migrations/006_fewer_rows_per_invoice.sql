@@ -17,7 +17,9 @@ DROP INDEX invoices_open;
 -- replay), only nothing_to_bill and failed ones do, which stays what
 -- refuses their replays. first_number and last_number bound the run's
 -- invoices in number order, so listing a run walks that range of the
--- primary key instead of an index on (run_id, number).
+-- primary key instead of an index on (run_id, number). Stop workers of the
+-- previous version before this runs: they would go on recording invoiced
+-- accounts as results without counting them (`billctl audit` would say so).
 ALTER TABLE bill_runs
     ADD COLUMN invoiced bigint NOT NULL DEFAULT 0,
     ADD COLUMN nothing_to_bill bigint NOT NULL DEFAULT 0,
