@@ -6,7 +6,10 @@
 # fake_rating stand-in (written before the clock starts), so this measures
 # the invoicing stage, not rating. Invoice HTML is left out of the events
 # (BILLOW_INVOICE_HTML_IN_EVENT=0; BW_BENCH_HTML=1 puts it in, as the
-# service does by default); see bench/README.md for its cost.
+# service does by default); see bench/README.md for its cost. Besides the
+# rate it prints the CPU the run cost per invoice in the workers' database
+# backends and in the workers (from /proc, read just before they stop):
+# steadier than the wall time on a shared machine.
 #   BW_BENCH_ACCOUNTS (default 100000), BW_BENCH_WORKERS (default "1 2 4")
 set -eu
 N=${BW_BENCH_ACCOUNTS:-100000}
@@ -21,6 +24,9 @@ pids=""
 cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; [ -n "${BW_BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT
 now() { date +%s.%N; }
+# CPU seconds (user + system) of the processes given, from /proc.
+cpu_of() { tck=$(getconf CLK_TCK); for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
+  awk -v t="$tck" '{ sub(/.*\) /, ""); s += $12 + $13 } END { printf "%.3f", s / t }'; }
 psql_q() { psql "$ADMIN" -X -qtA -v ON_ERROR_STOP=1 "$@"; }
 
 awk -v n="$N" 'BEGIN { print "id,name,currency,tax_profile,terms_days,email";
@@ -65,6 +71,11 @@ for w in $WORKERS; do
       IF clock_timestamp() > t0 + interval '15 minutes' THEN RAISE EXCEPTION 'run not done after 15 minutes'; END IF;
       COMMIT; PERFORM pg_sleep(0.02); END LOOP; END \$\$"
   t1=$(now)
+  # The workers' backends (connected after t0) and the workers themselves.
+  bpids=$(psql "$url user=postgres" -X -qtA -c "SELECT pid FROM pg_stat_activity
+    WHERE datname = '$db' AND backend_start > to_timestamp($t0) AND pid <> pg_backend_pid()")
+  dbcpu=$(cpu_of $bpids)
+  wcpu=$(cpu_of $wp)
   wal=$(psql "$url user=postgres" -X -qtA -c "SELECT pg_current_wal_lsn() - '$wal0'::pg_lsn")
   invoices=$(psql "$url user=postgres" -X -qtA -c "SELECT count(*) FROM invoicing.invoices")
   lines=$(psql "$url user=postgres" -X -qtA -c "SELECT count(*) FROM invoicing.invoice_lines")
@@ -81,9 +92,11 @@ for w in $WORKERS; do
   rate=$(echo "$invoices / $secs" | bc -l)
   crate=$(echo "$invoices / $csecs" | bc -l)
   ratio=$(echo "$secs / $csecs" | bc -l)
-  printf 'invoicing, %d worker(s): %d invoices (%d lines) in %.2fs = %.0f invoices/s; raw COPY of the same rows %.2fs (%.0f invoices/s); %.2fx COPY; WAL %.1f kB/invoice\n' \
-    "$w" "$invoices" "$lines" "$secs" "$rate" "$csecs" "$crate" "$ratio" "$(echo "$wal / $invoices / 1024" | bc -l)"
-  printf 'RESULT {"bench":"invoicing_%dw","invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f,"wal_bytes_per_invoice":%.0f}\n' \
-    "$w" "$invoices" "$secs" "$rate" "$csecs" "$crate" "$ratio" "$(echo "$wal / $invoices" | bc -l)"
+  dbus=$(echo "$dbcpu * 1000000 / $invoices" | bc -l)
+  wus=$(echo "$wcpu * 1000000 / $invoices" | bc -l)
+  printf 'invoicing, %d worker(s): %d invoices (%d lines) in %.2fs = %.0f invoices/s; raw COPY of the same rows %.2fs (%.0f invoices/s); %.2fx COPY; WAL %.1f kB/invoice; CPU/invoice: database %.1f us, workers %.1f us\n' \
+    "$w" "$invoices" "$lines" "$secs" "$rate" "$csecs" "$crate" "$ratio" "$(echo "$wal / $invoices / 1024" | bc -l)" "$dbus" "$wus"
+  printf 'RESULT {"bench":"invoicing_%dw","invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f,"wal_bytes_per_invoice":%.0f,"db_cpu_us_per_invoice":%.1f,"worker_cpu_us_per_invoice":%.1f}\n' \
+    "$w" "$invoices" "$secs" "$rate" "$csecs" "$crate" "$ratio" "$(echo "$wal / $invoices" | bc -l)" "$dbus" "$wus"
   [ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
 done

@@ -90,6 +90,25 @@ static const char *const CHECKS[] = {
     " FROM bill_run_results r WHERE NOT EXISTS (SELECT 1 FROM bill_runs b WHERE b.id = r.run_id)"
     " OR (r.outcome = 'invoiced' AND NOT EXISTS (SELECT 1 FROM invoices i"
     " WHERE i.number = r.invoice_number)) ORDER BY 1",
+    /* A run's counts against what recorded each outcome (an invoice names
+     * its run; the others are results), and its number range against its
+     * invoices (listing a run reads only that range). */
+    "SELECT 'bill run ' || b.id || ': ' || CASE"
+    " WHEN b.invoiced <> coalesce(i.n, 0) THEN 'counts ' || b.invoiced || ' invoiced but '"
+    "  || coalesce(i.n, 0) || ' invoices name it'"
+    " WHEN b.nothing_to_bill <> coalesce(r.z, 0) OR b.failed <> coalesce(r.f, 0) THEN 'counts '"
+    "  || b.nothing_to_bill || ' nothing to bill/' || b.failed || ' failed but its results say '"
+    "  || coalesce(r.z, 0) || '/' || coalesce(r.f, 0)"
+    " ELSE 'its invoices run from ' || i.lo || ' to ' || i.hi || ', outside its range '"
+    "  || coalesce(b.first_number, '(none)') || '..' || coalesce(b.last_number, '(none)') END"
+    " FROM bill_runs b LEFT JOIN (SELECT run_id, count(*) n, min(number) lo, max(number) hi"
+    "  FROM invoices WHERE run_id IS NOT NULL GROUP BY run_id) i ON i.run_id = b.id"
+    " LEFT JOIN (SELECT run_id, count(*) FILTER (WHERE outcome = 'nothing_to_bill') z,"
+    "  count(*) FILTER (WHERE outcome = 'failed') f FROM bill_run_results GROUP BY run_id) r"
+    "  ON r.run_id = b.id"
+    " WHERE b.invoiced <> coalesce(i.n, 0) OR b.nothing_to_bill <> coalesce(r.z, 0)"
+    " OR b.failed <> coalesce(r.f, 0) OR i.lo < b.first_number OR i.hi > b.last_number"
+    " OR (i.n > 0 AND b.first_number IS NULL) ORDER BY 1",
     "SELECT 'invoice ' || i.number || ': bill run ' || i.run_id || ' does not exist'"
     " FROM invoices i WHERE i.run_id IS NOT NULL AND i.run_id <> ''"
     " AND NOT EXISTS (SELECT 1 FROM bill_runs b WHERE b.id = i.run_id) ORDER BY 1",

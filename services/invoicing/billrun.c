@@ -18,19 +18,20 @@ static const char SQL_DUE[] =
 static const char SQL_INSERT[] =
     "INSERT INTO bill_runs (id, period, cycle, period_start, period_end, due, caused_by)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7)";
-/* Progress comes from the results table; totals from the invoices. */
+/* Progress is counted on the run's row as results are recorded (invoiced
+ * accounts have no results row); totals come from the invoices, read along
+ * the primary key between the run's first and last number. */
 static const char SQL_STATUS[] =
     "SELECT r.id, r.period, r.cycle, r.period_start, r.period_end, r.due,"
     " to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
     " coalesce(to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
     " extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at)::float8,"
-    " (SELECT count(*) FILTER (WHERE outcome = 'invoiced') FROM bill_run_results x WHERE x.run_id = r.id),"
-    " (SELECT count(*) FILTER (WHERE outcome = 'nothing_to_bill') FROM bill_run_results x WHERE x.run_id = r.id),"
-    " (SELECT count(*) FILTER (WHERE outcome = 'failed') FROM bill_run_results x WHERE x.run_id = r.id)"
+    " r.invoiced, r.nothing_to_bill, r.failed"
     " FROM bill_runs r WHERE ($1 = '' OR r.id = $1) ORDER BY r.started_at DESC LIMIT $2::int";
 static const char SQL_TOTALS[] =
-    "SELECT currency, count(*), sum(total_minor) FROM invoices WHERE run_id = $1"
-    " GROUP BY currency ORDER BY currency";
+    "SELECT i.currency, count(*), sum(i.total_minor) FROM bill_runs r JOIN invoices i"
+    " ON i.number BETWEEN r.first_number AND r.last_number AND i.run_id = r.id"
+    " WHERE r.id = $1 GROUP BY i.currency ORDER BY i.currency";
 
 int inv_period_parse(const char *period, const char *cycle, int64_t *start, int64_t *end,
                      char *err, size_t errlen)

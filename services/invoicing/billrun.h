@@ -1,9 +1,10 @@
 /* Bill runs: `billrun start --period 2026-11 --cycle monthly` records the
  * run and emits BillRunStarted in one transaction; rating answers with one
- * AccountRated per due account, which invoices.c turns into invoices and
- * records in bill_run_results. A run's progress is read from those results,
- * so it needs no counters that workers would contend for. Starting the same
- * period and cycle again returns the existing run and bills nobody twice. */
+ * AccountRated per due account, which invoices.c turns into invoices (the
+ * accounts not invoiced into bill_run_results). Each batch counts its
+ * outcomes on the run's row, under the number series' lock it already
+ * holds, and that row is what status reads. Starting the same period and
+ * cycle again returns the existing run and bills nobody twice. */
 #ifndef INV_BILLRUN_H
 #define INV_BILLRUN_H
 

@@ -78,6 +78,10 @@ typedef struct {
     size_t html_len;
     size_t marks[INV_HTML_NUMBER_MARKS];
     size_t nmarks;
+    /* Its InvoiceIssued packed before the number is taken, without the
+     * number and the HTML (event_payload adds both). */
+    uint8_t *packed;
+    size_t packed_len;
 } item_t;
 
 static bool id_ok(const char *s)
@@ -132,49 +136,43 @@ static int item_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->ar->period, y->ar->period);
 }
 
-/* One query per batch reads each item's account and (replays) whether the
- * item was already recorded (a replayed event: an invoice for the account and
- * period, or a result of its bill run), so that it is skipped. Each lookup is
- * a LATERAL probe of a unique index per item, whatever the planner's
- * statistics say: with `= ANY(array)` and tables not yet analysed (a month
- * end fills them from empty) it chose sequential scans, and each batch read
- * the whole of invoices and bill_run_results (quadratic in the run). A
- * result of the event's own run means it was handled in that run, whatever
- * the period it names (a mismatch would otherwise stall the stream on the
- * results' primary key). */
+/* One query per batch reads each item's account. Each lookup is a LATERAL
+ * probe of the primary key per item, whatever the planner's statistics say:
+ * with `= ANY(array)` and tables not yet analysed (a month end fills them
+ * from empty) it chose sequential scans. */
 static const char SQL_LOOKUP[] =
     "SELECT a.id IS NOT NULL, a.name, a.currency, a.tax_profile, a.language, a.terms_days,"
-    " a.email, a.phone, a.webhook_url, a.payment_plan, i.x IS NOT NULL OR r.x IS NOT NULL"
-    " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(id, period, run, ord)"
-    " LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = u.id LIMIT 1) a ON true"
-    " LEFT JOIN LATERAL (SELECT 1 AS x FROM invoices WHERE account_id = u.id"
-    "  AND period = u.period LIMIT 1) i ON true"
-    " LEFT JOIN LATERAL (SELECT 1 AS x FROM bill_run_results"
-    "  WHERE run_id = u.run AND account_id = u.id LIMIT 1) r ON true"
-    " ORDER BY u.ord";
-/* A batch is first applied without looking for replays: the unique keys of
- * invoices (account, period) and bill_run_results (run, account) refuse a
- * replayed item, and the batch is then applied again with SQL_LOOKUP. A
- * replay is rare (a producer sending again), and the two probes per item
- * were two thirds of the query. */
-static const char SQL_LOOKUP_ACCOUNTS[] =
-    "SELECT a.id IS NOT NULL, a.name, a.currency, a.tax_profile, a.language, a.terms_days,"
-    " a.email, a.phone, a.webhook_url, a.payment_plan, false"
+    " a.email, a.phone, a.webhook_url, a.payment_plan"
     " FROM unnest($1::text[]) WITH ORDINALITY AS u(id, ord)"
     " LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = u.id LIMIT 1) a ON true"
     " ORDER BY u.ord";
+/* A batch is first written without looking for replays: the unique keys of
+ * invoices (account, period) and bill_run_results (run, account) refuse a
+ * replayed item, and only then are the items probed, one query per batch
+ * (a replay is rare, a producer sending again, and the probes were two
+ * thirds of the lookup's cost). An item is a replay when its account has an
+ * invoice for the period or of the run (an account has a handful, found
+ * through UNIQUE (account_id, period)), or a result of the run (the
+ * accounts not invoiced): anything of the event's own run means it was
+ * handled in that run, whatever the period it names. Rating sends one
+ * AccountRated per account and period (closed_periods' key) and a run's
+ * events all name its period, so for an invoiced item (account, period) is
+ * also (run, account). */
+static const char SQL_REPLAYS[] =
+    "SELECT i.x IS NOT NULL OR r.x IS NOT NULL"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(id, period, run, ord)"
+    " LEFT JOIN LATERAL (SELECT 1 AS x FROM invoices WHERE account_id = u.id"
+    "  AND (period = u.period OR run_id = u.run) LIMIT 1) i ON true"
+    " LEFT JOIN LATERAL (SELECT 1 AS x FROM bill_run_results"
+    "  WHERE run_id = u.run AND account_id = u.id LIMIT 1) r ON true"
+    " ORDER BY u.ord";
 
-static int lookup(bw_db_t *db, item_t *items, size_t n, bool replays, bw_arena_t *a)
+static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    const char *p[3] = {text_array(items, n, get_account, a), NULL, NULL};
-    if (replays) {
-        p[1] = text_array(items, n, get_period, a);
-        p[2] = text_array(items, n, get_run, a);
-    }
-    if (!p[0] || (replays && (!p[1] || !p[2])))
+    const char *p[1] = {text_array(items, n, get_account, a)};
+    if (!p[0])
         return BW_ENOMEM;
-    PGresult *res = replays ? bw_db_query(db, SQL_LOOKUP, 3, p)
-                            : bw_db_query(db, SQL_LOOKUP_ACCOUNTS, 1, p);
+    PGresult *res = bw_db_query(db, SQL_LOOKUP, 1, p);
     if (!res)
         return BW_EDB;
     if ((size_t)PQntuples(res) != n) {
@@ -184,8 +182,6 @@ static int lookup(bw_db_t *db, item_t *items, size_t n, bool replays, bw_arena_t
     for (size_t i = 0; i < n; i++) {
         item_t *it = &items[i];
         int r = (int)i;
-        if (*PQgetvalue(res, r, 10) == 't')
-            it->outcome = "done";
         if (*PQgetvalue(res, r, 0) != 't')
             continue;
         it->known = true;
@@ -204,6 +200,27 @@ static int lookup(bw_db_t *db, item_t *items, size_t n, bool replays, bw_arena_t
     for (size_t i = 1; i < n; i++)
         if (!items[i].outcome && !item_cmp(&items[i], &items[i - 1]))
             items[i].outcome = "done";
+    return 0;
+}
+
+/* Marks the items recorded before (SQL_REPLAYS) as done. */
+static int mark_replays(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+{
+    const char *p[3] = {text_array(items, n, get_account, a), text_array(items, n, get_period, a),
+                        text_array(items, n, get_run, a)};
+    if (!p[0] || !p[1] || !p[2])
+        return BW_ENOMEM;
+    PGresult *res = bw_db_query(db, SQL_REPLAYS, 3, p);
+    if (!res)
+        return BW_EDB;
+    if ((size_t)PQntuples(res) != n) {
+        PQclear(res);
+        return BW_EDB;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (*PQgetvalue(res, (int)i, 0) == 't')
+            items[i].outcome = "done";
+    PQclear(res);
     return 0;
 }
 
@@ -571,7 +588,7 @@ static const char SQL_COPY_INST[] =
     "COPY invoice_instalments (number, seq, label, due_date, amount_minor)"
     " FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_RESULTS[] =
-    "COPY bill_run_results (invoice_number, run_id, account_id, outcome, error, caused_by)"
+    "COPY bill_run_results (run_id, account_id, outcome, error, caused_by)"
     " FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_TRAIL[] =
     "COPY trail (entity_id, actor, cause, entity, action, detail) FROM STDIN (FORMAT binary)";
@@ -675,111 +692,197 @@ static void render(item_t *it, inv_buf_t *html, bw_arena_t *a)
     memcpy(it->html, inv_buf_data(html), it->html_len + 1);
 }
 
-/* The rendered HTML with the item's number at its marks, in *buf (grown
- * as needed; NULL when it cannot be), or NULL when the item has none. The
- * buffer is reused from event to event: a batch's documents are tens of
- * megabytes, which the arena would hold until the batch ends. */
-static char *numbered_html(const item_t *it, char **buf, size_t *cap)
+/* Packs the item's InvoiceIssued without its number and HTML, before the
+ * numbers are taken: packing a batch's events was most of what the worker
+ * itself did while holding the series' lock. */
+static int prepack_event(item_t *it, bw_arena_t *a)
 {
-    if (!it->html)
+    Billow__InvoiceIssued *e = issued_event(it, NULL, a);
+    e->invoice_number = "";
+    it->packed_len = billow__invoice_issued__get_packed_size(e);
+    it->packed = bw_arena_alloc(a, it->packed_len + 1);
+    if (!it->packed)
+        return BW_ENOMEM;
+    billow__invoice_issued__pack(e, it->packed);
+    return 0;
+}
+
+static size_t varint_len(size_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7)
+        n++;
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, size_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* The packed Event of a numbered item (caller frees; NULL when out of
+ * memory): the prepacked fields with the number (field 1) in front and the
+ * HTML with the number at its marks (field 18, when rendered) behind.
+ * Protocol buffers take fields in any order, so this decodes to the same
+ * message as packing it whole. */
+static uint8_t *event_payload(const item_t *it, size_t *plen)
+{
+    size_t n = strlen(it->number), hl = it->html ? it->html_len + it->nmarks * n : 0;
+    size_t body = 1 + varint_len(n) + n + it->packed_len + (it->html ? 2 + varint_len(hl) + hl : 0);
+    size_t len = 1 + varint_len(body) + body;
+    uint8_t *buf = malloc(len), *p = buf;
+    if (!buf)
         return NULL;
-    size_t n = strlen(it->number), len = it->html_len + it->nmarks * n + 1;
-    if (len > *cap) {
-        char *nb = realloc(*buf, len);
-        if (!nb)
-            return NULL;
-        *buf = nb;
-        *cap = len;
+    *p++ = 0x22; /* Event.invoice_issued: field 4, length-delimited */
+    p = put_varint(p, body);
+    *p++ = 0x0a; /* InvoiceIssued.invoice_number: field 1 */
+    p = put_varint(p, n);
+    memcpy(p, it->number, n);
+    p += n;
+    memcpy(p, it->packed, it->packed_len);
+    p += it->packed_len;
+    if (it->html) {
+        *p++ = 0x92; /* InvoiceIssued.html: field 18 (two bytes of tag) */
+        *p++ = 0x01;
+        p = put_varint(p, hl);
+        size_t from = 0;
+        for (size_t k = 0; k < it->nmarks; k++) {
+            memcpy(p, it->html + from, it->marks[k] - from);
+            p += it->marks[k] - from;
+            memcpy(p, it->number, n);
+            p += n;
+            from = it->marks[k];
+        }
+        memcpy(p, it->html + from, it->html_len - from);
+        p += it->html_len - from;
     }
-    char *s = *buf, *p = s;
-    size_t from = 0;
-    for (size_t k = 0; k < it->nmarks; k++) {
-        memcpy(p, it->html + from, it->marks[k] - from);
-        p += it->marks[k] - from;
-        memcpy(p, it->number, n);
-        p += n;
-        from = it->marks[k];
-    }
-    memcpy(p, it->html + from, it->html_len - from + 1);
-    return s;
+    *plen = len;
+    return buf;
 }
 
 /* Builds every row of the batch that can be built before its numbers are
- * taken (and the HTML documents). */
-static int prepare_rows(batch_rows_t *br, item_t *items, size_t n, bw_arena_t *a)
+ * taken. */
+static void prepare_rows(batch_rows_t *br, item_t *items, size_t n, bw_arena_t *a)
 {
-    inv_buf_t *html = NULL;
-    if (cfg.html_in_event && !(html = inv_buf_new()))
-        return BW_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         item_t *it = &items[i];
         const Billow__AccountRated *ar = it->ar;
         if (it->outcome && !strcmp(it->outcome, "done"))
             continue;
-        if (ar->run_id && *ar->run_id) {
+        /* An invoiced account's result is its invoice (with the run's id)
+         * and the run's count: only the others get a row. */
+        if (it->outcome && ar->run_id && *ar->run_id) {
             bw_bincopy_t *b = &br->res.b;
-            bw_bincopy_row(b, 6);
-            if (it->outcome)
-                bw_bincopy_null(b);
-            else
-                rows_slot(&br->res, i, false);
+            bw_bincopy_row(b, 5);
             bw_bincopy_text(b, ar->run_id);
             bw_bincopy_text(b, ar->account_id);
-            bw_bincopy_text(b, it->outcome ? it->outcome : "invoiced");
+            bw_bincopy_text(b, it->outcome);
             text_or_null(b, it->error);
             bw_bincopy_text(b, it->se->event_id);
         }
         if (it->outcome)
             continue;
         invoice_rows(br, it, i, a);
-        if (html)
-            render(it, html, a);
     }
-    inv_buf_destroy(&html);
-    return 0;
 }
 
-/* Each run counts its results; one that reaches its due count is done. A
- * batch holds very few runs (usually one), so they are tallied in a short
- * list and updated in id order, so workers cannot deadlock. */
+/* Packs the InvoiceIssued of every item to invoice and renders its HTML
+ * document (BILLOW_INVOICE_HTML_IN_EVENT), before the numbers are taken. */
+static int prepare_events(item_t *items, size_t n, bw_arena_t *a)
+{
+    inv_buf_t *html = NULL;
+    if (cfg.html_in_event && !(html = inv_buf_new()))
+        return BW_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (items[i].outcome)
+            continue;
+        if (html)
+            render(&items[i], html, a);
+        rc = prepack_event(&items[i], a);
+    }
+    inv_buf_destroy(&html);
+    return rc;
+}
+
+/* One run's share of a batch: its counts by outcome and its invoice numbers
+ * (a text[] literal). */
+typedef struct {
+    const char *run;
+    long long done, invoiced, nothing, failed;
+    bw_pgarr_t numbers;
+} run_tally_t;
+
+static const char SQL_COUNT_RUN[] =
+    "UPDATE bill_runs SET done = done + $2::int8, invoiced = invoiced + $3::int8,"
+    " nothing_to_bill = nothing_to_bill + $4::int8, failed = failed + $5::int8,"
+    " first_number = least(first_number, (SELECT min(x) FROM unnest($6::text[]) x)),"
+    " last_number = greatest(last_number, (SELECT max(x) FROM unnest($6::text[]) x)),"
+    " finished_at = CASE WHEN done + $2::int8 >= due THEN now() END WHERE id = $1";
+
+static int count_run(bw_db_t *db, run_tally_t *t)
+{
+    char c[4][24];
+    snprintf(c[0], sizeof c[0], "%lld", t->done);
+    snprintf(c[1], sizeof c[1], "%lld", t->invoiced);
+    snprintf(c[2], sizeof c[2], "%lld", t->nothing);
+    snprintf(c[3], sizeof c[3], "%lld", t->failed);
+    const char *nums = bw_pgarr_str(&t->numbers);
+    if (!nums)
+        return BW_ENOMEM;
+    const char *p[6] = {t->run, c[0], c[1], c[2], c[3], nums};
+    return bw_db_exec(db, SQL_COUNT_RUN, 6, p);
+}
+
+/* Each run counts its results by outcome and widens its range of numbers
+ * (the results table holds only the accounts not invoiced); one that
+ * reaches its due count is done. A batch holds very few runs (usually one),
+ * so they are tallied in a short list and updated in id order, so workers
+ * cannot deadlock. */
 static int count_results(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    const char **runs = bw_arena_alloc(a, sizeof *runs * (n + 1));
-    long long *counts = bw_arena_alloc(a, sizeof *counts * (n + 1));
+    run_tally_t *runs = bw_arena_alloc(a, sizeof *runs * (n + 1));
     size_t nruns = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *run = items[i].ar->run_id;
-        if (!*run || (items[i].outcome && !strcmp(items[i].outcome, "done")))
+        const item_t *it = &items[i];
+        const char *run = it->ar->run_id;
+        if (!*run || (it->outcome && !strcmp(it->outcome, "done")))
             continue;
         size_t k = 0;
-        while (k < nruns && strcmp(runs[k], run))
+        while (k < nruns && strcmp(runs[k].run, run))
             k++;
         if (k == nruns) {
-            runs[nruns] = run;
-            counts[nruns++] = 0;
+            memset(&runs[nruns], 0, sizeof runs[nruns]);
+            runs[nruns].run = run;
+            bw_pgarr_init(&runs[nruns++].numbers);
         }
-        counts[k]++;
+        run_tally_t *t = &runs[k];
+        t->done++;
+        if (!it->outcome) {
+            t->invoiced++;
+            bw_pgarr_add(&t->numbers, it->number);
+        } else if (!strcmp(it->outcome, "nothing_to_bill")) {
+            t->nothing++;
+        } else {
+            t->failed++;
+        }
     }
     for (size_t a1 = 0; a1 < nruns; a1++)
         for (size_t b1 = a1 + 1; b1 < nruns; b1++)
-            if (strcmp(runs[b1], runs[a1]) < 0) {
-                const char *t = runs[a1];
-                long long c = counts[a1];
-                runs[a1] = runs[b1], counts[a1] = counts[b1];
-                runs[b1] = t, counts[b1] = c;
+            if (strcmp(runs[b1].run, runs[a1].run) < 0) {
+                run_tally_t t = runs[a1];
+                runs[a1] = runs[b1];
+                runs[b1] = t;
             }
-    for (size_t k = 0; k < nruns; k++) {
-        char c[24];
-        snprintf(c, sizeof c, "%lld", counts[k]);
-        const char *p[2] = {runs[k], c};
-        int rc = bw_db_exec(db,
-                            "UPDATE bill_runs SET done = done + $2::int8, finished_at ="
-                            " CASE WHEN done + $2::int8 >= due THEN now() END WHERE id = $1",
-                            2, p);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    int rc = 0;
+    for (size_t k = 0; k < nruns && rc == 0; k++)
+        rc = count_run(db, &runs[k]);
+    for (size_t k = 0; k < nruns; k++)
+        bw_pgarr_free(&runs[k].numbers);
+    return rc;
 }
 
 /* With the numbers taken: the rows, the runs' counts and the InvoiceIssued
@@ -789,8 +892,7 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
 {
     bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
     uint8_t **bufs = calloc(n + 1, sizeof *bufs);
-    char *html = NULL;
-    size_t html_cap = 0, nev = 0;
+    size_t nev = 0;
     int rc = 0;
     if (!evs || !bufs) {
         rc = BW_ENOMEM;
@@ -807,21 +909,11 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
         item_t *it = &items[i];
         if (it->outcome)
             continue;
-        Billow__Event ev = BILLOW__EVENT__INIT;
-        ev.body_case = BILLOW__EVENT__BODY_INVOICE_ISSUED;
-        const char *doc = numbered_html(it, &html, &html_cap);
-        if (it->html && !doc) {
+        size_t len;
+        if (!(bufs[nev] = event_payload(it, &len))) {
             rc = BW_ENOMEM;
             goto out;
         }
-        ev.invoice_issued = issued_event(it, doc, a);
-        size_t len = billow__event__get_packed_size(&ev);
-        bufs[nev] = malloc(len ? len : 1);
-        if (!bufs[nev]) {
-            rc = BW_ENOMEM;
-            goto out;
-        }
-        billow__event__pack(&ev, bufs[nev]);
         evs[nev] = (bw_outbox_event_t){.type = "InvoiceIssued", .partition_key = it->ar->account_id,
                                        .payload = bufs[nev], .len = len,
                                        .caused_by = it->se->event_id};
@@ -833,7 +925,6 @@ out:
         free(bufs[i]);
     free(bufs);
     free(evs);
-    free(html);
     return rc;
 }
 
@@ -857,37 +948,52 @@ static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     return inv_pay_on_issued(db, accts);
 }
 
-/* Issues the batch's items (sorted by account and period): invoices, their
- * numbers, results, trail rows and events. Without replays, an item that
- * was recorded before makes it fail with a unique violation. */
-static int issue(bw_db_t *db, item_t *items, size_t m, bool replays, bw_arena_t *arena)
+/* Writes the built items that are not done: takes their numbers and writes
+ * their rows, the runs' counts and the events. Without replays marked, an
+ * item that was recorded before makes it fail with a unique violation. */
+static int write_items(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
 {
     for (size_t i = 0; i < m; i++) {
-        item_t keep = {.se = items[i].se, .ar = items[i].ar};
-        inv_payplan_destroy(&items[i].plan);
-        items[i] = keep;
+        items[i].number = NULL;
+        items[i].doc.number = NULL;
+        items[i].seq = 0;
     }
     batch_rows_t rows;
     batch_rows_init(&rows);
+    /* Everything that does not need the numbers is done before taking
+     * them: from there to the commit the series' row stays locked and
+     * other workers wait. */
+    prepare_rows(&rows, items, m, arena);
+    int rc = allocate_numbers(db, items, m, arena);
+    if (rc == 0)
+        rc = write_batch(db, &rows, items, m, arena);
+    if (rc == 0)
+        rc = on_issued(db, items, m, arena);
+    batch_rows_free(&rows);
+    return rc;
+}
+
+/* Issues the batch's items (sorted by account and period): invoices, their
+ * numbers, results, trail rows and events. The items are built, rendered
+ * and packed once; when the write meets a replayed item, it is rolled back and done
+ * again with the replays skipped. */
+static int issue(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
+{
     int64_t today = bw_now_us() / 86400000000LL;
-    int rc = lookup(db, items, m, replays, arena);
+    int rc = lookup(db, items, m, arena);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < m; i++)
         if (!items[i].outcome)
             build(&items[i], today, arena);
-    /* Everything that does not need the numbers is done before taking
-     * them: from there to the commit the series' row stays locked and
-     * other workers wait. */
-    if ((rc = prepare_rows(&rows, items, m, arena)) < 0)
+    if ((rc = prepare_events(items, m, arena)) < 0 || (rc = bw_db_savepoint(db)) < 0)
         goto out;
-    if ((rc = allocate_numbers(db, items, m, arena)) < 0)
-        goto out;
-    rc = write_batch(db, &rows, items, m, arena);
-    if (rc == 0)
-        rc = on_issued(db, items, m, arena);
+    rc = write_items(db, items, m, arena);
+    if (rc == BW_EDB && !strcmp(bw_db_sqlstate(db), "23505")) {
+        if ((rc = bw_db_rollback_to(db)) == 0 && (rc = mark_replays(db, items, m, arena)) == 0)
+            rc = write_items(db, items, m, arena);
+    }
 out:
-    batch_rows_free(&rows);
     for (size_t i = 0; i < m; i++)
         inv_payplan_destroy(&items[i].plan);
     return rc;
@@ -923,13 +1029,7 @@ int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, 
     int rc = 0;
     if (m > 0) {
         qsort(items, m, sizeof *items, item_cmp);
-        if ((rc = bw_db_savepoint(db)) == 0)
-            rc = issue(db, items, m, false, arena);
-        if (rc == BW_EDB && !strcmp(bw_db_sqlstate(db), "23505")) {
-            /* Some item was recorded before: again, skipping those. */
-            if ((rc = bw_db_rollback_to(db)) == 0)
-                rc = issue(db, items, m, true, arena);
-        }
+        rc = issue(db, items, m, arena);
     }
     free(items);
     return rc;
@@ -949,11 +1049,20 @@ static const char SQL_LINES[] =
 static const char SQL_INST[] =
     "SELECT seq, label, coalesce(due_date::text, ''), amount_minor FROM invoice_instalments"
     " WHERE number = $1 ORDER BY seq";
-static const char SQL_LIST[] =
-    "SELECT number, account_id, period, currency, total_minor, status, issue_date::text,"
-    " due_date::text FROM invoices WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR period = $2)"
-    " AND ($3 = '' OR status = $3) AND ($4 = '' OR run_id = $4) AND number > $5"
-    " ORDER BY number LIMIT $6::int";
+#define SQL_LIST_SELECT \
+    "SELECT number, account_id, period, currency, total_minor, status, issue_date::text," \
+    " due_date::text FROM invoices WHERE ($1 = '' OR account_id = $1)" \
+    " AND ($2 = '' OR period = $2) AND ($3 = '' OR status = $3) AND ($4 = '' OR run_id = $4)" \
+    " AND number > $5"
+static const char SQL_LIST[] = SQL_LIST_SELECT " ORDER BY number LIMIT $6::int";
+/* A run's invoices lie between its first and last number (kept on its row
+ * as its results are counted), so a listing by run walks that range of the
+ * primary key. A run with no row (an event naming an unknown run) is walked
+ * from the start. */
+static const char SQL_LIST_RUN[] =
+    SQL_LIST_SELECT " AND number >= $7 AND number <= $8 ORDER BY number LIMIT $6::int";
+static const char SQL_RUN_RANGE[] =
+    "SELECT coalesce(first_number, ''), coalesce(last_number, '') FROM bill_runs WHERE id = $1";
 
 static void db_error(Billow__Reply *reply, bw_db_t *db, const char *what, bw_arena_t *arena)
 {
@@ -1132,8 +1241,16 @@ void inv_invoice_list(bw_db_t *db, const Billow__InvoiceList *req, Billow__Reply
 {
     char lim[16];
     snprintf(lim, sizeof lim, "%u", req->limit == 0 ? 100 : req->limit > 10000 ? 10000 : req->limit);
-    const char *p[6] = {req->account_id, req->period, req->status, req->run_id, req->after, lim};
-    PGresult *r = bw_db_query(db, SQL_LIST, 6, p);
+    const char *p[8] = {req->account_id, req->period, req->status, req->run_id, req->after, lim};
+    PGresult *r = NULL;
+    if (*req->run_id && (r = bw_db_query(db, SQL_RUN_RANGE, 1, &p[3])) && PQntuples(r) == 1) {
+        p[6] = bw_arena_strdup(a, PQgetvalue(r, 0, 0));
+        p[7] = bw_arena_strdup(a, PQgetvalue(r, 0, 1));
+    }
+    if (r || !*req->run_id) {
+        PQclear(r);
+        r = bw_db_query(db, p[6] ? SQL_LIST_RUN : SQL_LIST, p[6] ? 8 : 6, p);
+    }
     if (!r) {
         db_error(reply, db, "could not list invoices", a);
         return;

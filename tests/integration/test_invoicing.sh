@@ -111,6 +111,11 @@ failed=$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE outcome = 'f
 [ "$inv" -eq $((N - N / 10)) ] || fail "invoices: $inv"
 [ "$nothing" -eq $((N / 10)) ] || fail "nothing to bill: $nothing"
 [ "$failed" -eq 0 ] || fail "failed: $failed"
+# Invoiced accounts get no result row; the run counts every outcome.
+[ "$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE outcome = 'invoiced'")" -eq 0 ] || fail "invoiced result rows"
+counts=$(sql "SELECT done || '/' || invoiced || '/' || nothing_to_bill || '/' || failed FROM invoicing.bill_runs WHERE id = 'RUN-2026-11-monthly'")
+[ "$counts" = "$N/$inv/$nothing/0" ] || fail "run counts $counts, want $N/$inv/$nothing/0"
+"$BC" billrun status RUN-2026-11-monthly | grep -q "^invoiced: *$inv\$" || fail "billrun status invoiced"
 gaps=$(sql "SELECT count(*) FROM (SELECT series, max(seq) m, count(*) c, count(DISTINCT seq) d FROM invoicing.invoices GROUP BY series) s WHERE m <> c OR c <> d")
 [ "$gaps" -eq 0 ] || fail "numbering has gaps or duplicates"
 last=$(sql "SELECT last FROM invoicing.number_series WHERE series = 'INV-202612'")
@@ -147,6 +152,8 @@ until [ "$(sql "SELECT count(*) FROM invoicing.stream_cursors WHERE producer = '
   sleep 0.25
 done
 [ "$(sql "SELECT count(*) FROM invoicing.invoices")" -eq "$inv" ] || fail "re-sent events created invoices"
+[ "$(sql "SELECT done || '/' || invoiced || '/' || nothing_to_bill || '/' || failed FROM invoicing.bill_runs WHERE id = 'RUN-2026-11-monthly'")" = "$counts" ] \
+  || fail "re-sent events counted again"
 ok "replayed AccountRated events bill nobody twice"
 
 num=$(sql "SELECT number FROM invoicing.invoices WHERE account_id = 'ACC-000001'")
@@ -161,6 +168,16 @@ ev=$(sql "SELECT encode(payload, 'escape') FROM invoicing.outbox WHERE event_typ
 n=$(printf '%s' "$ev" | grep -o "$num" | wc -l)
 [ "$n" -eq 4 ] || fail "InvoiceIssued of $num names it $n times, not 4 (field, title, facts, footer)"
 printf '%s' "$ev" | grep -q "<title>[^<]* $num</title>" || fail "InvoiceIssued HTML title"
+# Its fields were packed before the number was taken and the number and the
+# HTML put around them: the bytes decode as one whole InvoiceIssued.
+dec=$(sql "SELECT encode(payload, 'hex') FROM invoicing.outbox WHERE event_type = 'InvoiceIssued'
+  AND position(convert_to('$num', 'UTF8') in payload) > 0" | xxd -r -p | protoc-c --decode=billow.Event -Iproto proto/events.proto) \
+  || fail "InvoiceIssued of $num does not decode"
+for want in "invoice_number: \"$num\"" 'account_id: "ACC-000001"' 'total_minor: 12496' 'payment_instructions: ' "html: \"<!DOCTYPE"; do
+  echo "$dec" | grep -qF "$want" || fail "InvoiceIssued of $num lacks $want"
+done
+[ "$(echo "$dec" | grep -c '^  lines {')" -eq 2 ] && [ "$(echo "$dec" | grep -c '^  instalments {')" -eq 3 ] \
+  || fail "InvoiceIssued of $num: lines or instalments lost"
 "$BC" invoice show INV-209912-000001 2>/dev/null && fail "unknown invoice shown"
 # A run's invoices page by number from an index, not a walk of the table.
 first=$(sql "SELECT min(number) FROM invoicing.invoices WHERE run_id = 'RUN-2026-11-monthly'")
@@ -169,9 +186,14 @@ want=$(sql "SELECT string_agg(number, ' ' ORDER BY number) FROM (SELECT number F
 got=$("$BC" invoice list --run RUN-2026-11-monthly --after "$first" --limit 3 | grep -o 'INV-[0-9]*-[0-9]*' | tr '\n' ' ')
 [ "$got" = "$want " ] || fail "invoice list --run: got '$got', want '$want'"
 "$BC" invoice list --run RUN-1999-01-monthly | grep -q INV- && fail "invoice list of an unknown run"
+# A run's page walks the primary key between the run's first and last number.
+range=$(sql "SELECT first_number || ' ' || last_number FROM invoicing.bill_runs WHERE id = 'RUN-2026-11-monthly'")
+[ "$range" = "$(sql "SELECT min(number) || ' ' || max(number) FROM invoicing.invoices WHERE run_id = 'RUN-2026-11-monthly'")" ] \
+  || fail "run's number range $range"
 sql "ANALYZE invoicing.invoices" >/dev/null
-sql "EXPLAIN SELECT number FROM invoicing.invoices WHERE run_id = 'RUN-1999-01-monthly' AND number > '' ORDER BY number LIMIT 100" \
-  | grep -q invoices_run_number || fail "listing a run does not use invoices_run_number"
+sql "EXPLAIN SELECT number FROM invoicing.invoices WHERE run_id = 'RUN-2026-11-monthly' AND number > ''
+  AND number >= '${range% *}' AND number <= '${range#* }' ORDER BY number LIMIT 100" \
+  | grep -q "Index Cond: ((number > ''::text) AND (number >= " || fail "listing a run does not walk the primary key's range"
 sql "UPDATE invoicing.invoices SET total_minor = 1 WHERE number = '$num'" 2>/dev/null && fail "issued invoice was editable"
 ok "documents render; issued invoices are immutable"
 

@@ -235,7 +235,13 @@ q "UPDATE invoicing.number_series SET last = last - 1 WHERE series = 'CN-202612'
 q "INSERT INTO invoicing.invoice_lines (number, line_no, fee_item, description, kind, quantity, unit_price, amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor) VALUES ('INV-209901-000009', 1, 'X', 'x', 'charge', '1', '1', 1, 1, 'standard', 0, 0)" >/dev/null
 out=$("$BC" --json audit) && fail "audit missed an orphan line"
 echo "$out" | grep -q "invoice line INV-209901-000009#1: no such invoice" || fail "orphan finding: $out"
-ok "audit: clean database passes; corrupted settled amount, counter and orphan line found; trail append-only"
+q "UPDATE invoicing.bill_runs SET invoiced = invoiced + 1, last_number = first_number WHERE id = 'RUN-2026-11-monthly'" >/dev/null
+out=$("$BC" audit) && fail "audit missed a run's count"
+echo "$out" | grep -q "bill run RUN-2026-11-monthly: counts [0-9]* invoiced but [0-9]* invoices name it" || fail "run count finding: $out"
+q "UPDATE invoicing.bill_runs SET invoiced = invoiced - 1 WHERE id = 'RUN-2026-11-monthly'" >/dev/null
+out=$("$BC" audit) && fail "audit missed a run's range"
+echo "$out" | grep -q "bill run RUN-2026-11-monthly: its invoices run from INV-.* to INV-.*, outside its range" || fail "run range finding: $out"
+ok "audit: clean database passes; corrupted settled amount, counter, orphan line, run count and run range found; trail append-only"
 
 # @@END
 stop_all

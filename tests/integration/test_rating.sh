@@ -223,8 +223,8 @@ ok "closed period: late usage and changes rejected"
 
 # Invoicing turned the events into invoices (A3 had nothing to bill).
 i=0
-until [ "$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE run_id='RUN-2026-11-monthly'")" = 4 ]; do
-  i=$((i + 1)); [ $i -ge 80 ] && { sql "SELECT * FROM invoicing.bill_run_results"; fail "invoicing did not record 4 results"; }; sleep 0.25
+until [ "$(sql "SELECT done FROM invoicing.bill_runs WHERE id='RUN-2026-11-monthly'")" = 4 ]; do
+  i=$((i + 1)); [ $i -ge 80 ] && { sql "SELECT * FROM invoicing.bill_runs"; fail "invoicing did not record 4 results"; }; sleep 0.25
 done
 [ "$(sql "SELECT total_minor FROM invoicing.invoices WHERE account_id='A1' AND period='2026-11'")" != "" ] || fail "no invoice for A1"
 ok "invoicing recorded the run's results from rating's events"
