@@ -102,7 +102,7 @@ static const char SQL_CANDIDATES[] =
     " FROM invoices i JOIN accounts a ON a.id = i.account_id"
     " WHERE i.status IN ('issued', 'partially_paid', 'overdue')"
     " AND i.total_minor - i.paid_minor - i.credited_minor > 0"
-    " AND i.due_date + $2::int <= $1::date"
+    " AND i.due_date <= $1::date - $2::int" /* along invoices_open_due */
     " AND NOT EXISTS (SELECT 1 FROM dunning_steps d WHERE d.invoice_number = i.number"
     "                 AND d.step_days = $3::int)"
     " ORDER BY i.number";

@@ -5,11 +5,17 @@
 -- invoices_open (account_id, due_date, number) for open invoices. Readers
 -- by account (payments' allocation, statements, reconciliation) find an
 -- account's handful of invoices through UNIQUE (account_id, period) and
--- filter the status. Dunning, overdue marking and ageing read every open
--- invoice of every account; at a month end nearly every invoice is open, so
--- the partial index held nearly the whole table and they walk the table
--- either way (one pass per dunning step, as before).
+-- filter the status.
 DROP INDEX invoices_open;
+-- What the readers of every account's open invoices get instead: the open
+-- invoices by due date alone. Dunning's candidates, overdue marking and
+-- ageing read through it the open invoices (due by a date) and not the
+-- whole history of paid ones, which grows every month. A date key costs far
+-- less to insert than the three text columns above (200,000 rows COPYed
+-- into a copy of the table: about 0.3 s more than with no such index,
+-- against about 1.5 s more for invoices_open).
+CREATE INDEX invoices_open_due ON invoices (due_date)
+    WHERE status IN ('issued', 'partially_paid', 'overdue');
 
 -- A run's progress is counted on its row as results are recorded, in the
 -- same transaction: invoiced accounts no longer get a bill_run_results row
