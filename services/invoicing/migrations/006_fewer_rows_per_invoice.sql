@@ -2,6 +2,25 @@
 -- fewer rows and index entries per invoice, all of which are written while
 -- the number series is locked.
 
+-- Workers of the previous version must not run on this schema: they would
+-- go on recording invoiced accounts as results without counting them on
+-- their run. So this migration waits for them to be gone: while any worker
+-- holds a live partition lease it fails, nothing is changed, and the
+-- process that tried to apply it exits with this message.
+DO $$
+DECLARE
+    live bigint;
+BEGIN
+    SELECT count(*) INTO live FROM stream_leases WHERE expires_at > now();
+    IF live > 0 THEN
+        RAISE EXCEPTION 'invoicing migration 006 changes how workers record bill-run results:'
+            ' stop every invoicing worker of the previous version first (% partition'
+            ' lease(s) still live; a killed worker''s lease lapses after BILLOW_LEASE_TTL_S),'
+            ' then start this version again', live;
+    END IF;
+END
+$$;
+
 -- invoices_open (account_id, due_date, number) for open invoices. Readers
 -- by account (payments' allocation, statements, reconciliation) find an
 -- account's handful of invoices through UNIQUE (account_id, period) and
@@ -23,9 +42,7 @@ CREATE INDEX invoices_open_due ON invoices (due_date)
 -- replay), only nothing_to_bill and failed ones do, which stays what
 -- refuses their replays. first_number and last_number bound the run's
 -- invoices in number order, so listing a run walks that range of the
--- primary key instead of an index on (run_id, number). Stop workers of the
--- previous version before this runs: they would go on recording invoiced
--- accounts as results without counting them (`billctl audit` would say so).
+-- primary key instead of an index on (run_id, number).
 ALTER TABLE bill_runs
     ADD COLUMN invoiced bigint NOT NULL DEFAULT 0,
     ADD COLUMN nothing_to_bill bigint NOT NULL DEFAULT 0,

@@ -1,0 +1,64 @@
+# An upgrade of invoicing from schema version 5 with workers of the old
+# version still running: migration 006 changes how workers record a bill
+# run's results, so it refuses to run (and changes nothing) while any
+# worker holds a live partition lease, and runs once they are gone, filling
+# the runs' new counts and number ranges from the old results.
+. tests/integration/lib.sh
+trap 'stop_all' EXIT
+
+as_invoicing() { psql "$BILLOW_DATABASE_URL user=billow_invoicing" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+# invoicing's schema as versions 1-5 left it (the files the runner embeds),
+# recorded as the runner records them.
+{
+  echo "SET search_path = invoicing;"
+  echo "CREATE TABLE schema_migrations (component text NOT NULL, version integer NOT NULL,"
+  echo " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version));"
+  for f in common/migrations/00[1-4]_*.sql services/invoicing/migrations/00[1-5]_*.sql; do
+    cat "$f"; echo ";"
+    case $f in common/*) c=common ;; *) c=invoicing ;; esac
+    n=$(basename "$f")
+    echo "INSERT INTO schema_migrations VALUES ('$c', ${n%%_*}, '$n');"
+  done
+} > "$BW_TMP/v5.sql"
+as_invoicing -f "$BW_TMP/v5.sql" >/dev/null || fail "could not build schema version 5"
+
+# A run of the old version: two invoiced accounts and one with nothing to
+# bill, recorded as results.
+sql "SET search_path = invoicing;
+  INSERT INTO accounts (id, name, currency) VALUES ('A1', 'One', 'CNY'), ('A2', 'Two', 'CNY'), ('A3', 'Three', 'CNY');
+  INSERT INTO bill_runs (id, period, cycle, period_start, period_end, due, done, caused_by)
+    VALUES ('RUN-2026-10-monthly', '2026-10', 'monthly', '2026-10-01', '2026-11-01', 3, 3, 'test');
+  INSERT INTO invoices (number, seq, series, account_id, run_id, period, period_start, period_end,
+      currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
+    VALUES ('INV-202611-000001', 1, 'INV-202611', 'A1', 'RUN-2026-10-monthly', '2026-10', '2026-10-01', '2026-11-01', 'CNY', 100, 0, 100, '2026-11-01', '2026-12-01', 'en', 'none', 'test'),
+           ('INV-202611-000002', 2, 'INV-202611', 'A2', 'RUN-2026-10-monthly', '2026-10', '2026-10-01', '2026-11-01', 'CNY', 200, 0, 200, '2026-11-01', '2026-12-01', 'en', 'none', 'test');
+  INSERT INTO bill_run_results (invoice_number, run_id, account_id, outcome, caused_by)
+    VALUES ('INV-202611-000001', 'RUN-2026-10-monthly', 'A1', 'invoiced', 'test'),
+           ('INV-202611-000002', 'RUN-2026-10-monthly', 'A2', 'invoiced', 'test'),
+           (NULL, 'RUN-2026-10-monthly', 'A3', 'nothing_to_bill', 'test');
+  INSERT INTO stream_leases (producer, partitions, owner, expires_at)
+    VALUES ('rating', '0/2', 'old-host:4242', now() + interval '1 hour');" >/dev/null \
+  || fail "could not write the old version's run"
+
+# An old worker still holds a lease: the new version does not start.
+"$BW_BUILD/invoicing" >"$BW_TMP/refused.log" 2>&1 && fail "invoicing started beside an old worker"
+grep -q "stop every invoicing worker of the previous version" "$BW_TMP/refused.log" \
+  || { cat "$BW_TMP/refused.log"; fail "no clear reason given"; }
+[ "$(sql "SELECT max(version) FROM invoicing.schema_migrations WHERE component = 'invoicing'")" = 5 ] \
+  || fail "something was applied"
+[ "$(sql "SELECT count(*) FROM pg_indexes WHERE schemaname = 'invoicing' AND indexname = 'invoices_open'")" = 1 ] \
+  || fail "the refused migration changed the schema"
+ok "migration 006 refused while an old worker holds a live lease"
+
+# The old worker is gone (its lease lapsed): the upgrade goes through.
+sql "UPDATE invoicing.stream_leases SET expires_at = now() - interval '1 second'" >/dev/null
+svc_start invoicing
+wait_services invoicing || { cat "$BW_TMP/invoicing.log"; fail "invoicing did not start after the old worker left"; }
+[ "$(sql "SELECT max(version) FROM invoicing.schema_migrations WHERE component = 'invoicing'")" -ge 6 ] \
+  || fail "migration 006 not applied"
+[ "$(sql "SELECT invoiced, nothing_to_bill, failed, first_number, last_number FROM invoicing.bill_runs")" \
+  = "2|1|0|INV-202611-000001|INV-202611-000002" ] || fail "the run's counts and range were not filled"
+"$BW_BUILD/billctl" billrun status RUN-2026-10-monthly > "$BW_TMP/status.txt" || fail "billrun status"
+grep -q "invoiced" "$BW_TMP/status.txt" || { cat "$BW_TMP/status.txt"; fail "status lacks the counts"; }
+ok "migration 006 applied once the old worker was gone; the run's counts came from its results"
