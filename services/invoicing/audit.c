@@ -109,6 +109,15 @@ static const char *const CHECKS[] = {
     " WHERE b.invoiced <> coalesce(i.n, 0) OR b.nothing_to_bill <> coalesce(r.z, 0)"
     " OR b.failed <> coalesce(r.f, 0) OR i.lo < b.first_number OR i.hi > b.last_number"
     " OR (i.n > 0 AND b.first_number IS NULL) ORDER BY 1",
+    /* Every account once per run: done is the sum of the outcomes, and no
+     * account has both an invoice of a run and a result of it. */
+    "SELECT 'bill run ' || id || ': done ' || done || ' but ' || invoiced || ' invoiced + '"
+    " || nothing_to_bill || ' nothing to bill + ' || failed || ' failed'"
+    " FROM bill_runs WHERE done <> invoiced + nothing_to_bill + failed ORDER BY 1",
+    "SELECT 'bill run ' || r.run_id || ': account ' || r.account_id || ' has invoice '"
+    " || i.number || ' and a result: ' || r.outcome"
+    " FROM bill_run_results r JOIN invoices i ON i.account_id = r.account_id AND i.run_id = r.run_id"
+    " WHERE r.outcome <> 'invoiced' ORDER BY 1",
     "SELECT 'invoice ' || i.number || ': bill run ' || i.run_id || ' does not exist'"
     " FROM invoices i WHERE i.run_id IS NOT NULL AND i.run_id <> ''"
     " AND NOT EXISTS (SELECT 1 FROM bill_runs b WHERE b.id = i.run_id) ORDER BY 1",

@@ -110,15 +110,16 @@ static inv_line_kind_t kind_of(const char *k)
     return INV_LINE_CHARGE;
 }
 
-/* A text[] literal of one string per item (get(item)), in the arena; NULL
- * when out of memory. */
+/* A text[] literal of one string per item (get(item)) that keep keeps (all
+ * when keep is NULL), in the arena; NULL when out of memory. */
 static char *text_array(item_t *items, size_t n, const char *(*get)(const item_t *),
-                        bw_arena_t *a)
+                        bool (*keep)(const item_t *), bw_arena_t *a)
 {
     bw_pgarr_t arr;
     bw_pgarr_init(&arr);
     for (size_t i = 0; i < n; i++)
-        bw_pgarr_add(&arr, get(&items[i]));
+        if (!keep || keep(&items[i]))
+            bw_pgarr_add(&arr, get(&items[i]));
     const char *lit = bw_pgarr_str(&arr);
     char *s = lit ? bw_arena_strdup(a, lit) : NULL;
     bw_pgarr_free(&arr);
@@ -142,14 +143,21 @@ static int item_cmp(const void *a, const void *b)
  * from empty) it chose sequential scans. */
 static const char SQL_LOOKUP[] =
     "SELECT a.id IS NOT NULL, a.name, a.currency, a.tax_profile, a.language, a.terms_days,"
-    " a.email, a.phone, a.webhook_url, a.payment_plan"
-    " FROM unnest($1::text[]) WITH ORDINALITY AS u(id, ord)"
+    " a.email, a.phone, a.webhook_url, a.payment_plan, r.x IS NOT NULL"
+    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(id, run, ord)"
     " LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = u.id LIMIT 1) a ON true"
+    " LEFT JOIN LATERAL (SELECT 1 AS x FROM bill_run_results"
+    "  WHERE run_id = u.run AND account_id = u.id LIMIT 1) r ON true"
     " ORDER BY u.ord";
-/* A batch is first written without looking for replays: the unique keys of
- * invoices (account, period) and bill_run_results (run, account) refuse a
- * replayed item, and only then are the items probed, one query per batch
- * (a replay is rare, a producer sending again, and the probes were two
+/* Replays are caught where each kind is cheap to catch. The lookup probes
+ * the run's results (a small table: only accounts not invoiced have a row),
+ * which catches an account handled before without an invoice, whatever its
+ * outcome now. After building, the items that will not be invoiced (about
+ * a tenth) are probed for an invoice (SQL_REPLAYS, below): a result row of
+ * theirs would not collide with one. The items to invoice are written
+ * without a probe for an earlier invoice: UNIQUE (account, period) refuses
+ * a replayed one, and only then are all items probed, one query per batch
+ * (a replay is rare, a producer sending again, and that probe was two
  * thirds of the lookup's cost). An item is a replay when its account has an
  * invoice for the period or of the run (an account has a handful, found
  * through UNIQUE (account_id, period)), or a result of the run (the
@@ -169,10 +177,11 @@ static const char SQL_REPLAYS[] =
 
 static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    const char *p[1] = {text_array(items, n, get_account, a)};
-    if (!p[0])
+    const char *p[2] = {text_array(items, n, get_account, NULL, a),
+                        text_array(items, n, get_run, NULL, a)};
+    if (!p[0] || !p[1])
         return BW_ENOMEM;
-    PGresult *res = bw_db_query(db, SQL_LOOKUP, 1, p);
+    PGresult *res = bw_db_query(db, SQL_LOOKUP, 2, p);
     if (!res)
         return BW_EDB;
     if ((size_t)PQntuples(res) != n) {
@@ -182,6 +191,10 @@ static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     for (size_t i = 0; i < n; i++) {
         item_t *it = &items[i];
         int r = (int)i;
+        if (*PQgetvalue(res, r, 10) == 't') {
+            it->outcome = "done"; /* a result of this run: handled before */
+            continue;
+        }
         if (*PQgetvalue(res, r, 0) != 't')
             continue;
         it->known = true;
@@ -203,25 +216,45 @@ static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     return 0;
 }
 
-/* Marks the items recorded before (SQL_REPLAYS) as done. */
-static int mark_replays(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
+/* Marks the items that keep keeps (all when NULL) and that were recorded
+ * before (SQL_REPLAYS) as done. */
+static int mark_replays(bw_db_t *db, item_t *items, size_t n, bool (*keep)(const item_t *),
+                        bw_arena_t *a)
 {
-    const char *p[3] = {text_array(items, n, get_account, a), text_array(items, n, get_period, a),
-                        text_array(items, n, get_run, a)};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!keep || keep(&items[i]))
+            k++;
+    if (k == 0)
+        return 0;
+    const char *p[3] = {text_array(items, n, get_account, keep, a),
+                        text_array(items, n, get_period, keep, a),
+                        text_array(items, n, get_run, keep, a)};
     if (!p[0] || !p[1] || !p[2])
         return BW_ENOMEM;
     PGresult *res = bw_db_query(db, SQL_REPLAYS, 3, p);
     if (!res)
         return BW_EDB;
-    if ((size_t)PQntuples(res) != n) {
+    if ((size_t)PQntuples(res) != k) {
         PQclear(res);
         return BW_EDB;
     }
-    for (size_t i = 0; i < n; i++)
-        if (*PQgetvalue(res, (int)i, 0) == 't')
+    for (size_t i = 0, r = 0; i < n; i++) {
+        if (keep && !keep(&items[i]))
+            continue;
+        if (*PQgetvalue(res, (int)r++, 0) == 't')
             items[i].outcome = "done";
+    }
     PQclear(res);
     return 0;
+}
+
+/* An item of a run that will be recorded without an invoice (nothing to
+ * bill, failed): its result row would not collide with an invoice of the
+ * account issued for the same event before. */
+static bool recorded_without_invoice(const item_t *it)
+{
+    return it->outcome && strcmp(it->outcome, "done") != 0 && it->ar->run_id && *it->ar->run_id;
 }
 
 static void fail_item(item_t *it, const char *why, bw_arena_t *a)
@@ -986,11 +1019,12 @@ static int issue(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
     for (size_t i = 0; i < m; i++)
         if (!items[i].outcome)
             build(&items[i], today, arena);
-    if ((rc = prepare_events(items, m, arena)) < 0 || (rc = bw_db_savepoint(db)) < 0)
+    if ((rc = mark_replays(db, items, m, recorded_without_invoice, arena)) < 0 ||
+        (rc = prepare_events(items, m, arena)) < 0 || (rc = bw_db_savepoint(db)) < 0)
         goto out;
     rc = write_items(db, items, m, arena);
     if (rc == BW_EDB && !strcmp(bw_db_sqlstate(db), "23505")) {
-        if ((rc = bw_db_rollback_to(db)) == 0 && (rc = mark_replays(db, items, m, arena)) == 0)
+        if ((rc = bw_db_rollback_to(db)) == 0 && (rc = mark_replays(db, items, m, NULL, arena)) == 0)
             rc = write_items(db, items, m, arena);
     }
 out:

@@ -138,7 +138,11 @@ case "$p2" in Kickoff=*,Delivery=*) ;; *) fail "milestones $p2" ;; esac
 ok "$inv invoices, $nothing nothing-to-bill, numbers gap-free, totals add up, instalment and milestone plans"
 
 # Sending every AccountRated again (a second stand-in run) bills nobody twice.
+# One invoiced account would now fail (its currency changed since): its
+# replay is still a replay, not a failed result beside its invoice.
 kill -TERM "$(cat "$BW_TMP/fake_rating.pid")"; wait "$(cat "$BW_TMP/fake_rating.pid")" 2>/dev/null
+changed=$(sql "SELECT account_id FROM invoicing.invoices WHERE account_id <= 'ACC-000200' ORDER BY account_id OFFSET 4 LIMIT 1")
+sql "UPDATE invoicing.accounts SET currency = 'USD' WHERE id = '$changed'" >/dev/null
 sql "DELETE FROM invoicing.stream_cursors WHERE producer = 'rating'" >/dev/null
 "$BW_BUILD/tests/integration/fake_rating" "$RATING_EP" RUN-2026-11-monthly 2026-11 2026-11-01 2026-12-01 200 CNY \
   >>"$BW_TMP/fake_rating.log" 2>&1 &
@@ -154,7 +158,10 @@ done
 [ "$(sql "SELECT count(*) FROM invoicing.invoices")" -eq "$inv" ] || fail "re-sent events created invoices"
 [ "$(sql "SELECT done || '/' || invoiced || '/' || nothing_to_bill || '/' || failed FROM invoicing.bill_runs WHERE id = 'RUN-2026-11-monthly'")" = "$counts" ] \
   || fail "re-sent events counted again"
-ok "replayed AccountRated events bill nobody twice"
+[ "$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE account_id = '$changed'")" -eq 0 ] \
+  || fail "the replay of invoiced $changed was recorded as a result"
+sql "UPDATE invoicing.accounts SET currency = 'CNY' WHERE id = '$changed'" >/dev/null
+ok "replayed AccountRated events bill nobody twice, whatever their outcome now"
 
 num=$(sql "SELECT number FROM invoicing.invoices WHERE account_id = 'ACC-000001'")
 "$BC" invoice show "$num" | grep -q "124.96" || fail "text document"
