@@ -757,22 +757,41 @@ typedef struct {
     bool lost;    /* its transaction failed after another part had committed */
 } part_t;
 
+static const char SQL_EXTRA_LOCK[] =
+    "SELECT pg_try_advisory_xact_lock_shared(hashtext('rating.usage'))";
+
 /* The connections a request with `good` records is spread over: the
  * request's own (part 0), then each extra connection that could begin a
- * transaction. The extras need no lock of their own: the request's
- * transaction holds the shared usage lock until after they committed, so
- * a close cannot read between the closed-period check and their rows. */
-static int parts_open(bw_db_t *db, size_t good, part_t *parts)
+ * transaction and take the shared usage lock too. The request's
+ * transaction holds that lock until after the extras committed, so a close
+ * cannot read between the closed-period check and their rows; each extra
+ * holds it as well, so that stays true should part 0's connection break
+ * first. It only tries: a close waiting for the lock makes the try fail,
+ * and the request then goes on with fewer connections instead of waiting
+ * behind the close while part 0 holds the lock (a deadlock no database
+ * would see across two connections). A request in a transaction of its
+ * caller (one with an idempotency key, committed after its reply is
+ * stored) is not split: its extras would commit before the caller knew
+ * whether the request's own part could. */
+static int parts_open(bw_db_t *db, size_t good, bool may_split, part_t *parts)
 {
     int np = 0;
     parts[np++] = (part_t){.db = db};
-    for (int i = 0; good >= RT_USAGE_SPLIT_MIN && i < X.n_extra; i++) {
-        if (bw_db_begin(X.extra[i]) < 0) {
-            bw_log(BW_WARN, "ingest connection unavailable", "pg_error",
-                   BW_S(bw_db_error(X.extra[i])), NULL);
+    for (int i = 0; may_split && good >= RT_USAGE_SPLIT_MIN && i < X.n_extra; i++) {
+        bw_db_t *x = X.extra[i];
+        if (bw_db_begin(x) < 0) {
+            bw_log(BW_WARN, "ingest connection unavailable", "pg_error", BW_S(bw_db_error(x)),
+                   NULL);
             continue;
         }
-        parts[np++] = (part_t){.db = X.extra[i]};
+        PGresult *res = bw_db_query(x, SQL_EXTRA_LOCK, 0, NULL);
+        bool locked = res && *PQgetvalue(res, 0, 0) == 't';
+        PQclear(res);
+        if (!locked) {
+            bw_db_rollback(x);
+            continue;
+        }
+        parts[np++] = (part_t){.db = x};
     }
     return np;
 }
@@ -865,7 +884,9 @@ static int keep_first(int rc, int prc, bw_db_t *db, bw_db_t **bad)
  * only those as duplicates). */
 static void part_lost(part_t *pt, rec_t *recs, size_t n, int p, bw_arena_t *arena)
 {
-    const char *why = bw_arena_printf(arena, "not stored (%s): send it again",
+    /* A connection lost during the commit leaves its outcome unknown. */
+    const char *why = bw_arena_printf(arena, "%s (%s): send it again",
+                                      bw_db_lost(pt->db) ? "may not be stored" : "not stored",
                                       bw_db_error(pt->db));
     pt->lost = true;
     for (size_t i = 0; i < n; i++)
@@ -881,11 +902,11 @@ static void part_lost(part_t *pt, rec_t *recs, size_t n, int p, bw_arena_t *aren
  * that could not commit are lost (part_lost). *committed: whether an extra
  * part committed. */
 static int store(bw_db_t *db, const Billow__IngestUsage *req, rec_t *recs, size_t good,
-                 const char *cause, part_t *parts, int *np_out, bool *committed, bw_db_t **bad,
-                 bw_arena_t *arena)
+                 bool may_split, const char *cause, part_t *parts, int *np_out, bool *committed,
+                 bw_db_t **bad, bw_arena_t *arena)
 {
     size_t n = req->n_records;
-    int np = parts_open(db, good, parts), rc = 0;
+    int np = parts_open(db, good, may_split, parts), rc = 0;
     *np_out = np;
     *committed = false;
     for (size_t i = 0; i < n; i++)
@@ -947,6 +968,7 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     }
     rec_t *recs = bw_arena_alloc(arena, sizeof *recs * (n + 1));
     memset(recs, 0, sizeof *recs * (n + 1));
+    bool callers_tx = bw_db_in_tx(db); /* a keyed request: see parts_open */
     if (bw_db_begin(db) < 0) {
         rt_reply_db(reply, db, "could not store usage", arena);
         return false;
@@ -974,7 +996,8 @@ bool rt_usage_ingest(bw_db_t *db, const Billow__IngestUsage *req, const char *ca
     int np = 0;
     bool committed = false;
     if (good > 0 &&
-        (rc = store(db, req, recs, good, cause, parts, &np, &committed, &bad, arena)) < 0)
+        (rc = store(db, req, recs, good, !callers_tx, cause, parts, &np, &committed, &bad,
+                    arena)) < 0)
         goto fail;
     if (bw_db_commit(db) < 0) {
         if (!committed) {
