@@ -399,11 +399,13 @@ static long long count_of(bw_db_t *db, const char *sql, int n, const char *const
 
 /* About how many accounts of cycle are due: those in a sample of about
  * DUE_SAMPLE_ROWS accounts (a few milliseconds), scaled up; every one when
- * the table is that small. A negative code on error. */
+ * the table is that small, or when its statistics say it is empty (it may
+ * have been analysed empty and filled since: a job sized 0 would be one
+ * slice, closed by one process alone). A negative code on error. */
 static long long due_estimate(bw_db_t *db, const char *cycle)
 {
     long long all = count_of(db, SQL_ACCOUNTS_EST, 0, NULL);
-    if (all <= 0)
+    if (all < 0)
         return all;
     double pct = (double)all > DUE_SAMPLE_ROWS ? 100.0 * DUE_SAMPLE_ROWS / (double)all : 100.0;
     char ps[32];
