@@ -37,10 +37,25 @@ static int apply_list(bw_db_t *db, const char *component, const bw_migration_t *
     PGresult *done = bw_db_query(db, SQL_APPLIED, 1, p);
     if (!done)
         return BW_EDB;
-    int current = 0;
+    int current = 0, known = 0;
     for (int i = 0; i < PQntuples(done); i++)
         if (atoi(PQgetvalue(done, i, 0)) > current)
             current = atoi(PQgetvalue(done, i, 0));
+    for (const bw_migration_t *m = list; m->name; m++)
+        if (m->version > known)
+            known = m->version;
+    /* A schema a newer version has migrated is not this binary's to run on
+     * (an old process restarted after an upgrade would write the old way
+     * into the new tables). */
+    if (current > known) {
+        char have[16], mine[16];
+        snprintf(have, sizeof have, "%d", current);
+        snprintf(mine, sizeof mine, "%d", known);
+        bw_log(BW_ERROR, "the schema is newer than this binary: run the newer version",
+               "component", BW_S(component), "schema_version", have, "binary_knows", mine, NULL);
+        PQclear(done);
+        return BW_EDB;
+    }
     int rc = 0;
     for (const bw_migration_t *m = list; m->name && rc == 0; m++) {
         if (applied(done, m->version))
