@@ -34,9 +34,18 @@ static void after_fork_in_child(void)
     fork_generation++;
 }
 
+static bool fork_handler_missing;
+
 static void register_fork_handler(void)
 {
-    pthread_atfork(NULL, NULL, after_fork_in_child);
+    fork_handler_missing = pthread_atfork(NULL, NULL, after_fork_in_child) != 0;
+}
+
+/* Without the handler (it could not be registered), a fork is noticed the
+ * old way, by the process id. */
+static unsigned generation_now(void)
+{
+    return fork_handler_missing ? (unsigned)getpid() : fork_generation;
 }
 
 static _Thread_local struct {
@@ -51,11 +60,11 @@ static void random_bytes(unsigned char *buf, size_t n)
         getrandom_all(buf, n);
         return;
     }
-    if (pool.used + n > sizeof pool.buf || pool.generation != fork_generation) {
+    if (pool.used + n > sizeof pool.buf || pool.generation != generation_now()) {
         pthread_once(&fork_handler_once, register_fork_handler);
         getrandom_all(pool.buf, sizeof pool.buf);
         pool.used = 0;
-        pool.generation = fork_generation;
+        pool.generation = generation_now();
     }
     memcpy(buf, pool.buf + pool.used, n);
     memset(pool.buf + pool.used, 0, n);

@@ -878,6 +878,8 @@ static int count_run(bw_db_t *db, run_tally_t *t)
 static int count_results(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
     run_tally_t *runs = bw_arena_alloc(a, sizeof *runs * (n + 1));
+    if (!runs)
+        return BW_ENOMEM;
     size_t nruns = 0;
     for (size_t i = 0; i < n; i++) {
         const item_t *it = &items[i];
