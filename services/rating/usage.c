@@ -62,9 +62,13 @@ static const char SQL_ACCOUNTS[] =
 static const char SQL_CLOSING[] =
     "SELECT DISTINCT period FROM close_jobs WHERE period = ANY($1::text[])";
 /* One probe of the closed_periods key per record asked about. */
+/* The positions (1-based) of the asked (account, period) pairs that are
+ * closed, each found through the key (LIMIT 1 keeps it a probe per pair:
+ * joined, the planner may hash the whole table). */
 static const char SQL_CLOSED[] =
-    "SELECT c.account_id, c.period FROM closed_periods c"
-    " JOIN unnest($1::text[], $2::text[]) AS t(a, p) ON c.account_id = t.a AND c.period = t.p";
+    "SELECT t.ord FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(a, p, ord)"
+    " CROSS JOIN LATERAL (SELECT 1 FROM closed_periods c"
+    "  WHERE c.account_id = t.a AND c.period = t.p LIMIT 1) c";
 /* The good records go straight into usage_records with one binary COPY in a
  * savepoint; when one of them was stored before (a re-sent record: unique
  * violation), the savepoint is rolled back and the batch goes through a
@@ -641,12 +645,15 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
     if (rc < 0)
         return rc;
     bw_pgarr_t aa = {0}, pa = {0};
+    size_t *asked_rec = bw_arena_alloc(arena, sizeof *asked_rec * (n + 1));
     size_t asked = 0;
+    if (!asked_rec)
+        return BW_ENOMEM;
     for (size_t i = 0; i < n; i++)
         if (!recs[i].error && (all || closing[period_index(periods, &np, recs[i].period)])) {
             bw_pgarr_add(&aa, req->records[i]->account_id);
             bw_pgarr_add(&pa, recs[i].period);
-            asked++;
+            asked_rec[asked++] = i;
         }
     const char *cp[2] = {bw_pgarr_str(&aa), bw_pgarr_str(&pa)};
     PGresult *res = NULL;
@@ -657,13 +664,13 @@ static int reject_closed(bw_db_t *db, const Billow__IngestUsage *req, rec_t *rec
     else if (!(res = bw_db_query(db, SQL_CLOSED, 2, cp)))
         rc = BW_EDB;
     for (int k = 0; res && k < PQntuples(res); k++) {
-        const char *ca = PQgetvalue(res, k, 0), *cpd = PQgetvalue(res, k, 1);
-        for (size_t i = 0; i < n; i++)
-            if (!recs[i].error && !strcmp(recs[i].period, cpd) &&
-                !strcmp(req->records[i]->account_id, ca)) {
-                reject(&recs[i], arena, "period %s is already closed for account %s", cpd, ca);
-                (*good)--;
-            }
+        long long ord = atoll(PQgetvalue(res, k, 0));
+        if (ord < 1 || (size_t)ord > asked)
+            continue;
+        rec_t *r = &recs[asked_rec[ord - 1]];
+        reject(r, arena, "period %s is already closed for account %s", r->period,
+               req->records[asked_rec[ord - 1]]->account_id);
+        (*good)--;
     }
     PQclear(res);
     bw_pgarr_free(&aa);
