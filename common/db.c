@@ -98,8 +98,12 @@ static int try_connect(bw_db_t *db)
         PQfinish(db->conn);
         db->conn = NULL;
     }
+    /* jit=off: the services' statements are short, and the planner's cost
+     * estimates for the batch lookups (unnest of 1,000 keys joined to a
+     * big table) cross jit_above_cost, so a JIT compile (about as long as
+     * the query itself) was paid on most month-end batches. */
     char options[128];
-    snprintf(options, sizeof options, "-c search_path=%s", db->schema);
+    snprintf(options, sizeof options, "-c search_path=%s -c jit=off", db->schema);
     char appname[64];
     snprintf(appname, sizeof appname, "billow-%s", db->schema);
     const char *keys[6], *vals[6];

@@ -84,7 +84,7 @@ ensure() {
   prepare_dir "$dir"
   data=$(realdir "$dir")
   if [ ! -f "$data/PG_VERSION" ]; then
-    as_owner "$PGBIN/initdb" -D "$data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$data.initdb.log" 2>&1 \
+    as_owner "$PGBIN/initdb" -D "$data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 --lc-collate=C >"$data.initdb.log" 2>&1 \
       || as_owner "$PGBIN/initdb" -D "$data" -A trust -U postgres -E UTF8 --locale=C >"$data.initdb.log" 2>&1 \
       || { cat "$data.initdb.log" >&2; exit 1; }
     {
