@@ -10,7 +10,9 @@
 # stored or rejected for a closed period, and for every account the SMS
 # quantity in its AccountRated is the sum of its stored SMS records. The
 # test fails when no import fell inside the close or none came after it;
-# it reports how many batches were run again (usually a few).
+# it reports how many batches were run again (usually a few). A fifth loop
+# sends requests big enough to be split over rating's two ingest
+# connections.
 . tests/integration/lib.sh
 B=$BW_BUILD
 export BILLOW_NOW=2026-11-30T12:00:00Z
@@ -60,12 +62,38 @@ import_loop() {
     f=$((f + LOOPS))
   done
 }
+# big_loop: requests of BIG records, above the size rating splits over its
+# two ingest connections (RT_USAGE_SPLIT_MIN, 2,000), for accounts all over
+# the range, until one import after the close was done. Against a running
+# close a request is split when the second connection gets the shared usage
+# lock at once and stored on one connection when a close batch waits for it:
+# either way every record must be stored and rated, or rejected as closed.
+BIG=3000
+big_loop() {
+  f=0 after=0
+  while [ $after -lt 1 ] && [ $f -lt 200 ]; do
+    name="$BW_TMP/usage/u-big$f"
+    awk -v f=$f -v per=$BIG -v n=$N 'BEGIN {
+      print "event_id,account,fee_item,quantity,timestamp"
+      for (i = 0; i < per; i++)
+        printf "cb-%d-%d,C%05d,SMS,%d,2026-11-%02dT11:00:00Z\n", f, i, (f * per + i) * 104729 % n + 1,
+               i % 7 + 1, i % 28 + 1
+    }' >"$name.csv"
+    t0=$(date +%s.%N)
+    "$B/billctl" --json usage import "$name.csv" --batch $BIG >"$name.json" 2>&1
+    echo "$t0 $(date +%s.%N)" >>"$BW_TMP/usage/times-big"
+    [ "$(job_status)" = done ] && after=$((after + 1))
+    f=$((f + 1))
+  done
+}
 # Imports start before the close and go on until after its end.
 loops=""
 for k in $(seq 1 $((LOOPS - 1))); do
   import_loop $k &
   loops="$loops $!"
 done
+big_loop &
+loops="$loops $!"
 i=0
 until [ -s "$BW_TMP/usage/times1" ]; do
   i=$((i + 1)); [ $i -ge 200 ] && fail "no import finished"; sleep 0.05
@@ -97,12 +125,12 @@ for path in sorted(glob.glob(sys.argv[1] + "/u*.json")):
             print("closed " + x["event_id"])
 sys.exit(1 if bad else 0)
 PY
-sent=$(($(ls "$BW_TMP"/usage/u*.csv | wc -l) * PER))
-stored=$(sql "SELECT count(*) FROM rating.usage_records WHERE event_id LIKE 'ci-%'")
+sent=$(($(ls "$BW_TMP"/usage/u[0-9]*.csv | wc -l) * PER + $(ls "$BW_TMP"/usage/u-big*.csv | wc -l) * BIG))
+stored=$(sql "SELECT count(*) FROM rating.usage_records WHERE event_id LIKE 'ci-%' OR event_id LIKE 'cb-%'")
 rejected=$(grep -c '^closed ' "$BW_TMP/rejected.txt")
 [ $((stored + rejected)) = $sent ] || fail "$sent records sent, $stored stored, $rejected rejected"
 grep '^closed ' "$BW_TMP/rejected.txt" | cut -d' ' -f2 | sort >"$BW_TMP/rejected.ids"
-sql "SELECT event_id FROM rating.usage_records WHERE event_id LIKE 'ci-%'" | sort >"$BW_TMP/stored.ids"
+sql "SELECT event_id FROM rating.usage_records WHERE event_id LIKE 'ci-%' OR event_id LIKE 'cb-%'" | sort >"$BW_TMP/stored.ids"
 [ -z "$(comm -12 "$BW_TMP/rejected.ids" "$BW_TMP/stored.ids")" ] || fail "records both stored and rejected"
 
 # For every account, the SMS in its AccountRated is what was stored.
@@ -116,10 +144,14 @@ diff "$BW_TMP/stored.sms" "$BW_TMP/rated.sms" >"$BW_TMP/sms.diff" ||
 
 # The test is only worth its name when usage met the close both ways.
 span=$(sql "SELECT extract(epoch FROM created_at) || ' ' || extract(epoch FROM finished_at) FROM rating.close_jobs")
+inside() { awk -v s="${span% *}" -v e="${span#* }" '$1 < e && $2 > s' "$@" | wc -l; }
 during=$(cat "$BW_TMP"/usage/times* | awk -v s="${span% *}" -v e="${span#* }" '$1 > s && $2 < e' | wc -l)
 [ "$rejected" -gt 0 ] || fail "no record met a closed period: the close ended before the imports"
 [ "$during" -gt 0 ] || fail "no import ran entirely during the close"
+big_during=$(inside "$BW_TMP/usage/times-big")
+[ "$big_during" -gt 0 ] || fail "no request of $BIG records overlapped the close"
 reruns=$(cat "$BW_TMP"/*.log | grep -c 'usage arrived during a close batch')
 ok "$sent records during a close of $N accounts: $stored stored and rated, $rejected rejected as closed," \
-   "none lost ($during imports inside the close, $reruns batches run again)"
+   "none lost ($during imports inside the close, $big_during requests of $BIG overlapping it," \
+   "$reruns batches run again)"
 check_logs
