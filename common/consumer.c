@@ -17,6 +17,10 @@
 #include <time.h>
 #include <zmq.h>
 
+#define MAX_TYPES 32
+/* A scanned place with nothing to apply is stored at most this often. */
+#define STORE_EVERY_MS 1000
+
 struct bw_consumer {
     struct ev_loop *loop;
     void *sock;
@@ -30,8 +34,13 @@ struct bw_consumer {
     unsigned batch_max, wait_ms;
     bw_consumer_apply_fn apply;
     void *arg;
-    long long cursor;
+    char **types; /* the caller's, NULL-terminated; NULL: every type */
+    size_t ntypes;
+    long long cursor;      /* stored: applied everything wanted up to here */
     char cursor_event[40]; /* the event id at cursor ("" unknown) */
+    long long pos;         /* fetched from here: cursor, or a scanned place past it */
+    char pos_event[40];
+    int64_t stored_ms;     /* when the cursor was last stored */
     long long head;
     bool cursor_loaded;
     bool inflight;
@@ -100,6 +109,8 @@ static int load_cursor(bw_consumer_t *c)
     c->cursor = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     snprintf(c->cursor_event, sizeof c->cursor_event, "%s", PQntuples(res) ? PQgetvalue(res, 0, 1) : "");
     PQclear(res);
+    c->pos = c->cursor;
+    memcpy(c->pos_event, c->cursor_event, sizeof c->pos_event);
     c->cursor_loaded = true;
     return 0;
 }
@@ -200,11 +211,13 @@ static void send_fetch(bw_consumer_t *c)
         arm(c, 1.0);
         return;
     }
-    fetch_after(c, c->cursor, c->cursor_event, false);
+    /* Past the stored cursor only the stored cursor is acked. */
+    fetch_after(c, c->pos, c->pos_event, c->pos > c->cursor);
 }
 
 /* Sends one fetch for the events after `after` (whose id is after_event).
- * With prefetch the batch up to `after` is still being applied. */
+ * With prefetch `after` is past the stored cursor (the batch up to it is
+ * still being applied, or it was scanned and not yet stored). */
 static void fetch_after(bw_consumer_t *c, long long after, const char *after_event, bool prefetch)
 {
     Billow__Fetch f = BILLOW__FETCH__INIT;
@@ -219,6 +232,8 @@ static void fetch_after(bw_consumer_t *c, long long after, const char *after_eve
     f.partition_count = c->parts.count;
     f.n_partitions = c->parts.n;
     f.partitions = c->parts.parts;
+    f.n_types = c->ntypes;
+    f.types = c->types;
     uint8_t buf[8192];
     size_t len = billow__fetch__get_packed_size(&f);
     if (len > sizeof buf)
@@ -235,7 +250,9 @@ static void fetch_after(bw_consumer_t *c, long long after, const char *after_eve
     arm(c, c->wait_ms / 1000.0 + 5.0);
 }
 
-static int apply_batch(bw_consumer_t *c, Billow__Batch *b)
+/* Applies the batch's events (none: only moves the cursor) and stores the
+ * cursor at `to` in the same transaction. */
+static int apply_batch(bw_consumer_t *c, Billow__Batch *b, long long to, const char *to_event)
 {
     if (bw_db_begin(c->db) < 0)
         return BW_EUNAVAIL;
@@ -248,19 +265,63 @@ static int apply_batch(bw_consumer_t *c, Billow__Batch *b)
             return held < 0 ? held : BW_ECONFLICT;
         }
     }
-    int rc = c->apply(c->arg, c->db, b->events, b->n_events, c->arena);
+    int rc = b->n_events ? c->apply(c->arg, c->db, b->events, b->n_events, c->arena) : 0;
     if (rc == 0) {
-        const Billow__StreamEvent *last = b->events[b->n_events - 1];
         char seq[32];
-        snprintf(seq, sizeof seq, "%lld", (long long)last->seq);
-        const char *p[4] = {c->producer, c->spec, seq, last->event_id ? last->event_id : ""};
+        snprintf(seq, sizeof seq, "%lld", to);
+        const char *p[4] = {c->producer, c->spec, seq, to_event};
         rc = bw_db_exec(c->db, SQL_CURSOR_PUT, 4, p);
     }
     if (rc == 0)
         rc = bw_db_commit(c->db);
     else
         bw_db_rollback(c->db);
+    if (rc == 0)
+        c->stored_ms = mono_ms();
     return rc;
+}
+
+/* Where the batch leaves the consumer: after its last event, or after the
+ * place the producer scanned up to (a filtered fetch) when that is further.
+ * An old producer sends no scanned place. */
+static void batch_end(const bw_consumer_t *c, const Billow__Batch *b, long long *to, char *to_event,
+                      size_t len)
+{
+    *to = c->pos;
+    snprintf(to_event, len, "%s", c->pos_event);
+    if (b->n_events) {
+        const Billow__StreamEvent *last = b->events[b->n_events - 1];
+        *to = last->seq;
+        snprintf(to_event, len, "%s", last->event_id ? last->event_id : "");
+    }
+    if (b->scanned_seq > *to && b->scanned_event_id && b->scanned_event_id[0]) {
+        *to = b->scanned_seq;
+        snprintf(to_event, len, "%s", b->scanned_event_id);
+    }
+}
+
+/* After an empty batch: a place scanned past the stored cursor is fetched
+ * from at once and stored now and then (the empty batches of a long poll
+ * come at least every wait_ms), in a transaction of its own, so that a
+ * restart does not scan it again and the producer may prune up to it. */
+static void pass_over(bw_consumer_t *c, Billow__Batch *b, long long to, const char *to_event)
+{
+    if (to > c->pos) {
+        c->pos = to;
+        snprintf(c->pos_event, sizeof c->pos_event, "%s", to_event);
+    }
+    if (c->pos == c->cursor || mono_ms() - c->stored_ms < STORE_EVERY_MS)
+        return;
+    int rc = apply_batch(c, b, c->pos, c->pos_event);
+    if (rc == 0) {
+        c->cursor = c->pos;
+        memcpy(c->cursor_event, c->pos_event, sizeof c->cursor_event);
+    } else if (!c->stopped) {
+        /* Only the stored place lags; a later empty batch tries again. */
+        bw_log(BW_WARN, "could not store the stream position", "producer", BW_S(c->producer),
+               "position", BW_I(c->pos), "pg_error", BW_S(bw_db_error(c->db)), NULL);
+        c->stored_ms = mono_ms();
+    }
 }
 
 static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
@@ -303,15 +364,17 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
         c->last_ok_ms = mono_ms();
         if (b->head_seq > c->head)
             c->head = b->head_seq;
+        long long last;
+        char last_event[sizeof c->cursor_event];
+        batch_end(c, b, &last, last_event, sizeof last_event);
         if (b->n_events == 0) {
+            pass_over(c, b, last, last_event);
             bw_arena_reset(c->arena);
+            if (c->stopped)
+                return;
             send_fetch(c);
             continue;
         }
-        long long last = b->events[b->n_events - 1]->seq;
-        char last_event[sizeof c->cursor_event];
-        snprintf(last_event, sizeof last_event, "%s",
-                 b->events[b->n_events - 1]->event_id ? b->events[b->n_events - 1]->event_id : "");
         /* Not while the lease is being handed back or not held: the next
          * fetch goes through send_fetch, which sees to the lease. */
         bool prefetched = false;
@@ -319,7 +382,7 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
             fetch_after(c, last, last_event, true);
             prefetched = c->inflight;
         }
-        int rc = apply_batch(c, b);
+        int rc = apply_batch(c, b, last, last_event);
         bw_arena_reset(c->arena);
         if (c->stopped)
             return;
@@ -341,8 +404,9 @@ static void recv_cb(bw_zwatch_t *w, int revents, void *arg)
             continue;
         }
         c->failures = 0;
-        c->cursor = last;
+        c->cursor = c->pos = last;
         memcpy(c->cursor_event, last_event, sizeof c->cursor_event);
+        memcpy(c->pos_event, last_event, sizeof c->pos_event);
         if (!prefetched)
             send_fetch(c);
     }
@@ -374,6 +438,14 @@ bw_consumer_t *bw_consumer_new(struct ev_loop *loop, void *zctx, bw_db_t *db,
     c->wait_ms = o->wait_ms ? o->wait_ms : 1000;
     c->apply = o->apply;
     c->arg = o->arg;
+    for (c->ntypes = 0; o->types && o->types[c->ntypes]; c->ntypes++)
+        ;
+    c->types = c->ntypes ? (char **)o->types : NULL;
+    if (c->ntypes > MAX_TYPES) {
+        bw_log(BW_ERROR, "too many event types for a stream", "producer", BW_S(o->producer), NULL);
+        free(c);
+        return NULL;
+    }
     c->head = -1;
     if (o->lease_owner) {
         snprintf(c->owner, sizeof c->owner, "%s", o->lease_owner);
@@ -434,9 +506,9 @@ void bw_consumer_status(bw_consumer_t *c, Billow__ConsumerStatus *st)
 {
     st->producer = c->producer;
     st->partitions = c->spec;
-    st->cursor = c->cursor;
+    st->cursor = c->pos;
     st->head = c->head;
-    st->lag = c->head >= c->cursor ? c->head - c->cursor : 0;
+    st->lag = c->head >= c->pos ? c->head - c->pos : 0;
     /* With ZMQ_IMMEDIATE a fetch only goes out over a live connection, so a
      * fetch in flight (long polling) also means connected. */
     int64_t now = mono_ms();

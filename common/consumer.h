@@ -2,7 +2,12 @@
  * batches after the stored cursor, hands each batch to the apply callback
  * inside one transaction, and stores the new cursor in that same
  * transaction. After a crash it resumes from the cursor, so effects happen
- * exactly once although delivery is at least once. */
+ * exactly once although delivery is at least once.
+ *
+ * With a type filter the cursor may also be a place the producer scanned
+ * up to without finding anything wanted: it is kept in memory, and stored
+ * (with the next batch applied, or on its own at most once a second) so
+ * that a restart need not scan again and the producer may prune. */
 #ifndef BW_CONSUMER_H
 #define BW_CONSUMER_H
 
@@ -35,6 +40,11 @@ typedef struct {
     unsigned wait_ms;     /* long-poll time, default 1000 */
     bw_consumer_apply_fn apply;
     void *arg;
+    /* The event types apply acts on (NULL-terminated, at most 32; it must
+     * outlive the consumer): the producer sends only those. NULL: every
+     * type. A type missing here is never seen, so list every type apply
+     * handles. */
+    const char *const *types;
     /* Leases (worker processes): when lease_owner is set the consumer only
      * fetches while it holds the lease of its partition set, renews it in
      * every batch's transaction (a consumer that lost it rolls back and

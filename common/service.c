@@ -26,6 +26,7 @@ typedef struct {
     char producer[32];
     bw_consumer_apply_fn apply;
     void *arg;
+    const char *const *types;
 } sub_t;
 
 struct bw_service {
@@ -90,6 +91,7 @@ static bw_consumer_t *add_consumer(bw_service_t *svc, const sub_t *sub, const bw
         .batch_max = (unsigned)batch,
         .apply = sub->apply,
         .arg = sub->arg,
+        .types = sub->types,
         .lease_owner = svc->lease_owner[0] ? svc->lease_owner : NULL,
         .lease_ttl_s = (unsigned)svc->lease_ttl_s,
         .adopted = adopted,
@@ -101,7 +103,7 @@ static bw_consumer_t *add_consumer(bw_service_t *svc, const sub_t *sub, const bw
 }
 
 int bw_service_consume(bw_service_t *svc, const char *producer, bw_consumer_apply_fn apply,
-                       void *arg)
+                       void *arg, const char *const *types)
 {
     if (svc->nsubs == MAX_SUBS)
         return BW_EINVAL;
@@ -109,6 +111,7 @@ int bw_service_consume(bw_service_t *svc, const char *producer, bw_consumer_appl
     snprintf(sub->producer, sizeof sub->producer, "%s", producer);
     sub->apply = apply;
     sub->arg = arg;
+    sub->types = types;
     return add_consumer(svc, sub, &svc->parts, false) ? 0 : BW_EIO;
 }
 

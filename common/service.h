@@ -42,8 +42,10 @@ const bw_partset_t *bw_service_partitions(const bw_service_t *svc);
 void bw_service_set_data(bw_service_t *svc, void *data);
 void *bw_service_data(bw_service_t *svc);
 
-/* Subscribes to `producer`'s stream with this process's partitions. */
+/* Subscribes to `producer`'s stream with this process's partitions. types
+ * (NULL-terminated, static) are the event types apply acts on: the producer
+ * sends only those (NULL: every type). See bw_consumer_opts_t.types. */
 int bw_service_consume(bw_service_t *svc, const char *producer, bw_consumer_apply_fn apply,
-                       void *arg);
+                       void *arg, const char *const *types);
 
 #endif

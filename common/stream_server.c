@@ -22,11 +22,29 @@
 #define MAX_BATCH 10000
 #define MAX_CONSUMERS 256
 #define MAX_FETCH_FRAME 65536
+#define MAX_TYPES 32
+#define MAX_TYPE_LEN 64
+#define TYPE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+/* A filtered fetch reads windows of seq; an empty one doubles the next, up
+ * to MAX_WINDOW. One with types looks at no more than SCAN_BUDGET seqs
+ * before answering with how far it got, so a long run of events the
+ * consumer does not want neither holds the loop for long nor is read
+ * twice. (A consumer that sends no types may predate scanned_seq and would
+ * ask for the same seqs again: its fetch scans up to the head.) */
+#define MAX_WINDOW 1000000
+#define SCAN_BUDGET 1000000
+
+/* A place in the outbox: a seq and the id of the event there. */
+typedef struct {
+    int64_t seq;
+    char event_id[40];
+} position_t;
 
 typedef struct parked {
     struct parked *next;
     zmq_msg_t identity;
     Billow__Fetch *fetch;
+    int64_t from; /* the fetch's after_seq, or how far its scans got */
     int64_t deadline_ms;
 } parked_t;
 
@@ -60,15 +78,21 @@ static const char SQL_FETCH[] =
     " (extract(epoch FROM created_at) * 1000000)::int8, caused_by FROM outbox"
     " WHERE seq > $1::int8 AND ($2::int4 <= 1 OR part % $2::int4 = ANY($3::int4[]))"
     " ORDER BY seq LIMIT $4::int4";
-/* With a partition filter the planner cannot estimate how many rows match,
- * and when it guesses few it reads everything after the cursor and sorts
- * it (24 ms per fetch at 100,000 rows, growing with the outbox). Filtered
- * fetches therefore read a bounded range of seq along the primary key. */
+/* With a partition or type filter the planner cannot estimate how many
+ * rows match, and when it guesses few it reads everything after the cursor
+ * and sorts it (24 ms per fetch at 100,000 rows, growing with the outbox).
+ * Filtered fetches therefore read a bounded range of seq along the primary
+ * key. */
 static const char SQL_FETCH_RANGE[] =
     "SELECT seq, part, event_type, event_id::text, payload,"
     " (extract(epoch FROM created_at) * 1000000)::int8, caused_by FROM outbox"
-    " WHERE seq > $1::int8 AND seq <= $5::int8 AND part % $2::int4 = ANY($3::int4[])"
+    " WHERE seq > $1::int8 AND seq <= $5::int8"
+    " AND ($2::int4 <= 1 OR part % $2::int4 = ANY($3::int4[]))"
+    " AND (cardinality($6::text[]) = 0 OR event_type = ANY($6::text[]))"
     " ORDER BY seq LIMIT $4::int4";
+/* The event a scan that ended at $1 stopped at (seq may have gaps). */
+static const char SQL_LAST_UPTO[] =
+    "SELECT seq, event_id::text FROM outbox WHERE seq <= $1::int8 ORDER BY seq DESC LIMIT 1";
 static const char SQL_HEAD[] = "SELECT coalesce(max(seq), 0) FROM outbox";
 static const char SQL_ACK[] =
     "INSERT INTO stream_consumers (consumer, partitions, acked_seq, last_seen)"
@@ -148,62 +172,145 @@ static uint32_t be32(const char *p)
     return be32toh(v);
 }
 
-/* Runs the fetch; returns the number of events sent, 0 when none (nothing
- * sent unless force), <0 on database error (an error batch was sent). */
-static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch *f, bool force)
+static bool filtered(const Billow__Fetch *f)
 {
-    char after[32], count[16], lim[16];
+    return f->partition_count > 1 || f->n_types > 0;
+}
+
+/* The query parameters a fetch's filter gives ($2, $3, $4, $6). */
+typedef struct {
+    char count[16], lim[16];
     char parts[BW_MAX_PARTITIONS * 6 + 4];
-    snprintf(after, sizeof after, "%lld", (long long)f->after_seq);
-    snprintf(count, sizeof count, "%u", f->partition_count);
-    unsigned max = f->max == 0 ? 1000 : f->max > MAX_BATCH ? MAX_BATCH : f->max;
-    snprintf(lim, sizeof lim, "%u", max);
+    char types[MAX_TYPES * (MAX_TYPE_LEN + 1) + 4];
+    unsigned max;
+} filter_params_t;
+
+static void filter_params(const Billow__Fetch *f, filter_params_t *fp)
+{
+    fp->max = f->max == 0 ? 1000 : f->max > MAX_BATCH ? MAX_BATCH : f->max;
+    snprintf(fp->count, sizeof fp->count, "%u", f->partition_count);
+    snprintf(fp->lim, sizeof fp->lim, "%u", fp->max);
     size_t off = 0;
-    parts[off++] = '{';
+    fp->parts[off++] = '{';
     for (size_t i = 0; i < f->n_partitions; i++)
-        off += (size_t)snprintf(parts + off, sizeof parts - off, "%s%u", i ? "," : "",
+        off += (size_t)snprintf(fp->parts + off, sizeof fp->parts - off, "%s%u", i ? "," : "",
                                 f->partitions[i]);
-    parts[off++] = '}';
-    parts[off] = '\0';
-    PGresult *res = NULL;
-    int64_t head = -1;
-    if (f->partition_count <= 1) {
-        const char *p[4] = {after, count, parts, lim};
-        res = bw_db_query_bin(s->db, SQL_FETCH, 4, p);
-    } else {
-        /* Windows of about `max` matching rows each; an empty window below
-         * the head is passed over (every row up to the head is committed:
-         * seq order is commit order), so one fetch never answers empty
-         * while matching rows exist. */
-        int64_t window = (int64_t)max * f->partition_count;
-        if (window > 1000000)
-            window = 1000000;
-        for (int64_t from = f->after_seq;;) {
-            char lo[32], hi[32];
-            snprintf(lo, sizeof lo, "%lld", (long long)from);
-            snprintf(hi, sizeof hi, "%lld", (long long)(from + window));
-            const char *p[5] = {lo, count, parts, lim, hi};
-            res = bw_db_query_bin(s->db, SQL_FETCH_RANGE, 5, p);
-            if (!res || PQntuples(res) > 0)
-                break;
-            if (head < 0 && (head = bw_stream_server_head(s)) < 0)
-                break;
-            if (from + window >= head)
-                break;
-            PQclear(res);
-            res = NULL;
-            from += window;
+    fp->parts[off++] = '}';
+    fp->parts[off] = '\0';
+    /* validate() let through only names of letters, digits and '_'. */
+    off = 0;
+    fp->types[off++] = '{';
+    for (size_t i = 0; i < f->n_types; i++)
+        off += (size_t)snprintf(fp->types + off, sizeof fp->types - off, "%s%s", i ? "," : "",
+                                f->types[i]);
+    fp->types[off++] = '}';
+    fp->types[off] = '\0';
+}
+
+/* Reads the events after `from` that pass the filter, window by window.
+ * The head is read first: seq order is commit order, so every row up to it
+ * is committed and a window below it without a match is passed over for
+ * good. Sets *res to the first window's rows that has any (NULL when none
+ * up to the head or the scan budget), *upto to the seq up to which every
+ * row was looked at, and *head. <0 on database error. */
+static int scan(bw_stream_server_t *s, const Billow__Fetch *f, const filter_params_t *fp,
+                int64_t from, PGresult **res, int64_t *upto, int64_t *head)
+{
+    *res = NULL;
+    *upto = from;
+    if ((*head = bw_stream_server_head(s)) < 0)
+        return BW_EDB;
+    /* About a batch of matches per window when the filter is partitions. */
+    int64_t window = (int64_t)fp->max * (f->partition_count > 1 ? f->partition_count : 1);
+    int64_t budget = f->n_types > 0 ? SCAN_BUDGET : INT64_MAX;
+    for (int64_t lo = from; lo < *head && lo - from < budget;) {
+        int64_t hi = lo + (window < MAX_WINDOW ? window : MAX_WINDOW);
+        if (hi > *head)
+            hi = *head;
+        char l[32], h[32];
+        snprintf(l, sizeof l, "%lld", (long long)lo);
+        snprintf(h, sizeof h, "%lld", (long long)hi);
+        const char *p[6] = {l, fp->count, fp->parts, fp->lim, h, fp->types};
+        PGresult *r = bw_db_query_bin(s->db, SQL_FETCH_RANGE, 6, p);
+        if (!r)
+            return BW_EDB;
+        int n = PQntuples(r);
+        if (n > 0) {
+            /* A full batch may have stopped short of the window's end. */
+            *upto = n == (int)fp->max ? (int64_t)be64(PQgetvalue(r, n - 1, 0)) : hi;
+            *res = r;
+            return 0;
         }
+        PQclear(r);
+        *upto = lo = hi;
+        if (window < MAX_WINDOW)
+            window *= 2;
     }
-    if (!res) {
+    return 0;
+}
+
+/* The last event at or before upto, when it is after `after`: the place a
+ * scan reached (seq has gaps from rolled-back writers). */
+static int locate(bw_stream_server_t *s, int64_t upto, int64_t after, position_t *pos)
+{
+    char u[32];
+    snprintf(u, sizeof u, "%lld", (long long)upto);
+    const char *p[1] = {u};
+    PGresult *res = bw_db_query(s->db, SQL_LAST_UPTO, 1, p);
+    if (!res)
+        return BW_EDB;
+    if (PQntuples(res) == 1 && strtoll(PQgetvalue(res, 0, 0), NULL, 10) > after) {
+        pos->seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        snprintf(pos->event_id, sizeof pos->event_id, "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* Runs the fetch from *from (its after_seq, or where its earlier scans got
+ * while parked; moved on as this one scans). Returns the number of events
+ * sent, 1 for an empty batch sent to report how far a scan got, 0 when
+ * nothing was sent (never when force), <0 on database error (an error batch
+ * was sent). */
+static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch *f,
+                 int64_t *from, bool force)
+{
+    filter_params_t fp;
+    filter_params(f, &fp);
+    PGresult *res = NULL;
+    int64_t head = -1, upto = *from;
+    int rc = 0;
+    if (!filtered(f)) {
+        char after[32];
+        snprintf(after, sizeof after, "%lld", (long long)*from);
+        const char *p[4] = {after, fp.count, fp.parts, fp.lim};
+        res = bw_db_query_bin(s->db, SQL_FETCH, 4, p);
+        rc = res ? 0 : BW_EDB;
+    } else {
+        rc = scan(s, f, &fp, *from, &res, &upto, &head);
+    }
+    int n = res ? PQntuples(res) : 0;
+    if (rc == 0 && n == 0) {
+        bool ran_out = upto > *from && upto < head;
+        *from = upto;
+        /* A scan that ran out of budget below the head reports its place. */
+        if (!force && !ran_out)
+            return 0;
+    }
+    /* How far this fetch got: its last event, or further where the scan
+     * looked past it. */
+    position_t reached = {.seq = f->after_seq};
+    if (rc == 0 && n > 0) {
+        reached.seq = (int64_t)be64(PQgetvalue(res, n - 1, 0));
+        snprintf(reached.event_id, sizeof reached.event_id, "%s", PQgetvalue(res, n - 1, 3));
+    }
+    if (rc == 0 && upto > reached.seq)
+        rc = locate(s, upto, reached.seq, &reached);
+    if (rc < 0) {
+        PQclear(res);
         bw_log(BW_WARN, "could not read outbox", "pg_error", BW_S(bw_db_error(s->db)), NULL);
         send_error(s, identity, f->request_id, "stream unavailable: database error");
         return -1;
-    }
-    int n = PQntuples(res);
-    if (n == 0 && !force) {
-        PQclear(res);
-        return 0;
     }
     Billow__Batch b = BILLOW__BATCH__INIT;
     b.request_id = f->request_id;
@@ -231,7 +338,11 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
     }
     b.events = ptrs;
     b.n_events = (size_t)n;
-    b.head_seq = n ? evs[n - 1].seq : f->after_seq;
+    if (filtered(f) && reached.seq > f->after_seq) {
+        b.scanned_seq = reached.seq;
+        b.scanned_event_id = reached.event_id;
+    }
+    b.head_seq = reached.seq;
     if (head < 0)
         head = bw_stream_server_head(s);
     if (head > b.head_seq)
@@ -240,7 +351,7 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
     free(evs);
     free(ptrs);
     PQclear(res);
-    return n;
+    return n > 0 ? n : 1;
 }
 
 static void note_consumer(bw_stream_server_t *s, const Billow__Fetch *f)
@@ -390,6 +501,14 @@ static const char *validate(const Billow__Fetch *f)
         return "consumer name too long";
     if (f->after_event_id && strlen(f->after_event_id) >= 40)
         return "after_event_id too long";
+    if (f->n_types > MAX_TYPES)
+        return "too many types (at most 32)";
+    for (size_t i = 0; i < f->n_types; i++) {
+        size_t len = strlen(f->types[i]);
+        if (len == 0 || len >= MAX_TYPE_LEN ||
+            strspn(f->types[i], TYPE_CHARS) != len)
+            return "a type must be an event type name (letters, digits, '_'; under 64)";
+    }
     return NULL;
 }
 
@@ -440,20 +559,22 @@ static void handle(bw_stream_server_t *s, zmq_msg_t *identity, const uint8_t *da
     }
     note_consumer(s, f);
     bool can_wait = f->wait_ms > 0 && s->nparked < MAX_PARKED;
-    int n = serve(s, identity, f, !can_wait);
+    int64_t from = f->after_seq;
+    int n = serve(s, identity, f, &from, !can_wait);
     if (n != 0) {
         billow__fetch__free_unpacked(f, NULL);
         return;
     }
     parked_t *pk = calloc(1, sizeof *pk);
     if (!pk) {
-        serve(s, identity, f, true);
+        serve(s, identity, f, &from, true);
         billow__fetch__free_unpacked(f, NULL);
         return;
     }
     zmq_msg_init(&pk->identity);
     zmq_msg_copy(&pk->identity, identity);
     pk->fetch = f;
+    pk->from = from;
     pk->deadline_ms = mono_ms() + f->wait_ms;
     pk->next = s->parked;
     s->parked = pk;
@@ -468,7 +589,7 @@ static void serve_parked(bw_stream_server_t *s, bool recheck)
     while (*pp) {
         parked_t *pk = *pp;
         bool expired = now >= pk->deadline_ms;
-        int n = (recheck || expired) ? serve(s, &pk->identity, pk->fetch, expired) : 0;
+        int n = (recheck || expired) ? serve(s, &pk->identity, pk->fetch, &pk->from, expired) : 0;
         if (n != 0 || expired) {
             *pp = pk->next;
             zmq_msg_close(&pk->identity);

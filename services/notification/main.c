@@ -27,6 +27,13 @@ static struct {
     bw_db_t *rdb; /* delivery's second connection: outcomes are written on it */
 } g;
 
+/* The event types ntf_messages_apply acts on, whichever stream they come
+ * from: only these are fetched, so a type its switch gains must be added
+ * here too (tests/integration/test_type_lists.sh compares them). */
+static const char *const wanted[] = {"AccountChanged",       "InvoiceIssued",  "PaymentReceived",
+                                     "PaymentReminderDue",   "InvoiceOverdue", "CreditNoteIssued",
+                                     "PriceChangeAnnounced", "ReplyRequested", NULL};
+
 /* Another connection like the service's own (same role and schema). */
 static bw_db_t *connect_again(bw_service_t *svc)
 {
@@ -78,9 +85,9 @@ static int init(bw_service_t *svc)
     }
     bw_service_set_data(svc, &g.api);
     int rc = 0;
-    rc = rc ? rc : bw_service_consume(svc, "invoicing", ntf_messages_apply, &g.messages);
-    rc = rc ? rc : bw_service_consume(svc, "rating", ntf_messages_apply, &g.messages);
-    rc = rc ? rc : bw_service_consume(svc, "feedback", ntf_messages_apply, &g.messages);
+    rc = rc ? rc : bw_service_consume(svc, "invoicing", ntf_messages_apply, &g.messages, wanted);
+    rc = rc ? rc : bw_service_consume(svc, "rating", ntf_messages_apply, &g.messages, wanted);
+    rc = rc ? rc : bw_service_consume(svc, "feedback", ntf_messages_apply, &g.messages, wanted);
     return rc;
 }
 

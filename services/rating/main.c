@@ -24,6 +24,14 @@ extern const bw_migration_t bw_migrations_rating[];
 
 static bool closer;
 
+/* The event types each stream's apply function acts on: only these are
+ * fetched, so a type its switch gains must be added here too
+ * (tests/integration/test_type_lists.sh compares them). */
+static const char *const from_invoicing[] = {"AccountChanged", "BillRunStarted", NULL};
+static const char *const from_notification[] = {"NoticeDelivered", "NotificationFailed",
+                                                "NoticeAcknowledged", NULL};
+static const char *const from_feedback[] = {"FeedbackReceived", "TicketResolved", NULL};
+
 static int init(bw_service_t *svc)
 {
     int rc = rt_close_start(bw_service_loop(svc), bw_service_db(svc));
@@ -31,9 +39,11 @@ static int init(bw_service_t *svc)
         return rc;
     if (rc == 0 && !bw_service_is_worker(svc))
         rc = rt_usage_start(bw_service_loop(svc), bw_service_db(svc));
-    rc = rc ? rc : bw_service_consume(svc, "invoicing", rt_api_from_invoicing, svc);
-    rc = rc ? rc : bw_service_consume(svc, "notification", rt_notice_from_notification, NULL);
-    rc = rc ? rc : bw_service_consume(svc, "feedback", rt_notice_from_feedback, NULL);
+    rc = rc ? rc : bw_service_consume(svc, "invoicing", rt_api_from_invoicing, svc, from_invoicing);
+    rc = rc ? rc : bw_service_consume(svc, "notification", rt_notice_from_notification, NULL,
+                                     from_notification);
+    rc = rc ? rc : bw_service_consume(svc, "feedback", rt_notice_from_feedback, NULL,
+                                     from_feedback);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /* Test consumer for the stream test: applies TestEvents from the producer's
  * stream into c_NAME.applied (one multi-row INSERT per batch), with its
- * cursor committed in the same transaction.
- *   stream_consumer NAME ENDPOINT PARTITIONS     (BW_PG_ADMIN: database) */
+ * cursor committed in the same transaction. With TYPES (comma-separated)
+ * it fetches only events stored under those types.
+ *   stream_consumer NAME ENDPOINT PARTITIONS [TYPES]     (BW_PG_ADMIN: database) */
 #include "consumer.h"
 #include "db.h"
 #include "errors.h"
@@ -71,10 +72,13 @@ static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: stream_consumer NAME ENDPOINT PARTITIONS\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: stream_consumer NAME ENDPOINT PARTITIONS [TYPES]\n");
         return 2;
     }
+    const char *types[33] = {NULL};
+    for (int n = 0; argc == 5 && n < 32 && (types[n] = strtok(n ? NULL : argv[4], ",")); n++)
+        ;
     bw_log_init("consumer");
     char schema[64], err[128];
     snprintf(schema, sizeof schema, "c_%s", argv[1]);
@@ -96,7 +100,7 @@ int main(int argc, char **argv)
     void *zctx = zmq_ctx_new();
     bw_consumer_opts_t o = {.producer = "producer", .endpoint = argv[2], .name = argv[1],
                             .partitions = &parts, .batch_max = 500, .wait_ms = 500,
-                            .apply = apply};
+                            .apply = apply, .types = argc == 5 ? types : NULL};
     bw_consumer_t *c = bw_consumer_new(loop, zctx, db, &o);
     if (!c)
         return 1;

@@ -2,8 +2,9 @@
  * partitions at about RATE events/s, in transactions of random size, and
  * serves them on a stream socket. Progress lives in the same transactions
  * as the outbox rows, so a SIGKILLed producer resumes exactly where its
- * last commit left off.
- *   stream_producer ENDPOINT TOTAL RATE      (BW_PG_ADMIN: database) */
+ * last commit left off. TYPE (default TestEvent) is the event type the rows
+ * are stored under, for consumers that filter by type.
+ *   stream_producer ENDPOINT TOTAL RATE [TYPE]     (BW_PG_ADMIN: database) */
 #include "clock.h"
 #include "db.h"
 #include "errors.h"
@@ -32,6 +33,7 @@ typedef struct {
     bw_db_t *db;
     long long total, rate, emitted;
     long long next[LOGICAL];
+    const char *type;
     ev_timer tick;
     unsigned seed;
 } producer_t;
@@ -68,7 +70,7 @@ static int emit_batch(producer_t *p, int n)
         ev.body_case = BILLOW__EVENT__BODY_TEST_EVENT;
         ev.test_event = &te;
         snprintf(keys[i], sizeof keys[i], "acct-%d", part);
-        evs[i] = (bw_outbox_event_t){.type = "TestEvent", .partition_key = keys[i],
+        evs[i] = (bw_outbox_event_t){.type = p->type, .partition_key = keys[i],
                                      .payload = bufs[i], .len = billow__event__pack(&ev, bufs[i])};
     }
     if (bw_db_begin(p->db) < 0)
@@ -122,13 +124,14 @@ static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: stream_producer ENDPOINT TOTAL RATE\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: stream_producer ENDPOINT TOTAL RATE [TYPE]\n");
         return 2;
     }
     bw_log_init("producer");
     const char *conninfo = getenv("BW_PG_ADMIN");
-    producer_t p = {.total = atoll(argv[2]), .rate = atoll(argv[3]), .seed = (unsigned)getpid()};
+    producer_t p = {.total = atoll(argv[2]), .rate = atoll(argv[3]), .seed = (unsigned)getpid(),
+                    .type = argc == 5 ? argv[4] : "TestEvent"};
     bw_db_t *sdb = NULL;
     bw_stream_server_t *server = NULL;
     int rc = 1;
