@@ -207,26 +207,24 @@ static void filter_params(const Billow__Fetch *f, filter_params_t *fp)
     fp->types[off] = '\0';
 }
 
-/* Reads the events after `from` that pass the filter, window by window.
- * The head is read first: seq order is commit order, so every row up to it
- * is committed and a window below it without a match is passed over for
- * good. Sets *res to the first window's rows that has any (NULL when none
- * up to the head or the scan budget), *upto to the seq up to which every
- * row was looked at, and *head. <0 on database error. */
+/* Reads the events after `from` that pass the filter, window by window,
+ * up to the head read before: seq order is commit order, so every row up
+ * to it is committed and a window below it without a match is passed over
+ * for good. Sets *res to the first window's rows that has any (NULL when
+ * none up to the head or the scan budget) and *upto to the seq up to which
+ * every row was looked at. <0 on database error. */
 static int scan(bw_stream_server_t *s, const Billow__Fetch *f, const filter_params_t *fp,
-                int64_t from, PGresult **res, int64_t *upto, int64_t *head)
+                int64_t from, int64_t head, PGresult **res, int64_t *upto)
 {
     *res = NULL;
     *upto = from;
-    if ((*head = bw_stream_server_head(s)) < 0)
-        return BW_EDB;
     /* About a batch of matches per window when the filter is partitions. */
     int64_t window = (int64_t)fp->max * (f->partition_count > 1 ? f->partition_count : 1);
     int64_t budget = f->n_types > 0 ? SCAN_BUDGET : INT64_MAX;
-    for (int64_t lo = from; lo < *head && lo - from < budget;) {
+    for (int64_t lo = from; lo < head && lo - from < budget;) {
         int64_t hi = lo + (window < MAX_WINDOW ? window : MAX_WINDOW);
-        if (hi > *head)
-            hi = *head;
+        if (hi > head)
+            hi = head;
         char l[32], h[32];
         snprintf(l, sizeof l, "%lld", (long long)lo);
         snprintf(h, sizeof h, "%lld", (long long)hi);
@@ -268,17 +266,18 @@ static int locate(bw_stream_server_t *s, int64_t upto, int64_t after, position_t
 }
 
 /* Runs the fetch from *from (its after_seq, or where its earlier scans got
- * while parked; moved on as this one scans). Returns the number of events
- * sent, 1 for an empty batch sent to report how far a scan got, 0 when
- * nothing was sent (never when force), <0 on database error (an error batch
- * was sent). */
+ * while parked; moved on as this one scans). *head is the outbox's head,
+ * read here when <0 and kept for the other fetches served in the same
+ * pass. Returns the number of events sent, 1 for an empty batch sent to
+ * report how far a scan got, 0 when nothing was sent (never when force),
+ * <0 on database error (an error batch was sent). */
 static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch *f,
-                 int64_t *from, bool force)
+                 int64_t *from, bool force, int64_t *head)
 {
     filter_params_t fp;
     filter_params(f, &fp);
     PGresult *res = NULL;
-    int64_t head = -1, upto = *from;
+    int64_t upto = *from;
     int rc = 0;
     if (!filtered(f)) {
         char after[32];
@@ -287,25 +286,29 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
         res = bw_db_query_bin(s->db, SQL_FETCH, 4, p);
         rc = res ? 0 : BW_EDB;
     } else {
-        rc = scan(s, f, &fp, *from, &res, &upto, &head);
+        if (*head < 0 && (*head = bw_stream_server_head(s)) < 0)
+            rc = BW_EDB;
+        else
+            rc = scan(s, f, &fp, *from, *head, &res, &upto);
     }
     int n = res ? PQntuples(res) : 0;
     if (rc == 0 && n == 0) {
-        bool ran_out = upto > *from && upto < head;
+        bool ran_out = upto > *from && upto < *head;
         *from = upto;
         /* A scan that ran out of budget below the head reports its place. */
         if (!force && !ran_out)
             return 0;
     }
-    /* How far this fetch got: its last event, or further where the scan
-     * looked past it. */
+    /* How far this fetch got: its last event or, with none, the place its
+     * scans reached. (Past a last event the next fetch reads again at most
+     * the rest of one window: cheaper than looking up the place each time.) */
     position_t reached = {.seq = f->after_seq};
     if (rc == 0 && n > 0) {
         reached.seq = (int64_t)be64(PQgetvalue(res, n - 1, 0));
         snprintf(reached.event_id, sizeof reached.event_id, "%s", PQgetvalue(res, n - 1, 3));
-    }
-    if (rc == 0 && upto > reached.seq)
+    } else if (rc == 0 && upto > reached.seq) {
         rc = locate(s, upto, reached.seq, &reached);
+    }
     if (rc < 0) {
         PQclear(res);
         bw_log(BW_WARN, "could not read outbox", "pg_error", BW_S(bw_db_error(s->db)), NULL);
@@ -343,10 +346,10 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
         b.scanned_event_id = reached.event_id;
     }
     b.head_seq = reached.seq;
-    if (head < 0)
-        head = bw_stream_server_head(s);
-    if (head > b.head_seq)
-        b.head_seq = head;
+    if (*head < 0)
+        *head = bw_stream_server_head(s);
+    if (*head > b.head_seq)
+        b.head_seq = *head;
     send_batch(s, identity, &b);
     free(evs);
     free(ptrs);
@@ -559,15 +562,15 @@ static void handle(bw_stream_server_t *s, zmq_msg_t *identity, const uint8_t *da
     }
     note_consumer(s, f);
     bool can_wait = f->wait_ms > 0 && s->nparked < MAX_PARKED;
-    int64_t from = f->after_seq;
-    int n = serve(s, identity, f, &from, !can_wait);
+    int64_t from = f->after_seq, head = -1;
+    int n = serve(s, identity, f, &from, !can_wait, &head);
     if (n != 0) {
         billow__fetch__free_unpacked(f, NULL);
         return;
     }
     parked_t *pk = calloc(1, sizeof *pk);
     if (!pk) {
-        serve(s, identity, f, &from, true);
+        serve(s, identity, f, &from, true, &head);
         billow__fetch__free_unpacked(f, NULL);
         return;
     }
@@ -584,12 +587,14 @@ static void handle(bw_stream_server_t *s, zmq_msg_t *identity, const uint8_t *da
 /* Re-serves parked fetches: those with events now, and expired ones (empty). */
 static void serve_parked(bw_stream_server_t *s, bool recheck)
 {
-    int64_t now = mono_ms();
+    int64_t now = mono_ms(), head = -1;
     parked_t **pp = &s->parked;
     while (*pp) {
         parked_t *pk = *pp;
         bool expired = now >= pk->deadline_ms;
-        int n = (recheck || expired) ? serve(s, &pk->identity, pk->fetch, &pk->from, expired) : 0;
+        int n = (recheck || expired)
+                    ? serve(s, &pk->identity, pk->fetch, &pk->from, expired, &head)
+                    : 0;
         if (n != 0 || expired) {
             *pp = pk->next;
             zmq_msg_close(&pk->identity);
