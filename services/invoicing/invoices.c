@@ -361,7 +361,7 @@ static void build(item_t *it, int64_t today, bw_arena_t *a)
 }
 
 /* The numbers a batch holds (numres.h): one claim per series its items
- * are numbered in (one, unless the batch spans midnight at a month end). */
+ * are numbered in (a batch issues everything on one day: one series). */
 typedef struct {
     char holder[INV_NUMRES_HOLDER_LEN];
     inv_numclaim_t *claims;
