@@ -47,7 +47,8 @@ static const char *const CHECKS[] = {
      * the batch it was reserved for died, and no batch of its partitions
      * and series has come back since (README.md, "Numbering"). */
     "SELECT 'series ' || series || ': numbers ' || first || '..' || last || ' reserved by '"
-    " || holder || ' since ' || to_char(reserved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+    " || CASE holder WHEN '' THEN '(free)' ELSE holder END || ' since '"
+    " || to_char(reserved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
     " || ' UTC and not issued: a gap until a batch of its series claims them'"
     " FROM number_reservations WHERE reserved_at < now() - interval '10 minutes' ORDER BY 1",
     /* Settled amounts on invoices match their allocations. */

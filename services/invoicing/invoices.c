@@ -67,6 +67,10 @@ typedef struct {
     const Billow__AccountRated *ar;
     const char *name, *currency, *tax_profile, *language, *email, *phone, *webhook, *plan_spec;
     int terms_days;
+    /* Its run's issue date (days; 0: none, issued today). A run's invoices
+     * carry the date it started, so a batch replayed after midnight is
+     * numbered in the series it reserved numbers in (numres.h). */
+    int64_t issue_day;
     bool known;
     const char *outcome; /* NULL: to invoice */
     const char *error;
@@ -147,11 +151,13 @@ static int item_cmp(const void *a, const void *b)
  * from empty) it chose sequential scans. */
 static const char SQL_LOOKUP[] =
     "SELECT a.id IS NOT NULL, a.name, a.currency, a.tax_profile, a.language, a.terms_days,"
-    " a.email, a.phone, a.webhook_url, a.payment_plan, r.x IS NOT NULL"
+    " a.email, a.phone, a.webhook_url, a.payment_plan, r.x IS NOT NULL,"
+    " coalesce(b.issue_date::text, '')"
     " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(id, run, ord)"
     " LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = u.id LIMIT 1) a ON true"
     " LEFT JOIN LATERAL (SELECT 1 AS x FROM bill_run_results"
     "  WHERE run_id = u.run AND account_id = u.id LIMIT 1) r ON true"
+    " LEFT JOIN LATERAL (SELECT issue_date FROM bill_runs WHERE id = u.run) b ON true"
     " ORDER BY u.ord";
 /* Replays are caught where each kind is cheap to catch. The lookup probes
  * the run's results (a small table: only accounts not invoiced have a row),
@@ -211,6 +217,8 @@ static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         it->phone = bw_arena_strdup(a, PQgetvalue(res, r, 7));
         it->webhook = bw_arena_strdup(a, PQgetvalue(res, r, 8));
         it->plan_spec = bw_arena_strdup(a, PQgetvalue(res, r, 9));
+        if (*PQgetvalue(res, r, 11) && bw_date_parse(PQgetvalue(res, r, 11), &it->issue_day) < 0)
+            it->issue_day = 0;
     }
     PQclear(res);
     /* The same account and period twice in one batch: keep the first. */
@@ -361,7 +369,7 @@ static void build(item_t *it, int64_t today, bw_arena_t *a)
 }
 
 /* The numbers a batch holds (numres.h): one claim per series its items
- * are numbered in (a batch issues everything on one day: one series). */
+ * are numbered in (usually one: a run's invoices are issued on its day). */
 typedef struct {
     char holder[INV_NUMRES_HOLDER_LEN];
     inv_numclaim_t *claims;
@@ -430,13 +438,15 @@ static int assign_numbers(bw_db_t *db, item_t *items, size_t n, const numbers_t 
             dn.year = y;
             dn.month = m;
             dn.counter = items[i].seq = inv_numres_nth(c, used++);
+            if (dn.counter < 1)
+                return BW_EINVAL;
             char buf[40];
             if (inv_docno_format(&dn, buf, sizeof buf) < 0)
                 return BW_EINVAL;
             items[i].number = bw_arena_strdup(a, buf);
             items[i].doc.number = items[i].number;
         }
-        int rc = inv_numres_keep_rest(db, nb->holder, c, used);
+        int rc = inv_numres_keep_rest(db, c, used);
         if (rc < 0)
             return rc;
     }
@@ -977,11 +987,11 @@ static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     return inv_pay_on_issued(db, accts);
 }
 
-/* With the numbers claimed: the rows, the InvoiceIssued events, the runs'
- * counts and the credit handed to the new invoices. The runs' rows and the
+/* With the numbers claimed: the rows, the InvoiceIssued events, the credit
+ * handed to the new invoices and the runs' counts. The runs' rows and the
  * outbox's lock are shared by every worker and held to the commit, so they
  * come last: after the COPYs, which lock nothing another batch waits for,
- * and after the events are spliced. */
+ * after the events are spliced and after the credit hand-off. */
 static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_t n,
                        bw_arena_t *a)
 {
@@ -1013,7 +1023,7 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
                                        .caused_by = it->se->event_id};
         nev++;
     }
-    if ((rc = count_results(db, items, n, a)) == 0 && (rc = on_issued(db, items, n, a)) == 0)
+    if ((rc = on_issued(db, items, n, a)) == 0 && (rc = count_results(db, items, n, a)) == 0)
         rc = bw_outbox_append(db, evs, nev);
 out:
     for (size_t i = 0; i < nev; i++)
@@ -1051,6 +1061,12 @@ static int write_items(bw_db_t *db, item_t *items, size_t m, const numbers_t *nb
  * replayed item, it is rolled back to after the claim and done again with
  * the replays skipped (and the numbers they no longer need reserved
  * again). */
+/* Set when a batch met a replay: its successors probe for replays before
+ * claiming numbers (a replayed stream, such as the partitions of a new
+ * layout reading retained events, would otherwise claim fresh numbers for
+ * every batch and give them back), until a probe finds none. */
+static bool probe_first;
+
 static int issue(bw_db_t *db, const char *holder, item_t *items, size_t m, bw_arena_t *arena)
 {
     int64_t today = bw_now_us() / 86400000000LL;
@@ -1061,13 +1077,21 @@ static int issue(bw_db_t *db, const char *holder, item_t *items, size_t m, bw_ar
         goto out;
     for (size_t i = 0; i < m; i++)
         if (!items[i].outcome)
-            build(&items[i], today, arena);
-    if ((rc = mark_replays(db, items, m, recorded_without_invoice, arena)) < 0 ||
-        (rc = prepare_events(items, m, arena)) < 0 ||
-        (rc = claim_numbers(db, holder, items, m, &nb)) < 0 || (rc = bw_db_savepoint(db)) < 0)
+            build(&items[i], items[i].issue_day ? items[i].issue_day : today, arena);
+    if ((rc = mark_replays(db, items, m, probe_first ? NULL : recorded_without_invoice,
+                           arena)) < 0 ||
+        (rc = prepare_events(items, m, arena)) < 0)
+        goto out;
+    if (probe_first) {
+        probe_first = false;
+        for (size_t i = 0; i < m; i++)
+            probe_first |= items[i].outcome && !strcmp(items[i].outcome, "done");
+    }
+    if ((rc = claim_numbers(db, holder, items, m, &nb)) < 0 || (rc = bw_db_savepoint(db)) < 0)
         goto out;
     rc = write_items(db, items, m, &nb, arena);
     if (rc == BW_EDB && !strcmp(bw_db_sqlstate(db), "23505")) {
+        probe_first = true;
         if ((rc = bw_db_rollback_to(db)) == 0 && (rc = mark_replays(db, items, m, NULL, arena)) == 0)
             rc = write_items(db, items, m, &nb, arena);
     }

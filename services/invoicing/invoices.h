@@ -25,7 +25,8 @@ void inv_invoices_fini(void);
 
 /* Consumer apply callback for rating's stream (bw_consumer_apply_fn). arg
  * is the holder of its number reservations when its transaction renewed no
- * partition lease (numres.h): "rating:" and the process's partition set. */
+ * partition lease (numres.h): "nolease:rating:" and the process's partition
+ * set. */
 int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
                        bw_arena_t *arena);
 

@@ -43,7 +43,7 @@ static int init(bw_service_t *svc)
         return -1;
     char spec[64];
     bw_partset_format(bw_service_partitions(svc), spec, sizeof spec);
-    snprintf(holder, sizeof holder, "rating:%s", spec);
+    snprintf(holder, sizeof holder, "nolease:rating:%s", spec);
     int rc = 0;
     if (bw_service_is_worker(svc) || api_works)
         rc = bw_service_consume(svc, "rating", inv_invoices_apply, holder);

@@ -21,3 +21,11 @@ CREATE TABLE number_reservations (
     PRIMARY KEY (series, first),
     CHECK (first >= 1 AND last >= first)
 );
+
+-- The day a run's invoices are issued: the service clock's date when the
+-- run started. A run's batches are numbered in that day's series, so a batch
+-- that died before midnight and is replayed after it claims the numbers it
+-- reserved (in the old month's series) instead of stranding them. Runs
+-- started before this migration have none: their invoices are issued on the
+-- day they are written, as before.
+ALTER TABLE bill_runs ADD COLUMN issue_date date;
