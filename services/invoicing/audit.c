@@ -24,14 +24,10 @@ static const char *const CHECKS[] = {
     "SELECT 'invoice ' || i.number || ': instalments sum to ' || s.a || ', total is ' || i.total_minor"
     " FROM invoices i JOIN (SELECT number, sum(amount_minor) a FROM invoice_instalments"
     " GROUP BY number) s USING (number) WHERE s.a <> i.total_minor ORDER BY 1",
-    /* Number series: 1..n, no duplicates, the counter at n. A number
-     * inside an outstanding reservation (numres.h) is reserved, not
-     * missing: it counts as taken, and one also on a document is a
-     * duplicate. */
+    /* Number series: 1..n, no duplicates, the counter at n. */
     "WITH docs AS (SELECT series, seq FROM invoices UNION ALL SELECT series, seq FROM credit_notes"
     " UNION ALL SELECT substring(receipt_number from '^(RCP-[0-9]{6})'),"
-    " substring(receipt_number from '-([0-9]+)$')::bigint FROM payments"
-    " UNION ALL SELECT series, generate_series(first, last) FROM number_reservations),"
+    " substring(receipt_number from '-([0-9]+)$')::bigint FROM payments),"
     " g AS (SELECT series, count(*) c, count(DISTINCT seq) d, min(seq) mn, max(seq) mx"
     " FROM docs GROUP BY series)"
     " SELECT 'series ' || coalesce(g.series, s.series) || ': ' || CASE"
@@ -43,14 +39,6 @@ static const char *const CHECKS[] = {
     " FROM g FULL JOIN number_series s USING (series)"
     " WHERE g.c IS NULL OR s.last IS NULL OR g.c <> g.d OR g.mn <> 1 OR g.mx <> g.c"
     " OR s.last <> g.mx ORDER BY 1",
-    /* A block reserved long ago and still not issued is a gap in waiting:
-     * the batch it was reserved for died, and no batch of its partitions
-     * and series has come back since (README.md, "Numbering"). */
-    "SELECT 'series ' || series || ': numbers ' || first || '..' || last || ' reserved by '"
-    " || CASE holder WHEN '' THEN '(free)' ELSE holder END || ' since '"
-    " || to_char(reserved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
-    " || ' UTC and not issued: a gap until a batch of its series claims them'"
-    " FROM number_reservations WHERE reserved_at < now() - interval '10 minutes' ORDER BY 1",
     /* Settled amounts on invoices match their allocations. */
     "SELECT 'invoice ' || i.number || ': records paid ' || i.paid_minor || '/credited '"
     " || i.credited_minor || ' but allocations say ' || coalesce(a.p, 0) || '/' || coalesce(a.c, 0)"

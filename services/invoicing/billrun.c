@@ -16,8 +16,8 @@ static const char SQL_FIND[] = "SELECT id FROM bill_runs WHERE period = $1 AND c
 static const char SQL_DUE[] =
     "SELECT count(*) FROM accounts WHERE status = 'active' AND cycle = $1";
 static const char SQL_INSERT[] =
-    "INSERT INTO bill_runs (id, period, cycle, period_start, period_end, due, caused_by,"
-    " issue_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    "INSERT INTO bill_runs (id, period, cycle, period_start, period_end, due, caused_by)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)";
 /* Progress is counted on the run's row as results are recorded (invoiced
  * accounts have no results row); totals come from the invoices, read along
  * the primary key between the run's first and last number. */
@@ -196,12 +196,8 @@ bool inv_billrun_start(bw_db_t *db, const Billow__BillRunStart *req, const char 
     char due[24];
     snprintf(due, sizeof due, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    /* Its invoices are issued on this day whenever they are written
-     * (migration 007). */
-    char issue[16];
-    bw_date_format(bw_now_us() / 86400000000LL, issue, sizeof issue);
-    const char *ip[8] = {id, req->period, cycle, sd, ed, due, cause, issue};
-    if (bw_db_exec(db, SQL_INSERT, 8, ip) < 0)
+    const char *ip[7] = {id, req->period, cycle, sd, ed, due, cause};
+    if (bw_db_exec(db, SQL_INSERT, 7, ip) < 0)
         goto dberr;
     Billow__BillRunStarted brs = BILLOW__BILL_RUN_STARTED__INIT;
     char now[40];

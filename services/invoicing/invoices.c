@@ -1,16 +1,14 @@
 /* Invoice creation from AccountRated, and invoice queries.
  *
  * Numbering: each series (INV-202611) is one row in number_series. A batch
- * does not lock that row: its numbers are reserved in a short transaction
- * on a second connection and claimed by the batch's transaction
- * (numres.h), which re-reserves what it does not use; a rolled-back or
- * crashed batch leaves its block reserved, and the next batch of the same
- * partitions claims it first (no gap), while row locks keep two batches
- * from ever claiming one block (no duplicate). */
+ * takes its numbers with one UPDATE ... RETURNING inside the batch's
+ * transaction, so a rolled-back or crashed batch returns its numbers with
+ * everything else (no gap), and concurrent workers queue on the row lock (no
+ * duplicate). The lock is taken after the batch is built in memory, so it is
+ * held only for the COPYs and the commit. */
 #include "invoicing/invoices.h"
 #include "invoicing/document.h"
 #include "invoicing/numbering.h"
-#include "invoicing/numres.h"
 #include "invoicing/payments.h"
 #include "invoicing/payplan.h"
 #include "invoicing/tax.h"
@@ -55,10 +53,8 @@ int inv_invoices_init(void)
     if (bw_env_int("BILLOW_INVOICE_HTML_IN_EVENT", 1, 0, 1, &v) < 0)
         return BW_EINVAL;
     cfg.html_in_event = v;
-    return inv_numres_init();
+    return 0;
 }
-
-void inv_invoices_fini(void) { inv_numres_fini(); }
 
 /* --- building invoices ------------------------------------------------- */
 
@@ -67,10 +63,6 @@ typedef struct {
     const Billow__AccountRated *ar;
     const char *name, *currency, *tax_profile, *language, *email, *phone, *webhook, *plan_spec;
     int terms_days;
-    /* Its run's issue date (days; 0: none, issued today). A run's invoices
-     * carry the date it started, so a batch replayed after midnight is
-     * numbered in the series it reserved numbers in (numres.h). */
-    int64_t issue_day;
     bool known;
     const char *outcome; /* NULL: to invoice */
     const char *error;
@@ -151,13 +143,11 @@ static int item_cmp(const void *a, const void *b)
  * from empty) it chose sequential scans. */
 static const char SQL_LOOKUP[] =
     "SELECT a.id IS NOT NULL, a.name, a.currency, a.tax_profile, a.language, a.terms_days,"
-    " a.email, a.phone, a.webhook_url, a.payment_plan, r.x IS NOT NULL,"
-    " coalesce(b.issue_date::text, '')"
+    " a.email, a.phone, a.webhook_url, a.payment_plan, r.x IS NOT NULL"
     " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(id, run, ord)"
     " LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = u.id LIMIT 1) a ON true"
     " LEFT JOIN LATERAL (SELECT 1 AS x FROM bill_run_results"
     "  WHERE run_id = u.run AND account_id = u.id LIMIT 1) r ON true"
-    " LEFT JOIN LATERAL (SELECT issue_date FROM bill_runs WHERE id = u.run) b ON true"
     " ORDER BY u.ord";
 /* Replays are caught where each kind is cheap to catch. The lookup probes
  * the run's results (a small table: only accounts not invoiced have a row),
@@ -217,8 +207,6 @@ static int lookup(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
         it->phone = bw_arena_strdup(a, PQgetvalue(res, r, 7));
         it->webhook = bw_arena_strdup(a, PQgetvalue(res, r, 8));
         it->plan_spec = bw_arena_strdup(a, PQgetvalue(res, r, 9));
-        if (*PQgetvalue(res, r, 11) && bw_date_parse(PQgetvalue(res, r, 11), &it->issue_day) < 0)
-            it->issue_day = 0;
     }
     PQclear(res);
     /* The same account and period twice in one batch: keep the first. */
@@ -368,68 +356,39 @@ static void build(item_t *it, int64_t today, bw_arena_t *a)
     inv_series_key_for_date(INV_SERIES_INVOICE, today, it->series, sizeof it->series);
 }
 
-/* The numbers a batch holds (numres.h): one claim per series its items
- * are numbered in (usually one: a run's invoices are issued on its day). */
-typedef struct {
-    char holder[INV_NUMRES_HOLDER_LEN];
-    inv_numclaim_t *claims;
-    size_t n;
-} numbers_t;
-
-static void numbers_free(numbers_t *nb)
+/* Takes numbers for every item to invoice, series by series in a fixed
+ * order (so concurrent workers lock series rows in the same order). */
+static int allocate_numbers(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 {
-    for (size_t i = 0; i < nb->n; i++)
-        inv_numclaim_free(&nb->claims[i]);
-    free(nb->claims);
-    memset(nb, 0, sizeof *nb);
-}
-
-/* The claim of series in nb, added when new; NULL when out of memory. */
-static inv_numclaim_t *claim_of(numbers_t *nb, const char *series, size_t cap)
-{
-    for (size_t i = 0; i < nb->n; i++)
-        if (!strcmp(nb->claims[i].series, series))
-            return &nb->claims[i];
-    if (!nb->claims && !(nb->claims = calloc(cap, sizeof *nb->claims)))
-        return NULL;
-    inv_numclaim_t *c = &nb->claims[nb->n++];
-    snprintf(c->series, sizeof c->series, "%s", series);
-    return c;
-}
-
-/* Claims numbers for every item to invoice, at the start of the batch's
- * write: reserved on the side and claimed by this transaction, so no
- * series row stays locked to the commit. */
-static int claim_numbers(bw_db_t *db, const char *fallback_holder, item_t *items, size_t n,
-                         numbers_t *nb)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].outcome)
-            continue;
-        inv_numclaim_t *c = claim_of(nb, items[i].series, n);
-        if (!c)
-            return BW_ENOMEM;
-        c->need++;
-    }
-    if (nb->n == 0)
-        return 0;
-    int rc = inv_numres_holder(db, fallback_holder, nb->holder, sizeof nb->holder);
-    for (size_t i = 0; i < nb->n && rc == 0; i++)
-        rc = inv_numres_claim(db, nb->holder, &nb->claims[i]);
-    return rc;
-}
-
-/* Numbers every item to invoice from the claimed blocks, in item order,
- * and reserves again what is left (fewer items to invoice on the second
- * pass of a batch with replays). */
-static int assign_numbers(bw_db_t *db, item_t *items, size_t n, const numbers_t *nb,
-                          bw_arena_t *a)
-{
-    for (size_t k = 0; k < nb->n; k++) {
-        const inv_numclaim_t *c = &nb->claims[k];
-        long long used = 0;
+    for (;;) {
+        const char *series = NULL;
+        long long count = 0;
         for (size_t i = 0; i < n; i++) {
-            if (items[i].outcome || strcmp(items[i].series, c->series) != 0)
+            if (items[i].outcome || items[i].number)
+                continue;
+            if (!series || strcmp(items[i].series, series) < 0)
+                series = items[i].series;
+        }
+        if (!series)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!items[i].outcome && !items[i].number && !strcmp(items[i].series, series))
+                count++;
+        char cnt[24];
+        snprintf(cnt, sizeof cnt, "%lld", count);
+        const char *p[2] = {series, cnt};
+        PGresult *res = bw_db_query(
+            db, "INSERT INTO number_series AS s (series, last) VALUES ($1, $2::int8)"
+                " ON CONFLICT (series) DO UPDATE SET last = s.last + $2::int8 RETURNING last",
+            2, p);
+        if (!res)
+            return BW_EDB;
+        long long last = atoll(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        long long next = last - count + 1;
+        char *key = bw_arena_strdup(a, series);
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].outcome || items[i].number || strcmp(items[i].series, key) != 0)
                 continue;
             inv_docno_t dn;
             dn.series = INV_SERIES_INVOICE;
@@ -437,20 +396,15 @@ static int assign_numbers(bw_db_t *db, item_t *items, size_t n, const numbers_t 
             bw_civil_from_days(items[i].doc.issue_date, &y, &m, &d);
             dn.year = y;
             dn.month = m;
-            dn.counter = items[i].seq = inv_numres_nth(c, used++);
-            if (dn.counter < 1)
-                return BW_EINVAL;
+            dn.counter = next;
+            items[i].seq = next++;
             char buf[40];
             if (inv_docno_format(&dn, buf, sizeof buf) < 0)
                 return BW_EINVAL;
             items[i].number = bw_arena_strdup(a, buf);
             items[i].doc.number = items[i].number;
         }
-        int rc = inv_numres_keep_rest(db, c, used);
-        if (rc < 0)
-            return rc;
     }
-    return 0;
 }
 
 static void date_str(int64_t days, char *buf, size_t len)
@@ -523,9 +477,8 @@ static Billow__InvoiceIssued *issued_event(item_t *it, const char *html, bw_aren
  * in the database). Where a row needs a number or its counter the field is
  * left out and a slot records the place; rows_fill writes the rows out with
  * the numbers in once they are taken. Building rows and documents is most of
- * a worker's CPU per batch; it is done before the numbers are claimed, so a
- * batch whose rows are refused (a replay) is numbered again without being
- * built again. */
+ * a worker's CPU per batch, and the number series stays locked from taking
+ * numbers to commit, so only the splicing is done while other workers wait. */
 
 #define BINCOPY_HEADER 19 /* bytes of the binary COPY header */
 
@@ -774,7 +727,7 @@ static void render(item_t *it, inv_buf_t *html, bw_arena_t *a)
 
 /* Packs the item's InvoiceIssued without its number and HTML, before the
  * numbers are taken: packing a batch's events was most of what the worker
- * itself did while its write held the hot locks. */
+ * itself did while holding the series' lock. */
 static int prepack_event(item_t *it, bw_arena_t *a)
 {
     Billow__InvoiceIssued *e = issued_event(it, NULL, a);
@@ -967,6 +920,49 @@ static int count_results(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     return rc;
 }
 
+/* With the numbers taken: the rows, the runs' counts and the InvoiceIssued
+ * events. */
+static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_t n,
+                       bw_arena_t *a)
+{
+    bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
+    uint8_t **bufs = calloc(n + 1, sizeof *bufs);
+    size_t nev = 0;
+    int rc = 0;
+    if (!evs || !bufs) {
+        rc = BW_ENOMEM;
+        goto out;
+    }
+    if ((rc = rows_send(&br->inv, items, db, SQL_COPY_INVOICES)) < 0 ||
+        (rc = rows_send(&br->lines, items, db, SQL_COPY_LINES)) < 0 ||
+        (rc = rows_send(&br->inst, items, db, SQL_COPY_INST)) < 0 ||
+        (rc = rows_send(&br->res, items, db, SQL_COPY_RESULTS)) < 0 ||
+        (rc = rows_send(&br->trail, items, db, SQL_COPY_TRAIL)) < 0 ||
+        (rc = count_results(db, items, n, a)) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        item_t *it = &items[i];
+        if (it->outcome)
+            continue;
+        size_t len;
+        if (!(bufs[nev] = event_payload(it, &len))) {
+            rc = BW_ENOMEM;
+            goto out;
+        }
+        evs[nev] = (bw_outbox_event_t){.type = "InvoiceIssued", .partition_key = it->ar->account_id,
+                                       .payload = bufs[nev], .len = len,
+                                       .caused_by = it->se->event_id};
+        nev++;
+    }
+    rc = bw_outbox_append(db, evs, nev);
+out:
+    for (size_t i = 0; i < nev; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(evs);
+    return rc;
+}
+
 /* Hands the accounts of the batch's new invoices to payments, which
  * allocates any credit they hold (one query per batch; the trail rows of
  * the issue were written with the invoices). */
@@ -987,58 +983,10 @@ static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     return inv_pay_on_issued(db, accts);
 }
 
-/* With the numbers claimed: the rows, the InvoiceIssued events, the credit
- * handed to the new invoices and the runs' counts. The runs' rows and the
- * outbox's lock are shared by every worker and held to the commit, so they
- * come last: after the COPYs, which lock nothing another batch waits for,
- * after the events are spliced and after the credit hand-off. */
-static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_t n,
-                       bw_arena_t *a)
-{
-    bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);
-    uint8_t **bufs = calloc(n + 1, sizeof *bufs);
-    size_t nev = 0;
-    int rc = 0;
-    if (!evs || !bufs) {
-        rc = BW_ENOMEM;
-        goto out;
-    }
-    if ((rc = rows_send(&br->inv, items, db, SQL_COPY_INVOICES)) < 0 ||
-        (rc = rows_send(&br->lines, items, db, SQL_COPY_LINES)) < 0 ||
-        (rc = rows_send(&br->inst, items, db, SQL_COPY_INST)) < 0 ||
-        (rc = rows_send(&br->res, items, db, SQL_COPY_RESULTS)) < 0 ||
-        (rc = rows_send(&br->trail, items, db, SQL_COPY_TRAIL)) < 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        item_t *it = &items[i];
-        if (it->outcome)
-            continue;
-        size_t len;
-        if (!(bufs[nev] = event_payload(it, &len))) {
-            rc = BW_ENOMEM;
-            goto out;
-        }
-        evs[nev] = (bw_outbox_event_t){.type = "InvoiceIssued", .partition_key = it->ar->account_id,
-                                       .payload = bufs[nev], .len = len,
-                                       .caused_by = it->se->event_id};
-        nev++;
-    }
-    if ((rc = on_issued(db, items, n, a)) == 0 && (rc = count_results(db, items, n, a)) == 0)
-        rc = bw_outbox_append(db, evs, nev);
-out:
-    for (size_t i = 0; i < nev; i++)
-        free(bufs[i]);
-    free(bufs);
-    free(evs);
-    return rc;
-}
-
-/* Writes the built items that are not done: numbers them from the claimed
- * blocks and writes their rows, the runs' counts and the events. Without
- * replays marked, an item that was recorded before makes it fail with a
- * unique violation. */
-static int write_items(bw_db_t *db, item_t *items, size_t m, const numbers_t *nb,
-                       bw_arena_t *arena)
+/* Writes the built items that are not done: takes their numbers and writes
+ * their rows, the runs' counts and the events. Without replays marked, an
+ * item that was recorded before makes it fail with a unique violation. */
+static int write_items(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
 {
     for (size_t i = 0; i < m; i++) {
         items[i].number = NULL;
@@ -1047,56 +995,41 @@ static int write_items(bw_db_t *db, item_t *items, size_t m, const numbers_t *nb
     }
     batch_rows_t rows;
     batch_rows_init(&rows);
+    /* Everything that does not need the numbers is done before taking
+     * them: from there to the commit the series' row stays locked and
+     * other workers wait. */
     prepare_rows(&rows, items, m, arena);
-    int rc = assign_numbers(db, items, m, nb, arena);
+    int rc = allocate_numbers(db, items, m, arena);
     if (rc == 0)
         rc = write_batch(db, &rows, items, m, arena);
+    if (rc == 0)
+        rc = on_issued(db, items, m, arena);
     batch_rows_free(&rows);
     return rc;
 }
 
 /* Issues the batch's items (sorted by account and period): invoices, their
  * numbers, results, trail rows and events. The items are built, rendered
- * and packed once and their numbers claimed once; when the write meets a
- * replayed item, it is rolled back to after the claim and done again with
- * the replays skipped (and the numbers they no longer need reserved
- * again). */
-/* Set when a batch met a replay: its successors probe for replays before
- * claiming numbers (a replayed stream, such as the partitions of a new
- * layout reading retained events, would otherwise claim fresh numbers for
- * every batch and give them back), until a probe finds none. */
-static bool probe_first;
-
-static int issue(bw_db_t *db, const char *holder, item_t *items, size_t m, bw_arena_t *arena)
+ * and packed once; when the write meets a replayed item, it is rolled back and done
+ * again with the replays skipped. */
+static int issue(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
 {
     int64_t today = bw_now_us() / 86400000000LL;
-    numbers_t nb;
-    memset(&nb, 0, sizeof nb);
     int rc = lookup(db, items, m, arena);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < m; i++)
         if (!items[i].outcome)
-            build(&items[i], items[i].issue_day ? items[i].issue_day : today, arena);
-    if ((rc = mark_replays(db, items, m, probe_first ? NULL : recorded_without_invoice,
-                           arena)) < 0 ||
-        (rc = prepare_events(items, m, arena)) < 0)
+            build(&items[i], today, arena);
+    if ((rc = mark_replays(db, items, m, recorded_without_invoice, arena)) < 0 ||
+        (rc = prepare_events(items, m, arena)) < 0 || (rc = bw_db_savepoint(db)) < 0)
         goto out;
-    if (probe_first) {
-        probe_first = false;
-        for (size_t i = 0; i < m; i++)
-            probe_first |= items[i].outcome && !strcmp(items[i].outcome, "done");
-    }
-    if ((rc = claim_numbers(db, holder, items, m, &nb)) < 0 || (rc = bw_db_savepoint(db)) < 0)
-        goto out;
-    rc = write_items(db, items, m, &nb, arena);
+    rc = write_items(db, items, m, arena);
     if (rc == BW_EDB && !strcmp(bw_db_sqlstate(db), "23505")) {
-        probe_first = true;
         if ((rc = bw_db_rollback_to(db)) == 0 && (rc = mark_replays(db, items, m, NULL, arena)) == 0)
-            rc = write_items(db, items, m, &nb, arena);
+            rc = write_items(db, items, m, arena);
     }
 out:
-    numbers_free(&nb);
     for (size_t i = 0; i < m; i++)
         inv_payplan_destroy(&items[i].plan);
     return rc;
@@ -1105,6 +1038,7 @@ out:
 int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
                        bw_arena_t *arena)
 {
+    (void)arg;
     item_t *items = calloc(n + 1, sizeof *items);
     if (!items)
         return BW_ENOMEM;
@@ -1131,7 +1065,7 @@ int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, 
     int rc = 0;
     if (m > 0) {
         qsort(items, m, sizeof *items, item_cmp);
-        rc = issue(db, arg, items, m, arena);
+        rc = issue(db, items, m, arena);
     }
     free(items);
     return rc;

@@ -17,16 +17,10 @@
 typedef struct bw_db bw_db_t;
 
 /* Reads seller details and options from the environment (BILLOW_SELLER_*,
- * BILLOW_ISSUE_ZERO_INVOICES, BILLOW_INVOICE_HTML_IN_EVENT,
- * BILLOW_NUMBER_RESERVATION_GRACE_S). */
+ * BILLOW_ISSUE_ZERO_INVOICES, BILLOW_INVOICE_HTML_IN_EVENT). */
 int inv_invoices_init(void);
-/* Closes the connection numbers are reserved on (numres.h). */
-void inv_invoices_fini(void);
 
-/* Consumer apply callback for rating's stream (bw_consumer_apply_fn). arg
- * is the holder of its number reservations when its transaction renewed no
- * partition lease (numres.h): "nolease:rating:" and the process's partition
- * set. */
+/* Consumer apply callback for rating's stream (bw_consumer_apply_fn). */
 int inv_invoices_apply(void *arg, bw_db_t *db, Billow__StreamEvent *const *evs, size_t n,
                        bw_arena_t *arena);
 

@@ -13,15 +13,11 @@
 #include "invoicing/invoices.h"
 #include "invoicing/payments.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 extern const bw_migration_t bw_migrations_invoicing[];
 
 static inv_autorun_t *autorun;
-/* What the invoices' number reservations of a consumer without a lease are
- * held by (invoices.h). */
-static char holder[96];
 
 /* The event types each stream's apply function acts on: only these are
  * fetched, so a type its switch gains must be added here too
@@ -47,12 +43,9 @@ static int init(bw_service_t *svc)
     long long api_works;
     if (bw_env_int("BILLOW_API_WORKS", 1, 0, 1, &api_works) < 0)
         return -1;
-    char spec[64];
-    bw_partset_format(bw_service_partitions(svc), spec, sizeof spec);
-    snprintf(holder, sizeof holder, "nolease:rating:%s", spec);
     int rc = 0;
     if (bw_service_is_worker(svc) || api_works)
-        rc = bw_service_consume(svc, "rating", inv_invoices_apply, holder, from_rating);
+        rc = bw_service_consume(svc, "rating", inv_invoices_apply, NULL, from_rating);
     if (rc == 0 && !bw_service_is_worker(svc)) {
         rc = bw_service_consume(svc, "feedback", inv_credit_apply, NULL, from_feedback);
         autorun = inv_autorun_new(bw_service_loop(svc), bw_service_db(svc));
@@ -65,7 +58,6 @@ static void fini(bw_service_t *svc)
     (void)svc;
     inv_autorun_destroy(&autorun);
     inv_dunning_fini();
-    inv_invoices_fini();
 }
 
 int main(int argc, char **argv)
