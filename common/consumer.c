@@ -283,7 +283,9 @@ static int apply_batch(bw_consumer_t *c, Billow__Batch *b, long long to, const c
 
 /* Where the batch leaves the consumer: after its last event, or after the
  * place the producer scanned up to (a filtered fetch) when that is further.
- * An old producer sends no scanned place. */
+ * An old producer sends no scanned place. A place without an event id (the
+ * scan met only gaps or pruned seqs) is taken too; the restore check has
+ * no event to compare there until the next applied one. */
 static void batch_end(const bw_consumer_t *c, const Billow__Batch *b, long long *to, char *to_event,
                       size_t len)
 {
@@ -294,9 +296,9 @@ static void batch_end(const bw_consumer_t *c, const Billow__Batch *b, long long 
         *to = last->seq;
         snprintf(to_event, len, "%s", last->event_id ? last->event_id : "");
     }
-    if (b->scanned_seq > *to && b->scanned_event_id && b->scanned_event_id[0]) {
+    if (b->scanned_seq > *to) {
         *to = b->scanned_seq;
-        snprintf(to_event, len, "%s", b->scanned_event_id);
+        snprintf(to_event, len, "%s", b->scanned_event_id ? b->scanned_event_id : "");
     }
 }
 

@@ -32,7 +32,10 @@
  * twice. (A consumer that sends no types may predate scanned_seq and would
  * ask for the same seqs again: its fetch scans up to the head.) */
 #define MAX_WINDOW 1000000
-#define SCAN_BUDGET 1000000
+/* Windows double from a batch's size, so the longest one a typed fetch reads
+ * on the loop is 131,072 seqs (it was 524,288 with a budget of 1,000,000);
+ * a longer run of unwanted events costs a few more round trips. */
+#define SCAN_BUDGET 200000
 
 /* A place in the outbox: a seq and the id of the event there. */
 typedef struct {
@@ -248,7 +251,10 @@ static int scan(bw_stream_server_t *s, const Billow__Fetch *f, const filter_para
 }
 
 /* The last event at or before upto, when it is after `after`: the place a
- * scan reached (seq has gaps from rolled-back writers). */
+ * scan reached (seq has gaps from rolled-back writers). With no event in
+ * (after, upto] (a run of gaps, or the horizon) the place is upto itself,
+ * without an event id: the consumer must still move past what was looked
+ * at, or it would ask for the same empty range again. */
 static int locate(bw_stream_server_t *s, int64_t upto, int64_t after, position_t *pos)
 {
     char u[32];
@@ -260,6 +266,9 @@ static int locate(bw_stream_server_t *s, int64_t upto, int64_t after, position_t
     if (PQntuples(res) == 1 && strtoll(PQgetvalue(res, 0, 0), NULL, 10) > after) {
         pos->seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         snprintf(pos->event_id, sizeof pos->event_id, "%s", PQgetvalue(res, 0, 1));
+    } else if (upto > after) {
+        pos->seq = upto;
+        pos->event_id[0] = '\0';
     }
     PQclear(res);
     return 0;
@@ -286,6 +295,11 @@ static int serve(bw_stream_server_t *s, zmq_msg_t *identity, const Billow__Fetch
         res = bw_db_query_bin(s->db, SQL_FETCH, 4, p);
         rc = res ? 0 : BW_EDB;
     } else {
+        /* Nothing is left at or below the horizon: a new consumer (cursor
+         * 0) of a long-pruned outbox would otherwise spend its scan budget
+         * on pruned seqs, find no event to report and ask again for ever. */
+        if (s->horizon_known && *from < s->horizon)
+            *from = upto = s->horizon;
         if (*head < 0 && (*head = bw_stream_server_head(s)) < 0)
             rc = BW_EDB;
         else

@@ -6,7 +6,8 @@
 # new filtered consumer passes over the 100,000 at once. An unfiltered
 # consumer still gets everything. Finally the producer's outbox is
 # "restored" to an older state and the filtered consumer, whose position is
-# an event it never applied, still notices.
+# an event it never applied, still notices. Last, runs of seq with no event
+# (2,000,000 of gaps; an outbox pruned past where a new consumer starts).
 . tests/integration/lib.sh
 EP="tcp://127.0.0.1:$((BILLOW_PORT_BASE + 50))"
 P="$BW_BUILD/tests/integration/stream_producer"
@@ -93,5 +94,27 @@ wait_for 'grep -q "not at its position" "$BW_TMP/consumer-f.log"' 10 ||
 sleep 1
 [ "$(applied f)" -eq 10 ] || fail "the filtered consumer applied events of the restored producer"
 ok "a producer restored from a backup is refused by the filtered consumer"
+
+# More than a scan's budget (1,000,000 seqs) of gaps, then 10 TestEvents: a
+# new filtered consumer's scans meet no event to name their place and must
+# still move past the gaps. Then the whole outbox is pruned: a new filtered
+# consumer (cursor 0) starts at the horizon instead of scanning what is gone.
+for k in f g u p producer; do kill9 "$(echo $k | sed 's/^[fgup]$/consumer-&/')"; done
+sql "SELECT setval('producer.outbox_seq_seq', (SELECT max(seq) FROM producer.outbox) + 2000000)" >/dev/null
+T=$(sql "SELECT count(*) FROM producer.outbox WHERE event_type = 'TestEvent'")
+start_producer $(($(emitted) + 10)) TestEvent
+wait_for '[ "$(sql "SELECT count(*) FROM producer.outbox WHERE event_type = '"'TestEvent'"'")" -ge $((T + 10)) ]' 20 ||
+  fail "the producer did not emit 10 more TestEvents"
+T=$((T + 10))
+start_consumer h all TestEvent
+wait_for '[ "$(applied h)" -eq "$T" ]' 20 || fail "past 2,000,000 seqs of gaps a new filtered consumer applied $(applied h) of $T"
+ok "a filtered consumer passed over 2,000,000 seqs without an event"
+kill9 producer
+sql "DELETE FROM producer.outbox; UPDATE producer.stream_horizon SET pruned_upto = (SELECT last_value FROM producer.outbox_seq_seq)" >/dev/null
+start_producer $(($(emitted) + 10)) TestEvent
+start_consumer k all TestEvent
+wait_for '[ "$(applied k)" -eq 10 ]' 20 || fail "a new filtered consumer of a pruned outbox applied $(applied k) of 10"
+wait_for '[ "$(applied h)" -eq $((T + 10)) ]' 20 || fail "the filtered consumer applied $(applied h) of $((T + 10)) after the prune"
+ok "a new filtered consumer of a pruned outbox starts at its horizon"
 check_logs
 echo PASS
