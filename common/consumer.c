@@ -8,6 +8,7 @@
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "stream_server.h"
 #include "zsec.h"
 #include "zwatch.h"
 
@@ -17,7 +18,6 @@
 #include <time.h>
 #include <zmq.h>
 
-#define MAX_TYPES 32
 /* A scanned place with nothing to apply is stored at most this often. */
 #define STORE_EVERY_MS 1000
 
@@ -234,10 +234,15 @@ static void fetch_after(bw_consumer_t *c, long long after, const char *after_eve
     f.partitions = c->parts.parts;
     f.n_types = c->ntypes;
     f.types = c->types;
-    uint8_t buf[8192];
+    uint8_t buf[16384];
     size_t len = billow__fetch__get_packed_size(&f);
-    if (len > sizeof buf)
-        return; /* cannot happen: at most 1024 small varints */
+    if (len > sizeof buf) {
+        /* Cannot happen with the limits checked in bw_consumer_new; if it
+         * did, say so and try again rather than stop without a word. */
+        bw_log(BW_ERROR, "fetch too large to send", "producer", BW_S(c->producer), NULL);
+        arm(c, 5.0);
+        return;
+    }
     billow__fetch__pack(&f, buf);
     if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
         /* No producer connected (ZMQ_IMMEDIATE): try again shortly. */
@@ -443,10 +448,19 @@ bw_consumer_t *bw_consumer_new(struct ev_loop *loop, void *zctx, bw_db_t *db,
     for (c->ntypes = 0; o->types && o->types[c->ntypes]; c->ntypes++)
         ;
     c->types = c->ntypes ? (char **)o->types : NULL;
-    if (c->ntypes > MAX_TYPES) {
+    if (c->ntypes > BW_STREAM_MAX_TYPES) {
         bw_log(BW_ERROR, "too many event types for a stream", "producer", BW_S(o->producer), NULL);
         free(c);
         return NULL;
+    }
+    /* The producer refuses other names with every fetch: fail at start. */
+    for (size_t i = 0; i < c->ntypes; i++) {
+        if (!bw_stream_type_ok(o->types[i])) {
+            bw_log(BW_ERROR, "not an event type name", "producer", BW_S(o->producer), "type",
+                   BW_S(o->types[i]), NULL);
+            free(c);
+            return NULL;
+        }
     }
     c->head = -1;
     if (o->lease_owner) {

@@ -22,9 +22,6 @@
 #define MAX_BATCH 10000
 #define MAX_CONSUMERS 256
 #define MAX_FETCH_FRAME 65536
-#define MAX_TYPES 32
-#define MAX_TYPE_LEN 64
-#define TYPE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 /* A filtered fetch reads windows of seq; an empty one doubles the next, up
  * to MAX_WINDOW. One with types looks at no more than SCAN_BUDGET seqs
  * before answering with how far it got, so a long run of events the
@@ -184,7 +181,7 @@ static bool filtered(const Billow__Fetch *f)
 typedef struct {
     char count[16], lim[16];
     char parts[BW_MAX_PARTITIONS * 6 + 4];
-    char types[MAX_TYPES * (MAX_TYPE_LEN + 1) + 4];
+    char types[BW_STREAM_MAX_TYPES * (BW_STREAM_TYPE_LEN + 3) + 4];
     unsigned max;
 } filter_params_t;
 
@@ -204,8 +201,8 @@ static void filter_params(const Billow__Fetch *f, filter_params_t *fp)
     off = 0;
     fp->types[off++] = '{';
     for (size_t i = 0; i < f->n_types; i++)
-        off += (size_t)snprintf(fp->types + off, sizeof fp->types - off, "%s%s", i ? "," : "",
-                                f->types[i]);
+        off += (size_t)snprintf(fp->types + off, sizeof fp->types - off, "%s\"%s\"", i ? "," : "",
+                                f->types[i]); /* quoted: a type named NULL is not SQL's NULL */
     fp->types[off++] = '}';
     fp->types[off] = '\0';
 }
@@ -518,15 +515,19 @@ static const char *validate(const Billow__Fetch *f)
         return "consumer name too long";
     if (f->after_event_id && strlen(f->after_event_id) >= 40)
         return "after_event_id too long";
-    if (f->n_types > MAX_TYPES)
+    if (f->n_types > BW_STREAM_MAX_TYPES)
         return "too many types (at most 32)";
-    for (size_t i = 0; i < f->n_types; i++) {
-        size_t len = strlen(f->types[i]);
-        if (len == 0 || len >= MAX_TYPE_LEN ||
-            strspn(f->types[i], TYPE_CHARS) != len)
+    for (size_t i = 0; i < f->n_types; i++)
+        if (!bw_stream_type_ok(f->types[i]))
             return "a type must be an event type name (letters, digits, '_'; under 64)";
-    }
     return NULL;
+}
+
+bool bw_stream_type_ok(const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+    return len > 0 && len < BW_STREAM_TYPE_LEN &&
+           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == len;
 }
 
 static void handle(bw_stream_server_t *s, zmq_msg_t *identity, const uint8_t *data, size_t len)

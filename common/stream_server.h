@@ -9,6 +9,7 @@
 #define BW_STREAM_SERVER_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api.pb-c.h"
@@ -32,5 +33,11 @@ int64_t bw_stream_server_head(bw_stream_server_t *s);
  * its fetches are refused rather than served with a hole. */
 int bw_stream_server_consumers(bw_stream_server_t *s, const char *forget,
                                Billow__StreamConsumersReply *out, bw_arena_t *a);
+
+/* The event types one Fetch may name, and what a name may be: 1 to 63
+ * letters, digits and '_' (the server refuses a fetch with another). */
+#define BW_STREAM_MAX_TYPES 32
+#define BW_STREAM_TYPE_LEN 64
+bool bw_stream_type_ok(const char *name);
 
 #endif
