@@ -45,19 +45,24 @@ job_status() { sql "SELECT coalesce((SELECT status FROM rating.close_jobs), 'non
 # of file f is for an account spread over the whole range, so a file meets
 # closed and open accounts alike; each loop writes its own files.
 mkdir -p "$BW_TMP/usage"
+# import_file NAME PREFIX F PER PRIME BATCH: writes PER SMS records of file F
+# (event ids PREFIX-F-i, accounts spread by PRIME), imports them in
+# requests of BATCH records and prints when the import ran.
+import_file() {
+  awk -v f=$3 -v per=$4 -v n=$N -v pre=$2 -v prime=$5 'BEGIN {
+    print "event_id,account,fee_item,quantity,timestamp"
+    for (i = 0; i < per; i++)
+      printf "%s-%d-%d,C%05d,SMS,%d,2026-11-%02dT10:00:00Z\n", pre, f, i, (f * per + i) * prime % n + 1,
+             i % 9 + 1, i % 28 + 1
+  }' >"$1.csv"
+  t0=$(date +%s.%N)
+  "$B/billctl" --json usage import "$1.csv" --batch "$6" >"$1.json" 2>&1
+  echo "$t0 $(date +%s.%N)"
+}
 import_loop() {
   f=$1 after=0
   while [ $after -lt 3 ] && [ $f -lt 4000 ]; do
-    name="$BW_TMP/usage/u$f"
-    awk -v f=$f -v per=$PER -v n=$N 'BEGIN {
-      print "event_id,account,fee_item,quantity,timestamp"
-      for (i = 0; i < per; i++)
-        printf "ci-%d-%d,C%05d,SMS,%d,2026-11-%02dT10:00:00Z\n", f, i, (f * per + i) * 7919 % n + 1,
-               i % 9 + 1, i % 28 + 1
-    }' >"$name.csv"
-    t0=$(date +%s.%N)
-    "$B/billctl" --json usage import "$name.csv" --batch 10 >"$name.json" 2>&1
-    echo "$t0 $(date +%s.%N)" >>"$BW_TMP/usage/times$1"
+    import_file "$BW_TMP/usage/u$f" ci $f $PER 7919 10 >>"$BW_TMP/usage/times$1"
     [ "$(job_status)" = done ] && after=$((after + 1))
     f=$((f + LOOPS))
   done
@@ -72,16 +77,7 @@ BIG=3000
 big_loop() {
   f=0 after=0
   while [ $after -lt 1 ] && [ $f -lt 200 ]; do
-    name="$BW_TMP/usage/u-big$f"
-    awk -v f=$f -v per=$BIG -v n=$N 'BEGIN {
-      print "event_id,account,fee_item,quantity,timestamp"
-      for (i = 0; i < per; i++)
-        printf "cb-%d-%d,C%05d,SMS,%d,2026-11-%02dT11:00:00Z\n", f, i, (f * per + i) * 104729 % n + 1,
-               i % 7 + 1, i % 28 + 1
-    }' >"$name.csv"
-    t0=$(date +%s.%N)
-    "$B/billctl" --json usage import "$name.csv" --batch $BIG >"$name.json" 2>&1
-    echo "$t0 $(date +%s.%N)" >>"$BW_TMP/usage/times-big"
+    import_file "$BW_TMP/usage/u-big$f" cb $f $BIG 104729 $BIG >>"$BW_TMP/usage/times-big"
     [ "$(job_status)" = done ] && after=$((after + 1))
     f=$((f + 1))
   done
