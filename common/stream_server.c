@@ -29,9 +29,9 @@
  * twice. (A consumer that sends no types may predate scanned_seq and would
  * ask for the same seqs again: its fetch scans up to the head.) */
 #define MAX_WINDOW 1000000
-/* Windows double from a batch's size, so the longest one a typed fetch reads
- * on the loop is 131,072 seqs (it was 524,288 with a budget of 1,000,000);
- * a longer run of unwanted events costs a few more round trips. */
+/* Windows double from a batch's size, so the longest one a typed fetch
+ * reads on the loop stays near 131,072 seqs; a longer run of unwanted
+ * events costs a few more round trips. */
 #define SCAN_BUDGET 200000
 
 /* A place in the outbox: a seq and the id of the event there. */

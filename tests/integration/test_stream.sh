@@ -6,20 +6,9 @@
 . tests/integration/lib.sh
 TOTAL=${BW_STREAM_TOTAL:-100000}
 RATE=${BW_STREAM_RATE:-8000}
-EP="tcp://127.0.0.1:$((BILLOW_PORT_BASE + 50))"
-P="$BW_BUILD/tests/integration/stream_producer"
-C="$BW_BUILD/tests/integration/stream_consumer"
-cleanup() {
-  for f in "$BW_TMP"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
-  return 0
-}
-trap cleanup EXIT
+. tests/integration/stream_lib.sh
 
 start_producer() { "$P" "$EP" "$TOTAL" "$RATE" >>"$BW_TMP/producer.log" 2>&1 & echo $! > "$BW_TMP/producer.pid"; }
-start_consumer() { # name partitions
-  "$C" "$1" "$EP" "$2" >>"$BW_TMP/consumer-$1.log" 2>&1 & echo $! > "$BW_TMP/consumer-$1.pid"
-}
-kill9() { kill -KILL "$(cat "$BW_TMP/$1.pid")" 2>/dev/null; wait "$(cat "$BW_TMP/$1.pid")" 2>/dev/null; }
 
 start_producer
 sleep 0.5
@@ -27,7 +16,6 @@ start_consumer a 0-3/8
 start_consumer b 4-7/8
 sleep 0.5
 
-emitted() { sql "SELECT coalesce(sum(next_seq),0) FROM producer.partition_state" 2>/dev/null || echo 0; }
 applied() {
   a=$(sql "SELECT count(*) FROM c_a.applied" 2>/dev/null || echo 0)
   b=$(sql "SELECT count(*) FROM c_b.applied" 2>/dev/null || echo 0)

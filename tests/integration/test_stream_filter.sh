@@ -9,23 +9,11 @@
 # an event it never applied, still notices. Last, runs of seq with no event
 # (2,000,000 of gaps; an outbox pruned past where a new consumer starts).
 . tests/integration/lib.sh
-EP="tcp://127.0.0.1:$((BILLOW_PORT_BASE + 50))"
-P="$BW_BUILD/tests/integration/stream_producer"
-C="$BW_BUILD/tests/integration/stream_consumer"
-cleanup() {
-  for f in "$BW_TMP"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
-  return 0
-}
-trap cleanup EXIT
+. tests/integration/stream_lib.sh
 
 start_producer() { # total type
   "$P" "$EP" "$1" 50000 "$2" >>"$BW_TMP/producer.log" 2>&1 & echo $! > "$BW_TMP/producer.pid"
 }
-start_consumer() { # name partitions [types]
-  "$C" "$1" "$EP" "$2" ${3:+"$3"} >>"$BW_TMP/consumer-$1.log" 2>&1 & echo $! > "$BW_TMP/consumer-$1.pid"
-}
-kill9() { kill -KILL "$(cat "$BW_TMP/$1.pid")" 2>/dev/null; wait "$(cat "$BW_TMP/$1.pid")" 2>/dev/null; }
-emitted() { sql "SELECT coalesce(sum(next_seq),0) FROM producer.partition_state" 2>/dev/null || echo 0; }
 applied() { sql "SELECT count(*) FROM c_$1.applied" 2>/dev/null || echo 0; }
 cursor() { sql "SELECT coalesce(max(last_seq),0) FROM c_$1.stream_cursors" 2>/dev/null || echo 0; }
 acked() { sql "SELECT coalesce(max(acked_seq),0) FROM producer.stream_consumers WHERE consumer = '$1'"; }
@@ -99,7 +87,7 @@ ok "a producer restored from a backup is refused by the filtered consumer"
 # new filtered consumer's scans meet no event to name their place and must
 # still move past the gaps. Then the whole outbox is pruned: a new filtered
 # consumer (cursor 0) starts at the horizon instead of scanning what is gone.
-for k in f g u p producer; do kill9 "$(echo $k | sed 's/^[fgup]$/consumer-&/')"; done
+for k in consumer-f consumer-g consumer-u consumer-p producer; do kill9 $k; done
 sql "SELECT setval('producer.outbox_seq_seq', (SELECT max(seq) FROM producer.outbox) + 2000000)" >/dev/null
 T=$(sql "SELECT count(*) FROM producer.outbox WHERE event_type = 'TestEvent'")
 start_producer $(($(emitted) + 10)) TestEvent
