@@ -24,6 +24,7 @@ pids=""
 cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; [ -n "${BW_BENCH_KEEP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT
 now() { date +%s.%N; }
+. "$(dirname "$0")/invoice_copy.sh"
 # CPU seconds (user + system) of the processes given, from /proc.
 cpu_of() { tck=$(getconf CLK_TCK); for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
   awk -v t="$tck" '{ sub(/.*\) /, ""); s += $12 + $13 } END { printf "%.3f", s / t }'; }
@@ -78,24 +79,17 @@ for w in $WORKERS; do
   wcpu=$(cpu_of $wp)
   wal=$(psql "$url user=postgres" -X -qtA -c "SELECT pg_current_wal_lsn() - '$wal0'::pg_lsn")
   invoices=$(psql "$url user=postgres" -X -qtA -c "SELECT count(*) FROM invoicing.invoices")
-  lines=$(psql "$url user=postgres" -X -qtA -c "SELECT count(*) FROM invoicing.invoice_lines")
-  # The baseline: the same invoice and line rows, COPYed into plain tables.
-  psql "$url user=postgres" -X -q -c "\\copy invoicing.invoices TO '$TMP/inv.copy'" -c "\\copy invoicing.invoice_lines TO '$TMP/lines.copy'"
-  psql "$url user=postgres" -X -q -c "CREATE TABLE public.copy_inv (LIKE invoicing.invoices)" -c "CREATE TABLE public.copy_lines (LIKE invoicing.invoice_lines)"
-  c0=$(now)
-  psql "$url user=postgres" -X -q -c "\\copy public.copy_inv FROM '$TMP/inv.copy'" -c "\\copy public.copy_lines FROM '$TMP/lines.copy'"
-  c1=$(now)
+  csecs=$(invoice_copy_seconds "$url user=postgres" "$TMP")
   for p in $wp $fake $api; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   pids=""
   secs=$(echo "$t1 - $t0" | bc -l)
-  csecs=$(echo "$c1 - $c0" | bc -l)
   rate=$(echo "$invoices / $secs" | bc -l)
   crate=$(echo "$invoices / $csecs" | bc -l)
   ratio=$(echo "$secs / $csecs" | bc -l)
   dbus=$(echo "$dbcpu * 1000000 / $invoices" | bc -l)
   wus=$(echo "$wcpu * 1000000 / $invoices" | bc -l)
-  printf 'invoicing, %d worker(s): %d invoices (%d lines) in %.2fs = %.0f invoices/s; raw COPY of the same rows %.2fs (%.0f invoices/s); %.2fx COPY; WAL %.1f kB/invoice; CPU/invoice: database %.1f us, workers %.1f us\n' \
-    "$w" "$invoices" "$lines" "$secs" "$rate" "$csecs" "$crate" "$ratio" "$(echo "$wal / $invoices / 1024" | bc -l)" "$dbus" "$wus"
+  printf 'invoicing, %d worker(s): %d invoices in %.2fs = %.0f invoices/s; raw COPY of the same rows %.2fs (%.0f invoices/s); %.2fx COPY; WAL %.1f kB/invoice; CPU/invoice: database %.1f us, workers %.1f us\n' \
+    "$w" "$invoices" "$secs" "$rate" "$csecs" "$crate" "$ratio" "$(echo "$wal / $invoices / 1024" | bc -l)" "$dbus" "$wus"
   printf 'RESULT {"bench":"invoicing_%dw","invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f,"wal_bytes_per_invoice":%.0f,"db_cpu_us_per_invoice":%.1f,"worker_cpu_us_per_invoice":%.1f}\n' \
     "$w" "$invoices" "$secs" "$rate" "$csecs" "$crate" "$ratio" "$(echo "$wal / $invoices" | bc -l)" "$dbus" "$wus"
   [ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true

@@ -43,6 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 now() { date +%s.%N; }
+. "$(dirname "$0")/invoice_copy.sh"
 psql_q() { psql "$ADMIN" -X -qtA -v ON_ERROR_STOP=1 "$@"; }
 dburl() { echo "$URL0" | sed "s/dbname=billow/dbname=$1/"; }
 q() { psql "$(dburl "$1") user=postgres" -X -qtA -v ON_ERROR_STOP=1 -c "$2"; }
@@ -170,17 +171,9 @@ for w in $WORKERS; do
   cpuline="rating $(cpu $rating), closers $(cpu $cp_), workers $(cpu $wp), invoicing-api $(cpu $api);"
   cpuline="$cpuline backends: rating $(backend_cpu billow_rating $db), invoicing $(backend_cpu billow_invoicing $db)"
   invoices=$(q $db "SELECT count(*) FROM invoicing.invoices")
-  lines=$(q $db "SELECT count(*) FROM invoicing.invoice_lines")
   stop_pids $wp $cp_ $rating $api
-  # The baseline: the same invoice and line rows, COPYed into plain tables.
-  q $db "CREATE TABLE public.copy_inv (LIKE invoicing.invoices); CREATE TABLE public.copy_lines (LIKE invoicing.invoice_lines)" >/dev/null
-  psql "$(dburl $db) user=postgres" -X -q -c "\\copy invoicing.invoices TO '$TMP/inv.copy'" -c "\\copy invoicing.invoice_lines TO '$TMP/lines.copy'"
-  c0=$(now)
-  psql "$(dburl $db) user=postgres" -X -q -c "\\copy public.copy_inv FROM '$TMP/inv.copy'" -c "\\copy public.copy_lines FROM '$TMP/lines.copy'"
-  c1=$(now)
-  rm -f "$TMP/inv.copy" "$TMP/lines.copy"
+  csecs=$(invoice_copy_seconds "$(dburl $db) user=postgres" "$TMP")
   secs=$(echo "$t1 - $t0" | bc -l)
-  csecs=$(echo "$c1 - $c0" | bc -l)
   closesecs=$(echo "$closed_at - $t0" | bc -l)
   # Resident memory (MiB) of each process at 10%, 50% and 100% of the run:
   # rating, the invoicing API process, then each worker.
@@ -194,8 +187,8 @@ for w in $WORKERS; do
         out = out (c > 2 ? "; " : "") s
       }
       print out }' "$samples")
-  printf 'pipeline, %d worker(s), %d closer(s): %d invoices (%d lines) in %.1fs = %.0f invoices/s from billrun start (close done after %.1fs = %.0f accounts/s); raw COPY of the same rows %.2fs; %.2fx COPY\n' \
-    "$w" "$CLOSERS" "$invoices" "$lines" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" \
+  printf 'pipeline, %d worker(s), %d closer(s): %d invoices in %.1fs = %.0f invoices/s from billrun start (close done after %.1fs = %.0f accounts/s); raw COPY of the same rows %.2fs; %.2fx COPY\n' \
+    "$w" "$CLOSERS" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" \
     "$(echo "$due / $closesecs" | bc -l)" "$csecs" "$(echo "$secs / $csecs" | bc -l)"
   printf '  resident MiB at 10%%/50%%/100%%: %s\n' "$mem"
   printf '  CPU seconds: %s (wall %.1f s on %d cores)\n' "$cpuline" "$secs" "$(nproc)"

@@ -139,6 +139,14 @@ const char *inv_line_kind_name(inv_line_kind_t k)
     return (unsigned)k < COUNT(line_kind_names) ? line_kind_names[k] : "?";
 }
 
+inv_line_kind_t inv_line_kind_parse(const char *name)
+{
+    for (size_t k = 0; name && k < COUNT(line_kind_names); k++)
+        if (!strcmp(name, line_kind_names[k]))
+            return (inv_line_kind_t)k;
+    return INV_LINE_CHARGE;
+}
+
 const char *inv_doc_status_name(inv_doc_status_t s)
 {
     return (unsigned)s < COUNT(status_names) ? status_names[s] : "?";

@@ -153,6 +153,8 @@ int inv_format_money(int64_t minor, const char *currency, char *buf, size_t len)
 /* Names used in JSON and logs: "charge", "credit_note", "partially_paid",
  * "zh-CN" ...; "?" for a value outside the enum. */
 const char *inv_line_kind_name(inv_line_kind_t k);
+/* The kind a name stands for; a charge for NULL or a name it does not know. */
+inv_line_kind_t inv_line_kind_parse(const char *name);
 const char *inv_doc_status_name(inv_doc_status_t s);
 const char *inv_lang_name(inv_lang_t l);
 /* "en" or "zh-CN" (also "zh", "zh_CN", case-insensitive) to a language. */

@@ -8,6 +8,7 @@
  * held only for the COPYs and the commit. */
 #include "invoicing/invoices.h"
 #include "invoicing/document.h"
+#include "invoicing/lines.h"
 #include "invoicing/numbering.h"
 #include "invoicing/payments.h"
 #include "invoicing/payplan.h"
@@ -93,21 +94,6 @@ static bool id_ok(const char *s)
         if (!isalnum((unsigned char)*s) && !strchr("._-:", *s))
             return false;
     return true;
-}
-
-static inv_line_kind_t kind_of(const char *k)
-{
-    if (!k)
-        return INV_LINE_CHARGE;
-    if (!strcmp(k, "discount"))
-        return INV_LINE_DISCOUNT;
-    if (!strcmp(k, "proration"))
-        return INV_LINE_PRORATION;
-    if (!strcmp(k, "true_up"))
-        return INV_LINE_TRUE_UP;
-    if (!strcmp(k, "setup"))
-        return INV_LINE_SETUP;
-    return INV_LINE_CHARGE;
 }
 
 /* A text[] literal of one string per item (get(item)) that keep keeps (all
@@ -295,7 +281,7 @@ static void build(item_t *it, int64_t today, bw_arena_t *a)
         inv_line_t *l = &it->lines[i];
         l->description = rl->description;
         l->fee_item = rl->fee_item;
-        l->kind = kind_of(rl->kind);
+        l->kind = inv_line_kind_parse(rl->kind);
         l->quantity = rl->quantity;
         l->unit = rl->unit;
         l->unit_price = rl->unit_price;
@@ -614,9 +600,7 @@ static const char SQL_COPY_INVOICES[] =
     " currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language,"
     " tax_profile, plan, caused_by) FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_LINES[] =
-    "COPY invoice_lines (number, line_no, fee_item, description, kind, quantity, unit,"
-    " unit_price, amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor)"
-    " FROM STDIN (FORMAT binary)";
+    "COPY invoice_lines (number, lines) FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_INST[] =
     "COPY invoice_instalments (number, seq, label, due_date, amount_minor)"
     " FROM STDIN (FORMAT binary)";
@@ -670,24 +654,17 @@ static void invoice_rows(batch_rows_t *br, item_t *it, size_t idx, bw_arena_t *a
     bw_bincopy_text(b, "issued");
     bw_bincopy_text(b, cat(a, "account ", ar->account_id));
 
+    /* The lines: one row of protobuf bytes (lines.h). */
     b = &br->lines.b;
-    for (size_t k = 0; k < d->nlines; k++) {
-        const inv_line_t *l = &d->lines[k];
-        bw_bincopy_row(b, 13);
-        rows_slot(&br->lines, idx, false);
-        bw_bincopy_i32(b, (int32_t)k + 1);
-        bw_bincopy_text(b, l->fee_item ? l->fee_item : "");
-        bw_bincopy_text(b, l->description ? l->description : "");
-        bw_bincopy_text(b, inv_line_kind_name(l->kind));
-        bw_bincopy_text(b, l->quantity ? l->quantity : "");
-        bw_bincopy_text(b, l->unit ? l->unit : "");
-        bw_bincopy_text(b, l->unit_price ? l->unit_price : "");
-        bw_bincopy_i64(b, l->amount_minor);
-        bw_bincopy_i64(b, l->net_minor);
-        bw_bincopy_text(b, l->tax_category && *l->tax_category ? l->tax_category : "standard");
-        bw_bincopy_i32(b, l->tax_rate_ppm);
-        bw_bincopy_i64(b, l->tax_minor);
+    uint8_t *packed;
+    size_t plen;
+    if (inv_lines_pack(d->lines, d->nlines, a, &packed, &plen) < 0) {
+        br->lines.failed = true;
+        return;
     }
+    bw_bincopy_row(b, 2);
+    rows_slot(&br->lines, idx, false);
+    bw_bincopy_bytes(b, packed, plen);
     /* Payable at once is the invoice's own due date and total: it gets
      * no instalment row (readers supply it, see inv_invoice_get), which
      * spares the month end one row and one index entry per invoice. */
@@ -1079,9 +1056,8 @@ static const char SQL_INVOICE[] =
     " i.issue_date::text, i.due_date::text, i.status, i.language, i.tax_profile,"
     " a.name, a.email, a.phone, a.webhook_url"
     " FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE i.number = $1";
-static const char SQL_LINES[] =
-    "SELECT fee_item, description, kind, quantity, unit, unit_price, amount_minor, net_minor,"
-    " tax_category, tax_rate_ppm, tax_minor FROM invoice_lines WHERE number = $1 ORDER BY line_no";
+/* Read in binary: the stored bytes as they are (lines.h). */
+static const char SQL_LINES[] = "SELECT lines FROM invoice_lines WHERE number = $1";
 static const char SQL_INST[] =
     "SELECT seq, label, coalesce(due_date::text, ''), amount_minor FROM invoice_instalments"
     " WHERE number = $1 ORDER BY seq";
@@ -1136,7 +1112,7 @@ void inv_invoice_get(bw_db_t *db, const Billow__InvoiceGet *req, Billow__Reply *
                        bw_arena_strdup(a, req->number));
         return;
     }
-    PGresult *l = bw_db_query(db, SQL_LINES, 1, p), *s = bw_db_query(db, SQL_INST, 1, p);
+    PGresult *l = bw_db_query_bin(db, SQL_LINES, 1, p), *s = bw_db_query(db, SQL_INST, 1, p);
     if (!l || !s) {
         PQclear(r);
         PQclear(l);
@@ -1165,22 +1141,19 @@ void inv_invoice_get(bw_db_t *db, const Billow__InvoiceGet *req, Billow__Reply *
     d.customer.account_id = V(r, 0, 1);
     d.customer.name = V(r, 0, 15);
     d.customer.email = V(r, 0, 16);
-    d.nlines = (size_t)PQntuples(l);
-    inv_line_t *lines = bw_arena_alloc(a, sizeof *lines * (d.nlines + 1));
-    memset(lines, 0, sizeof *lines * (d.nlines + 1));
-    for (size_t i = 0; i < d.nlines; i++) {
-        int k = (int)i;
-        lines[i].fee_item = V(l, k, 0);
-        lines[i].description = V(l, k, 1);
-        lines[i].kind = kind_of(PQgetvalue(l, k, 2));
-        lines[i].quantity = V(l, k, 3);
-        lines[i].unit = V(l, k, 4);
-        lines[i].unit_price = V(l, k, 5);
-        lines[i].amount_minor = atoll(PQgetvalue(l, k, 6));
-        lines[i].net_minor = atoll(PQgetvalue(l, k, 7));
-        lines[i].tax_category = V(l, k, 8);
-        lines[i].tax_rate_ppm = atoi(PQgetvalue(l, k, 9));
-        lines[i].tax_minor = atoll(PQgetvalue(l, k, 10));
+    inv_line_t *lines = NULL;
+    if (PQntuples(l) == 0 || inv_lines_unpack((const uint8_t *)PQgetvalue(l, 0, 0),
+                                              (size_t)PQgetlength(l, 0, 0), a, &lines,
+                                              &d.nlines) < 0) {
+        bw_log(BW_ERROR, "invoice lines missing or unreadable", "number", BW_S(d.number), NULL);
+        bw_reply_error(reply, BILLOW__CODE__INTERNAL,
+                       bw_arena_printf(a, "invoice %s: its lines are missing or unreadable"
+                                          " (run billctl audit)", d.number),
+                       NULL);
+        PQclear(r);
+        PQclear(l);
+        PQclear(s);
+        return;
     }
     d.lines = lines;
     /* Tax rows are recomputed from the stored lines, as an auditor would. */

@@ -2,7 +2,8 @@
 # version still running: migration 006 changes how workers record a bill
 # run's results, so it refuses to run (and changes nothing) while any
 # worker holds a live partition lease, and runs once they are gone, filling
-# the runs' new counts and number ranges from the old results.
+# the runs' new counts and number ranges from the old results. Migration
+# 007 then folds the old rows of invoice lines into one row per invoice.
 . tests/integration/lib.sh
 trap 'stop_all' EXIT
 
@@ -37,6 +38,12 @@ sql "SET search_path = invoicing;
     VALUES ('INV-202611-000001', 'RUN-2026-10-monthly', 'A1', 'invoiced', 'test'),
            ('INV-202611-000002', 'RUN-2026-10-monthly', 'A2', 'invoiced', 'test'),
            (NULL, 'RUN-2026-10-monthly', 'A3', 'nothing_to_bill', 'test');
+  INSERT INTO invoice_lines (number, line_no, fee_item, description, kind, quantity, unit_price,
+      amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor)
+    VALUES ('INV-202611-000001', 2, 'calls', 'API calls 调用', 'charge', '11', '5', 55, 55, 'standard', 0, 0),
+           ('INV-202611-000001', 3, 'coupon', 'Coupon', 'discount', '1', '-15', -15, -15, 'standard', 0, 0),
+           ('INV-202611-000001', 1, 'base', 'Base plan', 'charge', '1', '60', 60, 60, 'standard', 0, 0),
+           ('INV-202611-000002', 1, 'base', 'Base plan', 'charge', '1', '200', 200, 200, 'reduced', 130000, 0);
   INSERT INTO stream_leases (producer, partitions, owner, expires_at)
     VALUES ('rating', '0/2', 'old-host:4242', now() + interval '1 hour');" >/dev/null \
   || fail "could not write the old version's run"
@@ -62,6 +69,20 @@ wait_services invoicing || { cat "$BW_TMP/invoicing.log"; fail "invoicing did no
 "$BW_BUILD/billctl" billrun status RUN-2026-10-monthly > "$BW_TMP/status.txt" || fail "billrun status"
 grep -q "invoiced" "$BW_TMP/status.txt" || { cat "$BW_TMP/status.txt"; fail "status lacks the counts"; }
 ok "migration 006 applied once the old worker was gone; the run's counts came from its results"
+
+"$BW_BUILD/billctl" invoice show INV-202611-000001 > "$BW_TMP/doc.txt" || fail "invoice show after 007"
+base=$(grep -n "Base plan" "$BW_TMP/doc.txt" | head -n1 | cut -d: -f1)
+calls=$(grep -n "API calls" "$BW_TMP/doc.txt" | head -n1 | cut -d: -f1)
+[ -n "$base" ] && [ -n "$calls" ] && [ "$base" -lt "$calls" ] \
+  || { cat "$BW_TMP/doc.txt"; fail "the old lines do not show in order"; }
+"$BW_BUILD/billctl" invoice show INV-202611-000001 --format json > "$BW_TMP/doc.json" || fail "json after 007"
+grep -q "API calls 调用" "$BW_TMP/doc.json" && grep -q '"kind": *"discount"' "$BW_TMP/doc.json" \
+  || { cat "$BW_TMP/doc.json"; fail "the old lines' text or kind changed"; }
+"$BW_BUILD/billctl" invoice show INV-202611-000002 --format json | grep -q '"tax_rate_ppm": *130000' \
+  || fail "the old line's tax rate changed"
+"$BW_BUILD/billctl" audit > "$BW_TMP/audit.txt" 2>&1
+grep -q "lines sum\|has no lines\|do not decode" "$BW_TMP/audit.txt" && { cat "$BW_TMP/audit.txt"; fail "audit: moved lines do not add up"; }
+ok "migration 007 moved the old invoice lines, in order, to one row per invoice"
 
 # An old binary started again after the upgrade (a supervisor elsewhere)
 # does not run on the newer schema: here, a schema recorded at a version
