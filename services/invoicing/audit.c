@@ -7,6 +7,7 @@
 #include "invoicing/payments.h"
 
 #include "db.h"
+#include "money.h"
 #include "rpc.h"
 
 #include <stdio.h>
@@ -162,7 +163,8 @@ static int line_sums(void *arg, PGresult *r, int row, const inv_line_t *lines, s
     findings_t *f = arg;
     const char *number = PQgetvalue(r, row, 0);
     long long sub = atoll(PQgetvalue(r, row, 1)), tax = atoll(PQgetvalue(r, row, 2)),
-              total = atoll(PQgetvalue(r, row, 3)), ln = 0, lt = 0;
+              total = atoll(PQgetvalue(r, row, 3));
+    bw_i128_t ln = 0, lt = 0; /* corrupt lines may sum past int64 */
     char buf[256];
     if (!lines) {
         snprintf(buf, sizeof buf, "invoice %s: %s", number,
@@ -174,10 +176,14 @@ static int line_sums(void *arg, PGresult *r, int row, const inv_line_t *lines, s
         ln += lines[i].net_minor;
         lt += lines[i].tax_minor;
     }
-    if (sub != ln || tax != lt || total != sub + tax) {
-        snprintf(buf, sizeof buf,
-                 "invoice %s: subtotal %lld/tax %lld/total %lld but its lines sum to %lld/%lld/%lld",
-                 number, sub, tax, total, ln, lt, ln + lt);
+    if (sub != ln || tax != lt || (bw_i128_t)total != (bw_i128_t)sub + tax) {
+        if (ln > INT64_MAX / 2 || ln < INT64_MIN / 2 || lt > INT64_MAX / 2 || lt < INT64_MIN / 2)
+            snprintf(buf, sizeof buf, "invoice %s: its lines sum beyond any amount", number);
+        else
+            snprintf(buf, sizeof buf,
+                     "invoice %s: subtotal %lld/tax %lld/total %lld but its lines sum to"
+                     " %lld/%lld/%lld",
+                     number, sub, tax, total, (long long)ln, (long long)lt, (long long)(ln + lt));
         add(f, buf);
     }
     return 0;

@@ -585,7 +585,7 @@ static int rows_fill(const rows_t *r, const item_t *items, bw_bincopy_t *out)
 
 static int rows_send(const rows_t *r, const item_t *items, bw_db_t *db, const char *sql)
 {
-    if (r->b.len <= BINCOPY_HEADER && !r->b.failed)
+    if (r->b.len <= BINCOPY_HEADER && !r->b.failed && !r->failed)
         return 0; /* no rows */
     bw_bincopy_t out;
     int rc = rows_fill(r, items, &out);
@@ -654,17 +654,18 @@ static void invoice_rows(batch_rows_t *br, item_t *it, size_t idx, bw_arena_t *a
     bw_bincopy_text(b, "issued");
     bw_bincopy_text(b, cat(a, "account ", ar->account_id));
 
-    /* The lines: one row of protobuf bytes (lines.h). */
+    /* The lines: one row of protobuf bytes (lines.h). Out of memory fails
+     * the batch (rows_send), never an invoice without its lines. */
     b = &br->lines.b;
     uint8_t *packed;
     size_t plen;
-    if (inv_lines_pack(d->lines, d->nlines, a, &packed, &plen) < 0) {
+    if (inv_lines_pack(d->lines, d->nlines, a, &packed, &plen) == 0) {
+        bw_bincopy_row(b, 2);
+        rows_slot(&br->lines, idx, false);
+        bw_bincopy_bytes(b, packed, plen);
+    } else {
         br->lines.failed = true;
-        return;
     }
-    bw_bincopy_row(b, 2);
-    rows_slot(&br->lines, idx, false);
-    bw_bincopy_bytes(b, packed, plen);
     /* Payable at once is the invoice's own due date and total: it gets
      * no instalment row (readers supply it, see inv_invoice_get), which
      * spares the month end one row and one index entry per invoice. */

@@ -23,7 +23,7 @@ int inv_lines_unpack(const uint8_t *data, size_t len, bw_arena_t *a, inv_line_t 
                      size_t *n);
 
 /* Runs sql (text results; its column `lines_col` the stored bytes or NULL)
- * through a cursor in a read-only transaction, fetching a few thousand rows
+ * through a cursor in a transaction of its own (or the caller's), fetching a few thousand rows
  * at a time so the memory stays flat however many invoices it reads, and
  * calls fn for each row with that row's lines decoded (lines NULL when the
  * column is NULL, or when its bytes do not decode: then `unreadable`). fn

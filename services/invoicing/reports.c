@@ -301,8 +301,9 @@ static int fee_add(void *arg, PGresult *r, int row, const inv_line_t *lines, siz
             g->seen = fg->row;
             g->invoices++;
         }
-        g->net += lines[i].net_minor;
-        g->tax += lines[i].tax_minor;
+        if (__builtin_add_overflow(g->net, lines[i].net_minor, &g->net) ||
+            __builtin_add_overflow(g->tax, lines[i].tax_minor, &g->tax))
+            return BW_ETOOBIG;
     }
     return 0;
 }
@@ -448,6 +449,12 @@ void inv_report_get(bw_db_t *db, const Billow__ReportGet *req, Billow__Reply *re
                 bw_reply_error(reply, BILLOW__CODE__INTERNAL,
                                "report: stored invoice lines that do not decode",
                                "billctl audit names the invoices");
+                return;
+            }
+            if (rc == BW_ETOOBIG) {
+                bw_reply_error(reply, BILLOW__CODE__INTERNAL,
+                               "report: the lines' sums exceed the largest amount",
+                               "billctl audit names the invoices whose lines do not add up");
                 return;
             }
             if (rc < 0) {
