@@ -2,7 +2,7 @@
 # Invoicing benchmark: invoices/s from AccountRated to issued invoices (lines,
 # tax, gap-free numbers, InvoiceIssued events, bill-run results) with 1, 2
 # and 4 worker processes, beside a raw COPY of the same invoice and line rows
-# measured in the same run. The AccountRated events come from the
+# as stored, measured in the same run (bench/invoice_copy.sh). The AccountRated events come from the
 # fake_rating stand-in (written before the clock starts), so this measures
 # the invoicing stage, not rating. Invoice HTML is left out of the events
 # (BILLOW_INVOICE_HTML_IN_EVENT=0; BW_BENCH_HTML=1 puts it in, as the

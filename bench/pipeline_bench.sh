@@ -15,8 +15,8 @@
 #
 # Reported per worker count: invoices/s from `billrun start` to the last
 # invoice (rating's close and invoicing run side by side, as in production),
-# the close rate, a raw COPY of the same invoice and line rows in the same
-# run, and each process's resident memory at 10%, 50% and 100% of the run
+# the close rate, a raw COPY of the same invoice and line rows as stored in
+# the same run (bench/invoice_copy.sh), and each process's resident memory at 10%, 50% and 100% of the run
 # (flat memory means it does not grow with the number of accounts done).
 #   BW_BENCH_PIPELINE_ACCOUNTS (default 1000000), BW_BENCH_WORKERS (default "1 2 4"),
 #   BW_BENCH_CLOSERS (`rating --closer` processes beside the API process, default 1),
