@@ -4,25 +4,31 @@
 # worker holds a live partition lease, and runs once they are gone, filling
 # the runs' new counts and number ranges from the old results. Migration
 # 007 then folds the old rows of invoice lines into one row per invoice.
+# Then the same from version 6: 007 refuses while a worker of that version
+# holds a live lease (its lines written during the conversion would be
+# lost), and runs once it is gone.
 . tests/integration/lib.sh
 trap 'stop_all' EXIT
 
 as_invoicing() { psql "$BILLOW_DATABASE_URL user=billow_invoicing" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-# invoicing's schema as versions 1-5 left it (the files the runner embeds),
+# invoicing's schema as versions 1-$1 left it (the files the runner embeds),
 # recorded as the runner records them.
-{
-  echo "SET search_path = invoicing;"
-  echo "CREATE TABLE schema_migrations (component text NOT NULL, version integer NOT NULL,"
-  echo " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version));"
-  for f in common/migrations/00[1-4]_*.sql services/invoicing/migrations/00[1-5]_*.sql; do
-    cat "$f"; echo ";"
-    case $f in common/*) c=common ;; *) c=invoicing ;; esac
-    n=$(basename "$f")
-    echo "INSERT INTO schema_migrations VALUES ('$c', ${n%%_*}, '$n');"
-  done
-} > "$BW_TMP/v5.sql"
-as_invoicing -f "$BW_TMP/v5.sql" >/dev/null || fail "could not build schema version 5"
+old_schema() {
+  {
+    echo "SET search_path = invoicing;"
+    echo "CREATE TABLE schema_migrations (component text NOT NULL, version integer NOT NULL,"
+    echo " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version));"
+    for f in common/migrations/00[1-4]_*.sql services/invoicing/migrations/00[1-$1]_*.sql; do
+      cat "$f"; echo ";"
+      case $f in common/*) c=common ;; *) c=invoicing ;; esac
+      n=$(basename "$f")
+      echo "INSERT INTO schema_migrations VALUES ('$c', ${n%%_*}, '$n');"
+    done
+  } > "$BW_TMP/v$1.sql"
+  as_invoicing -f "$BW_TMP/v$1.sql" >/dev/null || fail "could not build schema version $1"
+}
+old_schema 5
 
 # A run of the old version: two invoiced accounts and one with nothing to
 # bill, recorded as results.
@@ -92,3 +98,34 @@ sql "INSERT INTO invoicing.schema_migrations VALUES ('invoicing', 999, '999_futu
 grep -q "the schema is newer than this binary" "$BW_TMP/newer.log" || { cat "$BW_TMP/newer.log"; fail "no reason given for the newer schema"; }
 sql "DELETE FROM invoicing.schema_migrations WHERE version = 999" >/dev/null
 ok "a binary older than the schema refuses to start"
+
+# From version 6, with a worker of that version writing lines: 007 refuses
+# to run and changes nothing until the worker's lease is gone.
+stop_all
+sql "DROP SCHEMA invoicing CASCADE; CREATE SCHEMA invoicing AUTHORIZATION billow_invoicing" >/dev/null
+old_schema 6
+sql "SET search_path = invoicing;
+  INSERT INTO accounts (id, name, currency) VALUES ('B1', 'One', 'CNY');
+  INSERT INTO invoices (number, seq, series, account_id, period, period_start, period_end, currency,
+      subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
+    VALUES ('INV-202612-000001', 1, 'INV-202612', 'B1', '2026-11', '2026-11-01', '2026-12-01', 'CNY',
+            70, 0, 70, '2026-12-01', '2026-12-31', 'en', 'none', 'test');
+  INSERT INTO invoice_lines (number, line_no, fee_item, description, kind, quantity, unit_price,
+      amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor)
+    VALUES ('INV-202612-000001', 1, 'base', 'Base plan', 'charge', '1', '70', 70, 70, 'standard', 0, 0);
+  INSERT INTO number_series (series, last) VALUES ('INV-202612', 1);
+  INSERT INTO stream_leases (producer, partitions, owner, expires_at)
+    VALUES ('rating', '1/2', 'old-host:4243', now() + interval '1 hour');" >/dev/null \
+  || fail "could not write the version 6 invoice"
+"$BW_BUILD/invoicing" >"$BW_TMP/refused7.log" 2>&1 && fail "invoicing started beside a version 6 worker"
+grep -q "migration 007 changes how invoice lines are stored" "$BW_TMP/refused7.log" \
+  || { cat "$BW_TMP/refused7.log"; fail "no clear reason given for 007"; }
+[ "$(sql "SELECT max(version) FROM invoicing.schema_migrations WHERE component = 'invoicing'")" = 6 ] \
+  || fail "007 was applied beside a live worker"
+[ "$(sql "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'invoicing' AND table_name = 'invoice_lines' AND column_name = 'line_no'")" = 1 ] \
+  || fail "the refused migration changed the lines"
+sql "UPDATE invoicing.stream_leases SET expires_at = now() - interval '1 second'" >/dev/null
+svc_start invoicing
+wait_services invoicing || { cat "$BW_TMP/invoicing.log"; fail "invoicing did not start after the version 6 worker left"; }
+"$BW_BUILD/billctl" invoice show INV-202612-000001 | grep -q "Base plan" || fail "the version 6 invoice's lines after 007"
+ok "migration 007 refused while a version 6 worker holds a live lease, applied once it was gone"
