@@ -1,8 +1,10 @@
 /* Reports; see reports.h. Each report is one aggregate query into a small
  * table model (text cells and money cells in minor units, with the row's
  * currency), which four renderers turn into a table, CSV, JSON or HTML with
- * an inline SVG bar chart. Amounts are summed in SQL as bigint and never
- * pass through floating point; only the chart's bar lengths are scaled. */
+ * an inline SVG bar chart; revenue by fee item is the exception, summed
+ * here from the stored lines (lines.h). Amounts are summed as bigint
+ * (checked for overflow here) and never pass through floating point; only
+ * the chart's bar lengths are scaled. */
 #include "invoicing/reports.h"
 #include "invoicing/document.h"
 #include "invoicing/lines.h"

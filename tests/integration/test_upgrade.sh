@@ -30,6 +30,22 @@ old_schema() {
 }
 old_schema 5
 
+# The new version refuses to start beside a worker of version $1 with a
+# live lease: it exits saying $2 and the schema stays at version $1.
+refused_at() {
+  "$BW_BUILD/invoicing" >"$BW_TMP/refused$1.log" 2>&1 && fail "invoicing started beside a version $1 worker"
+  grep -q "$2" "$BW_TMP/refused$1.log" || { cat "$BW_TMP/refused$1.log"; fail "no clear reason given at version $1"; }
+  [ "$(sql "SELECT max(version) FROM invoicing.schema_migrations WHERE component = 'invoicing'")" = "$1" ] \
+    || fail "something was applied beside a version $1 worker"
+}
+
+# The old worker's lease lapses; the new version starts and migrates.
+start_after_lease_lapses() {
+  sql "UPDATE invoicing.stream_leases SET expires_at = now() - interval '1 second'" >/dev/null
+  svc_start invoicing
+  wait_services invoicing || { cat "$BW_TMP/invoicing.log"; fail "invoicing did not start after the old worker left"; }
+}
+
 # A run of the old version: two invoiced accounts and one with nothing to
 # bill, recorded as results.
 sql "SET search_path = invoicing;
@@ -55,19 +71,13 @@ sql "SET search_path = invoicing;
   || fail "could not write the old version's run"
 
 # An old worker still holds a lease: the new version does not start.
-"$BW_BUILD/invoicing" >"$BW_TMP/refused.log" 2>&1 && fail "invoicing started beside an old worker"
-grep -q "stop every invoicing worker of the previous version" "$BW_TMP/refused.log" \
-  || { cat "$BW_TMP/refused.log"; fail "no clear reason given"; }
-[ "$(sql "SELECT max(version) FROM invoicing.schema_migrations WHERE component = 'invoicing'")" = 5 ] \
-  || fail "something was applied"
+refused_at 5 "stop every invoicing worker of the previous version"
 [ "$(sql "SELECT count(*) FROM pg_indexes WHERE schemaname = 'invoicing' AND indexname = 'invoices_open'")" = 1 ] \
   || fail "the refused migration changed the schema"
 ok "migration 006 refused while an old worker holds a live lease"
 
 # The old worker is gone (its lease lapsed): the upgrade goes through.
-sql "UPDATE invoicing.stream_leases SET expires_at = now() - interval '1 second'" >/dev/null
-svc_start invoicing
-wait_services invoicing || { cat "$BW_TMP/invoicing.log"; fail "invoicing did not start after the old worker left"; }
+start_after_lease_lapses
 [ "$(sql "SELECT max(version) FROM invoicing.schema_migrations WHERE component = 'invoicing'")" -ge 6 ] \
   || fail "migration 006 not applied"
 [ "$(sql "SELECT invoiced, nothing_to_bill, failed, first_number, last_number FROM invoicing.bill_runs")" \
@@ -117,15 +127,9 @@ sql "SET search_path = invoicing;
   INSERT INTO stream_leases (producer, partitions, owner, expires_at)
     VALUES ('rating', '1/2', 'old-host:4243', now() + interval '1 hour');" >/dev/null \
   || fail "could not write the version 6 invoice"
-"$BW_BUILD/invoicing" >"$BW_TMP/refused7.log" 2>&1 && fail "invoicing started beside a version 6 worker"
-grep -q "migration 007 changes how invoice lines are stored" "$BW_TMP/refused7.log" \
-  || { cat "$BW_TMP/refused7.log"; fail "no clear reason given for 007"; }
-[ "$(sql "SELECT max(version) FROM invoicing.schema_migrations WHERE component = 'invoicing'")" = 6 ] \
-  || fail "007 was applied beside a live worker"
+refused_at 6 "migration 007 changes how invoice lines are stored"
 [ "$(sql "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'invoicing' AND table_name = 'invoice_lines' AND column_name = 'line_no'")" = 1 ] \
   || fail "the refused migration changed the lines"
-sql "UPDATE invoicing.stream_leases SET expires_at = now() - interval '1 second'" >/dev/null
-svc_start invoicing
-wait_services invoicing || { cat "$BW_TMP/invoicing.log"; fail "invoicing did not start after the version 6 worker left"; }
+start_after_lease_lapses
 "$BW_BUILD/billctl" invoice show INV-202612-000001 | grep -q "Base plan" || fail "the version 6 invoice's lines after 007"
 ok "migration 007 refused while a version 6 worker holds a live lease, applied once it was gone"
