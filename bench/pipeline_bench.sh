@@ -21,7 +21,9 @@
 #   BW_BENCH_PIPELINE_ACCOUNTS (default 1000000), BW_BENCH_WORKERS (default "1 2 4"),
 #   BW_BENCH_CLOSERS (`rating --closer` processes beside the API process, default 1),
 #   BW_BENCH_USAGE (usage records per account, default 2), BW_BENCH_KEEP=1
-#   keeps the temporary files (logs, samples).
+#   keeps the temporary files (logs, samples) and the databases,
+#   BW_BENCH_REUSE=1 skips the set-up when a kept template database holds
+#   the same number of accounts (for repeated runs while measuring).
 set -eu
 N=${BW_BENCH_PIPELINE_ACCOUNTS:-1000000}
 WORKERS=${BW_BENCH_WORKERS:-1 2 4}
@@ -44,13 +46,20 @@ cleanup() {
 trap cleanup EXIT
 now() { date +%s.%N; }
 . "$(dirname "$0")/invoice_copy.sh"
-psql_q() { psql "$ADMIN" -X -qtA -v ON_ERROR_STOP=1 "$@"; }
+# The client binary itself: Debian's /usr/bin/psql is a Perl wrapper that
+# costs about 40 ms of CPU a call, which the poll below would take from the
+# run it measures (two calls a second).
+PSQL=$(ls -d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
+[ -n "$PSQL" ] || PSQL=psql
+psql_q() { "$PSQL" "$ADMIN" -X -qtA -v ON_ERROR_STOP=1 "$@"; }
 dburl() { echo "$URL0" | sed "s/dbname=billow/dbname=$1/"; }
-q() { psql "$(dburl "$1") user=postgres" -X -qtA -v ON_ERROR_STOP=1 -c "$2"; }
+q() { "$PSQL" "$(dburl "$1") user=postgres" -X -qtA -v ON_ERROR_STOP=1 -c "$2"; }
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 # CPU seconds (user + system) the given processes have used so far.
 cpu() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%.1f", t / hz }'; }
+# Idle CPU seconds of the whole machine so far (idle and iowait, all cores).
+idle() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.1f", ($5 + $6) / hz }' /proc/stat; }
 # CPU seconds of the database backends serving ROLE on database DB.
 backend_cpu() { cpu $(pgrep -f "^postgres: $1 $2 ") ; }
 wait_for() { # SECONDS DESCRIPTION COMMAND...
@@ -73,6 +82,11 @@ stop_pids() { for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/
 
 # ---- set-up, once -----------------------------------------------------------
 tpl=pbench_tpl
+if [ -n "${BW_BENCH_REUSE:-}" ] &&
+   [ "$(psql_q -c "SELECT count(*) FROM pg_database WHERE datname = '$tpl'")" = 1 ] &&
+   [ "$(q $tpl "SELECT count(*) FROM rating.accounts")" = "$N" ]; then
+  echo "pipeline set-up: reusing the template database $tpl ($N accounts)"
+else
 psql_q -c "DROP DATABASE IF EXISTS $tpl" -c "CREATE DATABASE $tpl"
 psql "$(dburl $tpl) user=postgres" -X -q -v ON_ERROR_STOP=1 -f deploy/pg/roles.sql >/dev/null
 start_services $tpl
@@ -124,6 +138,7 @@ printf 'pipeline set-up: %d accounts imported in %.1fs (%.0f/s), known to rating
   "$records" "$(echo "$t4 - $t3" | bc -l)" "$(echo "$records / ($t4 - $t3)" | bc -l)"
 printf 'RESULT {"bench":"pipeline_setup","accounts":%d,"import_seconds":%.3f,"records":%d,"seconds":%.3f,"records_per_s":%.0f}\n' \
   "$N" "$(echo "$t1 - $t0" | bc -l)" "$records" "$(echo "$t4 - $t3" | bc -l)" "$(echo "$records / ($t4 - $t3)" | bc -l)"
+fi
 
 # ---- one bill run per worker count -----------------------------------------
 for w in $WORKERS; do
@@ -144,7 +159,9 @@ for w in $WORKERS; do
   pids="$pids $wp $cp_"
   samples=$TMP/rss_$w
   : > "$samples"
-  t0=$(now)
+  # Start from a checkpoint, so no run pays for the WAL of the database copy.
+  psql_q -c "CHECKPOINT"
+  t0=$(now); idle0=$(idle)
   "$B/billctl" billrun start --period 2026-11 >/dev/null
   closed_at=""
   while :; do
@@ -164,13 +181,22 @@ for w in $WORKERS; do
     [ "$due" -gt 0 ] && [ "$done_" -ge "$due" ] && break
     sleep 0.5
   done
-  t1=$(now)
+  t1=$(now); idle1=$(idle)
   [ -n "$closed_at" ] || closed_at=$t1
   # Where the CPU went (seconds, over the whole run): the processes, then
   # their database backends by service.
   cpuline="rating $(cpu $rating), closers $(cpu $cp_), workers $(cpu $wp), invoicing-api $(cpu $api);"
   cpuline="$cpuline backends: rating $(backend_cpu billow_rating $db), invoicing $(backend_cpu billow_invoicing $db)"
   invoices=$(q $db "SELECT count(*) FROM invoicing.invoices")
+  if [ -n "${BW_BENCH_KEEP:-}" ]; then
+    # Each backend's CPU seconds beside the last statement it ran, to tell
+    # the stream fetches from the close and the write paths.
+    q $db "SELECT pid, usename, regexp_replace(left(query, 70), '\s+', ' ', 'g')
+           FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" |
+      while IFS='|' read -r pid who what; do
+        echo "$(cpu "$pid") $who $what"
+      done | sort -rn > "$TMP/backends_$w"
+  fi
   stop_pids $wp $cp_ $rating $api
   csecs=$(invoice_copy_seconds "$(dburl $db) user=postgres" "$TMP")
   secs=$(echo "$t1 - $t0" | bc -l)
@@ -191,7 +217,8 @@ for w in $WORKERS; do
     "$w" "$CLOSERS" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" \
     "$(echo "$due / $closesecs" | bc -l)" "$csecs" "$(echo "$secs / $csecs" | bc -l)"
   printf '  resident MiB at 10%%/50%%/100%%: %s\n' "$mem"
-  printf '  CPU seconds: %s (wall %.1f s on %d cores)\n' "$cpuline" "$secs" "$(nproc)"
+  printf '  CPU seconds: %s (wall %.1f s on %d cores, %.1f s of them idle)\n' "$cpuline" "$secs" "$(nproc)" \
+    "$(echo "$idle1 - $idle0" | bc -l)"
   printf 'RESULT {"bench":"pipeline_%dw","closers":%d,"invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"close_seconds":%.3f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f}\n' \
     "$w" "$CLOSERS" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" "$csecs" \
     "$(echo "$invoices / $csecs" | bc -l)" "$(echo "$secs / $csecs" | bc -l)"
