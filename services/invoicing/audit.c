@@ -73,8 +73,11 @@ static const char *const CHECKS[] = {
     " credit come to ' || coalesce(o.v, 0)"
     " FROM l FULL JOIN o USING (account_id) WHERE coalesce(l.v, 0) <> coalesce(o.v, 0) ORDER BY 1",
     /* References the schema does not enforce. */
-    "SELECT 'invoice lines of ' || l.number || ': no such invoice'"
-    " FROM invoice_lines l WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.number = l.number)"
+    "SELECT 'invoice lines of ' || l.account_id || ' for ' || l.period || ': no such invoice'"
+    " FROM invoice_lines l WHERE NOT EXISTS (SELECT 1 FROM invoices i"
+    " WHERE i.account_id = l.account_id AND i.period = l.period)"
+    " UNION ALL SELECT 'invoice lines of ' || number || ': no such invoice (kept aside by"
+    " migration 008 in invoicing.invoice_lines_unmatched)' FROM invoice_lines_unmatched"
     " ORDER BY 1",
     "SELECT 'instalment ' || s.number || '#' || s.seq || ': no such invoice'"
     " FROM invoice_instalments s WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.number = s.number)"
@@ -155,7 +158,7 @@ static int cmp_str(const void *x, const void *y)
  * (lines.h) and so summed here rather than in SQL. */
 static const char SQL_INVOICE_LINES[] =
     "SELECT i.number, i.subtotal_minor, i.tax_minor, i.total_minor, l.lines"
-    " FROM invoices i LEFT JOIN invoice_lines l USING (number)";
+    " FROM invoices i LEFT JOIN invoice_lines l USING (account_id, period)";
 
 static int line_sums(void *arg, PGresult *r, int row, const inv_line_t *lines, size_t n,
                      bool unreadable)

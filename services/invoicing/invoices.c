@@ -4,8 +4,10 @@
  * takes its numbers with one UPDATE ... RETURNING inside the batch's
  * transaction, so a rolled-back or crashed batch returns its numbers with
  * everything else (no gap), and concurrent workers queue on the row lock (no
- * duplicate). The lock is taken after the batch is built in memory, so it is
- * held only for the COPYs and the commit. */
+ * duplicate). The lock is taken after the batch is built in memory and its
+ * lines and run results are written (neither needs a number: lines are
+ * keyed by account and period, migration 008), so it is held only for the
+ * COPYs of the invoices, their trail and events, and the commit. */
 #include "invoicing/invoices.h"
 #include "invoicing/document.h"
 #include "invoicing/lines.h"
@@ -600,7 +602,7 @@ static const char SQL_COPY_INVOICES[] =
     " currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language,"
     " tax_profile, plan, caused_by) FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_LINES[] =
-    "COPY invoice_lines (number, lines) FROM STDIN (FORMAT binary)";
+    "COPY invoice_lines (account_id, period, lines) FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_INST[] =
     "COPY invoice_instalments (number, seq, label, due_date, amount_minor)"
     " FROM STDIN (FORMAT binary)";
@@ -660,8 +662,9 @@ static void invoice_rows(batch_rows_t *br, item_t *it, size_t idx, bw_arena_t *a
     uint8_t *packed;
     size_t plen;
     if (inv_lines_pack(d->lines, d->nlines, a, &packed, &plen) == 0) {
-        bw_bincopy_row(b, 2);
-        rows_slot(&br->lines, idx, false);
+        bw_bincopy_row(b, 3);
+        bw_bincopy_text(b, ar->account_id);
+        bw_bincopy_text(b, ar->period);
         bw_bincopy_bytes(b, packed, plen);
     } else {
         br->lines.failed = true;
@@ -912,9 +915,7 @@ static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_
         goto out;
     }
     if ((rc = rows_send(&br->inv, items, db, SQL_COPY_INVOICES)) < 0 ||
-        (rc = rows_send(&br->lines, items, db, SQL_COPY_LINES)) < 0 ||
         (rc = rows_send(&br->inst, items, db, SQL_COPY_INST)) < 0 ||
-        (rc = rows_send(&br->res, items, db, SQL_COPY_RESULTS)) < 0 ||
         (rc = rows_send(&br->trail, items, db, SQL_COPY_TRAIL)) < 0 ||
         (rc = count_results(db, items, n, a)) < 0)
         goto out;
@@ -975,9 +976,15 @@ static int write_items(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
     batch_rows_init(&rows);
     /* Everything that does not need the numbers is done before taking
      * them: from there to the commit the series' row stays locked and
-     * other workers wait. */
+     * other workers wait. That is building every row, and writing the
+     * lines and the run results, which no number keys (a replay meets
+     * UNIQUE (account_id, period) here already). */
     prepare_rows(&rows, items, m, arena);
-    int rc = allocate_numbers(db, items, m, arena);
+    int rc = rows_send(&rows.lines, items, db, SQL_COPY_LINES);
+    if (rc == 0)
+        rc = rows_send(&rows.res, items, db, SQL_COPY_RESULTS);
+    if (rc == 0)
+        rc = allocate_numbers(db, items, m, arena);
     if (rc == 0)
         rc = write_batch(db, &rows, items, m, arena);
     if (rc == 0)
@@ -1058,7 +1065,9 @@ static const char SQL_INVOICE[] =
     " a.name, a.email, a.phone, a.webhook_url"
     " FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE i.number = $1";
 /* Read in binary: the stored bytes as they are (lines.h). */
-static const char SQL_LINES[] = "SELECT lines FROM invoice_lines WHERE number = $1";
+static const char SQL_LINES[] =
+    "SELECT l.lines FROM invoices i JOIN invoice_lines l USING (account_id, period)"
+    " WHERE i.number = $1";
 static const char SQL_INST[] =
     "SELECT seq, label, coalesce(due_date::text, ''), amount_minor FROM invoice_instalments"
     " WHERE number = $1 ORDER BY seq";

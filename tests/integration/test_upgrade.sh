@@ -6,17 +6,20 @@
 # 007 then folds the old rows of invoice lines into one row per invoice.
 # Then the same from version 6: 007 refuses while a worker of that version
 # holds a live lease (its lines written during the conversion would be
-# lost), and runs once it is gone.
+# lost), and runs once it is gone. And from version 7: 008 re-keys the lines
+# by the invoice's account and period under the same guard, and keeps aside
+# lines whose number names no invoice.
 . tests/integration/lib.sh
 trap 'stop_all' EXIT
 
 as_invoicing() { psql "$BILLOW_DATABASE_URL user=billow_invoicing" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 # invoicing's schema as versions 1-$1 left it (the files the runner embeds),
-# recorded as the runner records them.
+# recorded as the runner records them, in one transaction as the runner
+# applies them.
 old_schema() {
   {
-    echo "SET search_path = invoicing;"
+    echo "BEGIN; SET LOCAL search_path = invoicing;"
     echo "CREATE TABLE schema_migrations (component text NOT NULL, version integer NOT NULL,"
     echo " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version));"
     for f in common/migrations/00[1-4]_*.sql services/invoicing/migrations/00[1-$1]_*.sql; do
@@ -25,6 +28,7 @@ old_schema() {
       n=$(basename "$f")
       echo "INSERT INTO schema_migrations VALUES ('$c', ${n%%_*}, '$n');"
     done
+    echo "COMMIT;"
   } > "$BW_TMP/v$1.sql"
   as_invoicing -f "$BW_TMP/v$1.sql" >/dev/null || fail "could not build schema version $1"
 }
@@ -133,3 +137,38 @@ refused_at 6 "migration 007 changes how invoice lines are stored"
 start_after_lease_lapses
 "$BW_BUILD/billctl" invoice show INV-202612-000001 | grep -q "Base plan" || fail "the version 6 invoice's lines after 007"
 ok "migration 007 refused while a version 6 worker holds a live lease, applied once it was gone"
+
+# From version 7 (lines as bytes keyed by number): 008 refuses beside a
+# live worker of that version, then re-keys the lines by account and period;
+# a lines row whose number names no invoice is kept aside and the audit
+# names it.
+stop_all
+sql "DROP SCHEMA invoicing CASCADE; CREATE SCHEMA invoicing AUTHORIZATION billow_invoicing" >/dev/null
+old_schema 7
+# One StoredLine: fee_item "base", description "Base plan", kind "charge",
+# amount_minor 70, net_minor 70.
+stored=0a1d0a046261736512094261736520706c616e1a0663686172676538464046
+sql "SET search_path = invoicing;
+  INSERT INTO accounts (id, name, currency) VALUES ('C1', 'One', 'CNY');
+  INSERT INTO invoices (number, seq, series, account_id, period, period_start, period_end, currency,
+      subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
+    VALUES ('INV-202612-000001', 1, 'INV-202612', 'C1', '2026-11', '2026-11-01', '2026-12-01', 'CNY',
+            70, 0, 70, '2026-12-01', '2026-12-31', 'en', 'none', 'test');
+  INSERT INTO invoice_lines (number, lines) VALUES ('INV-202612-000001', decode('$stored', 'hex')),
+    ('INV-202612-000099', decode('$stored', 'hex'));
+  INSERT INTO number_series (series, last) VALUES ('INV-202612', 1);
+  INSERT INTO stream_leases (producer, partitions, owner, expires_at)
+    VALUES ('rating', '1/2', 'old-host:4243', now() + interval '1 hour');" >/dev/null \
+  || fail "could not write the version 7 invoice"
+refused_at 7 "migration 008 changes how invoice lines are keyed"
+[ "$(sql "SELECT count(*) FROM invoicing.invoice_lines WHERE number = 'INV-202612-000001'")" = 1 ] \
+  || fail "the refused migration changed the lines"
+start_after_lease_lapses
+[ "$(sql "SELECT account_id, period FROM invoicing.invoice_lines")" = "C1|2026-11" ] \
+  || fail "the version 7 lines were not keyed by account and period"
+"$BW_BUILD/billctl" invoice show INV-202612-000001 | grep -q "Base plan" || fail "the version 7 invoice's lines after 008"
+"$BW_BUILD/billctl" audit > "$BW_TMP/audit8.txt" 2>&1 && fail "audit missed the unmatched lines"
+grep -q "invoice lines of INV-202612-000099: no such invoice (kept aside" "$BW_TMP/audit8.txt" \
+  || { cat "$BW_TMP/audit8.txt"; fail "audit did not name the unmatched lines"; }
+[ "$(grep -c . "$BW_TMP/audit8.txt")" -le 2 ] || { cat "$BW_TMP/audit8.txt"; fail "audit found more than the unmatched lines"; }
+ok "migration 008 refused beside a version 7 worker, then keyed the lines by account and period and kept the unmatched aside"
