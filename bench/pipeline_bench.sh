@@ -16,7 +16,8 @@
 # Reported per worker count: invoices/s from `billrun start` to the last
 # invoice (rating's close and invoicing run side by side, as in production),
 # the close rate, a raw COPY of the same invoice and line rows as stored in
-# the same run (bench/invoice_copy.sh), and each process's resident memory at 10%, 50% and 100% of the run
+# the same run (bench/invoice_copy.sh) and one of every row the run wrote
+# (run_copy_seconds, below), and each process's resident memory at 10%, 50% and 100% of the run
 # (flat memory means it does not grow with the number of accounts done).
 #   BW_BENCH_PIPELINE_ACCOUNTS (default 1000000), BW_BENCH_WORKERS (default "1 2 4"),
 #   BW_BENCH_CLOSERS (`rating --closer` processes beside the API process, default 1),
@@ -79,6 +80,35 @@ start_services() { # DB
   wait_for 30 "invoicing" up "$url" invoicing
 }
 stop_pids() { for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pids=""; }
+
+# A second baseline for the whole run: a raw binary COPY, into tables of the
+# same columns without indexes or constraints, of every row the run wrote
+# for its accounts: rating's closed periods and AccountRated events (rebuilt
+# from the closed periods, which hold the same bytes: the stream may have
+# pruned the events), the invoices, their lines, their InvoiceIssued events
+# and trail rows. Prints seconds. $1: the database.
+run_copy_seconds() {
+  _u="$(dburl "$1") user=postgres"
+  "$PSQL" "$_u" -X -q -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+    -c "\\copy rating.closed_periods TO '$TMP/c1' (FORMAT binary)" \
+    -c "\\copy (SELECT row_number() OVER (), 0, 'AccountRated'::text, event_id::uuid, rated, caused_by, closed_at FROM rating.closed_periods) TO '$TMP/c2' (FORMAT binary)" \
+    -c "\\copy invoicing.invoices TO '$TMP/c3' (FORMAT binary)" \
+    -c "\\copy invoicing.invoice_lines TO '$TMP/c4' (FORMAT binary)" \
+    -c "\\copy (SELECT * FROM invoicing.outbox WHERE event_type = 'InvoiceIssued') TO '$TMP/c5' (FORMAT binary)" \
+    -c "\\copy (SELECT * FROM invoicing.trail WHERE entity = 'invoice' AND action = 'issued') TO '$TMP/c6' (FORMAT binary)" \
+    -c "CREATE TABLE public.c1 (LIKE rating.closed_periods); CREATE TABLE public.c2 (LIKE rating.outbox);
+        CREATE TABLE public.c3 (LIKE invoicing.invoices); CREATE TABLE public.c4 (LIKE invoicing.invoice_lines);
+        CREATE TABLE public.c5 (LIKE invoicing.outbox); CREATE TABLE public.c6 (LIKE invoicing.trail)" >/dev/null
+  _c0=$(now)
+  "$PSQL" "$_u" -X -q -v ON_ERROR_STOP=1 -c "\\copy public.c1 FROM '$TMP/c1' (FORMAT binary)" \
+    -c "\\copy public.c2 FROM '$TMP/c2' (FORMAT binary)" -c "\\copy public.c3 FROM '$TMP/c3' (FORMAT binary)" \
+    -c "\\copy public.c4 FROM '$TMP/c4' (FORMAT binary)" -c "\\copy public.c5 FROM '$TMP/c5' (FORMAT binary)" \
+    -c "\\copy public.c6 FROM '$TMP/c6' (FORMAT binary)" >/dev/null
+  _c1=$(now)
+  "$PSQL" "$_u" -X -q -c "DROP TABLE public.c1, public.c2, public.c3, public.c4, public.c5, public.c6" >/dev/null
+  rm -f "$TMP"/c[1-6]
+  echo "$_c1 - $_c0" | bc -l
+}
 
 # ---- set-up, once -----------------------------------------------------------
 tpl=pbench_tpl
@@ -199,6 +229,7 @@ for w in $WORKERS; do
   fi
   stop_pids $wp $cp_ $rating $api
   csecs=$(invoice_copy_seconds "$(dburl $db) user=postgres" "$TMP")
+  rsecs=$(run_copy_seconds $db)
   secs=$(echo "$t1 - $t0" | bc -l)
   closesecs=$(echo "$closed_at - $t0" | bc -l)
   # Resident memory (MiB) of each process at 10%, 50% and 100% of the run:
@@ -216,12 +247,14 @@ for w in $WORKERS; do
   printf 'pipeline, %d worker(s), %d closer(s): %d invoices in %.1fs = %.0f invoices/s from billrun start (close done after %.1fs = %.0f accounts/s); raw COPY of the same rows %.2fs; %.2fx COPY\n' \
     "$w" "$CLOSERS" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" \
     "$(echo "$due / $closesecs" | bc -l)" "$csecs" "$(echo "$secs / $csecs" | bc -l)"
+  printf '  raw COPY of every row the run wrote (closed periods, AccountRated, invoices, lines, InvoiceIssued, trail) %.2fs; %.2fx that\n' \
+    "$rsecs" "$(echo "$secs / $rsecs" | bc -l)"
   printf '  resident MiB at 10%%/50%%/100%%: %s\n' "$mem"
   printf '  CPU seconds: %s (wall %.1f s on %d cores, %.1f s of them idle)\n' "$cpuline" "$secs" "$(nproc)" \
     "$(echo "$idle1 - $idle0" | bc -l)"
-  printf 'RESULT {"bench":"pipeline_%dw","closers":%d,"invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"close_seconds":%.3f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f}\n' \
+  printf 'RESULT {"bench":"pipeline_%dw","closers":%d,"invoices":%d,"seconds":%.3f,"invoices_per_s":%.0f,"close_seconds":%.3f,"copy_seconds":%.3f,"copy_rows_per_s":%.0f,"ratio_to_copy":%.2f,"run_copy_seconds":%.3f,"ratio_to_run_copy":%.2f}\n' \
     "$w" "$CLOSERS" "$invoices" "$secs" "$(echo "$invoices / $secs" | bc -l)" "$closesecs" "$csecs" \
-    "$(echo "$invoices / $csecs" | bc -l)" "$(echo "$secs / $csecs" | bc -l)"
+    "$(echo "$invoices / $csecs" | bc -l)" "$(echo "$secs / $csecs" | bc -l)" "$rsecs" "$(echo "$secs / $rsecs" | bc -l)"
   [ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
 done
 [ -n "${BW_BENCH_KEEP:-}" ] || psql_q -c "DROP DATABASE IF EXISTS $tpl" 2>/dev/null || true
