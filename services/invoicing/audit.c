@@ -73,12 +73,13 @@ static const char *const CHECKS[] = {
     " credit come to ' || coalesce(o.v, 0)"
     " FROM l FULL JOIN o USING (account_id) WHERE coalesce(l.v, 0) <> coalesce(o.v, 0) ORDER BY 1",
     /* References the schema does not enforce. */
-    "SELECT 'invoice lines of ' || l.account_id || ' for ' || l.period || ': no such invoice'"
-    " FROM invoice_lines l WHERE NOT EXISTS (SELECT 1 FROM invoices i"
-    " WHERE i.account_id = l.account_id AND i.period = l.period)"
+    "SELECT 'invoice lines ' || l.id || ': no invoice names them'"
+    " FROM invoice_lines l WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.lines_id = l.id)"
     " UNION ALL SELECT 'invoice lines of ' || number || ': no such invoice (kept aside by"
     " migration 008 in invoicing.invoice_lines_unmatched)' FROM invoice_lines_unmatched"
-    " ORDER BY 1",
+    " UNION ALL SELECT 'invoices ' || string_agg(number, ', ' ORDER BY number)"
+    " || ': they name the same lines ' || lines_id FROM invoices GROUP BY lines_id"
+    " HAVING count(*) > 1 ORDER BY 1",
     "SELECT 'instalment ' || s.number || '#' || s.seq || ': no such invoice'"
     " FROM invoice_instalments s WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.number = s.number)"
     " ORDER BY 1",
@@ -158,7 +159,7 @@ static int cmp_str(const void *x, const void *y)
  * (lines.h) and so summed here rather than in SQL. */
 static const char SQL_INVOICE_LINES[] =
     "SELECT i.number, i.subtotal_minor, i.tax_minor, i.total_minor, l.lines"
-    " FROM invoices i LEFT JOIN invoice_lines l USING (account_id, period)";
+    " FROM invoices i LEFT JOIN invoice_lines l ON l.id = i.lines_id";
 
 static int line_sums(void *arg, PGresult *r, int row, const inv_line_t *lines, size_t n,
                      bool unreadable)

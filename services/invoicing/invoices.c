@@ -5,9 +5,9 @@
  * transaction, so a rolled-back or crashed batch returns its numbers with
  * everything else (no gap), and concurrent workers queue on the row lock (no
  * duplicate). The lock is taken after the batch is built in memory and its
- * lines and run results are written (neither needs a number: lines are
- * keyed by account and period, migration 008), so it is held only for the
- * COPYs of the invoices, their trail and events, and the commit. */
+ * lines and run results are written (neither needs a number: lines have ids
+ * of their own, migration 008), so it is held only for the COPYs of the
+ * invoices, their trail and events, and the commit. */
 #include "invoicing/invoices.h"
 #include "invoicing/document.h"
 #include "invoicing/lines.h"
@@ -75,6 +75,7 @@ typedef struct {
     char series[24];
     long long seq;
     char *number;
+    long long lines_id; /* its lines' key (migration 008), drawn before the number */
     /* The HTML document rendered before the number is taken, and where the
      * number goes in it (BILLOW_INVOICE_HTML_IN_EVENT; NULL: not sent). */
     char *html;
@@ -600,9 +601,9 @@ static int rows_send(const rows_t *r, const item_t *items, bw_db_t *db, const ch
 static const char SQL_COPY_INVOICES[] =
     "COPY invoices (number, seq, series, account_id, run_id, period, period_start, period_end,"
     " currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language,"
-    " tax_profile, plan, caused_by) FROM STDIN (FORMAT binary)";
+    " tax_profile, plan, caused_by, lines_id) FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_LINES[] =
-    "COPY invoice_lines (account_id, period, lines) FROM STDIN (FORMAT binary)";
+    "COPY invoice_lines (id, lines) FROM STDIN (FORMAT binary)";
 static const char SQL_COPY_INST[] =
     "COPY invoice_instalments (number, seq, label, due_date, amount_minor)"
     " FROM STDIN (FORMAT binary)";
@@ -627,7 +628,7 @@ static void invoice_rows(batch_rows_t *br, item_t *it, size_t idx, bw_arena_t *a
     const Billow__AccountRated *ar = it->ar;
     const inv_document_t *d = &it->doc;
     bw_bincopy_t *b = &br->inv.b;
-    bw_bincopy_row(b, 18);
+    bw_bincopy_row(b, 19);
     rows_slot(&br->inv, idx, false);
     rows_slot(&br->inv, idx, true);
     bw_bincopy_text(b, it->series);
@@ -646,6 +647,7 @@ static void invoice_rows(batch_rows_t *br, item_t *it, size_t idx, bw_arena_t *a
     bw_bincopy_text(b, it->tax_profile);
     bw_bincopy_text(b, it->plan_spec && *it->plan_spec ? it->plan_spec : "once");
     bw_bincopy_text(b, it->se->event_id);
+    bw_bincopy_i64(b, it->lines_id);
 
     b = &br->trail.b;
     bw_bincopy_row(b, 6);
@@ -662,9 +664,8 @@ static void invoice_rows(batch_rows_t *br, item_t *it, size_t idx, bw_arena_t *a
     uint8_t *packed;
     size_t plen;
     if (inv_lines_pack(d->lines, d->nlines, a, &packed, &plen) == 0) {
-        bw_bincopy_row(b, 3);
-        bw_bincopy_text(b, ar->account_id);
-        bw_bincopy_text(b, ar->period);
+        bw_bincopy_row(b, 2);
+        bw_bincopy_i64(b, it->lines_id);
         bw_bincopy_bytes(b, packed, plen);
     } else {
         br->lines.failed = true;
@@ -962,6 +963,32 @@ static int on_issued(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
     return inv_pay_on_issued(db, accts);
 }
 
+/* Draws an id for the lines of every item to invoice: one query, ids that
+ * only grow (so the lines' key is appended to), gaps of no concern. */
+static const char SQL_LINES_IDS[] =
+    "SELECT nextval('invoice_lines_id_seq') FROM generate_series(1, $1::int4)";
+
+static int draw_lines_ids(bw_db_t *db, item_t *items, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += !items[i].outcome;
+    if (k == 0)
+        return 0;
+    char cnt[24];
+    snprintf(cnt, sizeof cnt, "%zu", k);
+    const char *p = cnt;
+    PGresult *res = bw_db_query(db, SQL_LINES_IDS, 1, &p);
+    if (!res)
+        return BW_EDB;
+    int rc = (size_t)PQntuples(res) == k ? 0 : BW_EDB;
+    for (size_t i = 0, r = 0; rc == 0 && i < n; i++)
+        if (!items[i].outcome)
+            items[i].lines_id = atoll(PQgetvalue(res, (int)r++, 0));
+    PQclear(res);
+    return rc;
+}
+
 /* Writes the built items that are not done: takes their numbers and writes
  * their rows, the runs' counts and the events. Without replays marked, an
  * item that was recorded before makes it fail with a unique violation. */
@@ -972,15 +999,17 @@ static int write_items(bw_db_t *db, item_t *items, size_t m, bw_arena_t *arena)
         items[i].doc.number = NULL;
         items[i].seq = 0;
     }
+    int rc = draw_lines_ids(db, items, m);
+    if (rc < 0)
+        return rc;
     batch_rows_t rows;
     batch_rows_init(&rows);
     /* Everything that does not need the numbers is done before taking
      * them: from there to the commit the series' row stays locked and
      * other workers wait. That is building every row, and writing the
-     * lines and the run results, which no number keys (a replay meets
-     * UNIQUE (account_id, period) here already). */
+     * lines and the run results, which no number keys. */
     prepare_rows(&rows, items, m, arena);
-    int rc = rows_send(&rows.lines, items, db, SQL_COPY_LINES);
+    rc = rows_send(&rows.lines, items, db, SQL_COPY_LINES);
     if (rc == 0)
         rc = rows_send(&rows.res, items, db, SQL_COPY_RESULTS);
     if (rc == 0)
@@ -1066,8 +1095,7 @@ static const char SQL_INVOICE[] =
     " FROM invoices i JOIN accounts a ON a.id = i.account_id WHERE i.number = $1";
 /* Read in binary: the stored bytes as they are (lines.h). */
 static const char SQL_LINES[] =
-    "SELECT l.lines FROM invoices i JOIN invoice_lines l USING (account_id, period)"
-    " WHERE i.number = $1";
+    "SELECT l.lines FROM invoices i JOIN invoice_lines l ON l.id = i.lines_id WHERE i.number = $1";
 static const char SQL_INST[] =
     "SELECT seq, label, coalesce(due_date::text, ''), amount_minor FROM invoice_instalments"
     " WHERE number = $1 ORDER BY seq";

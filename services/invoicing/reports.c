@@ -253,7 +253,7 @@ static const char SQL_REVENUE[] =
 /* Revenue by fee item: the lines are stored as bytes (lines.h), so they
  * are summed here, a group per fee item and currency. */
 static const char SQL_REVENUE_LINES[] =
-    "SELECT i.currency, l.lines FROM invoices i JOIN invoice_lines l USING (account_id, period)"
+    "SELECT i.currency, l.lines FROM invoices i JOIN invoice_lines l ON l.id = i.lines_id"
     " WHERE ($1 = '' OR i.period = $1) AND i.status <> 'void'";
 
 typedef struct {

@@ -123,7 +123,7 @@ last=$(sql "SELECT last FROM invoicing.number_series WHERE series = 'INV-202612'
 # Every invoice's total is the sum of its lines: the lines are stored as
 # bytes, which the audit decodes and sums (test_payments checks that it
 # finds lines that do not add up).
-nolines=$(sql "SELECT count(*) FROM invoicing.invoices i LEFT JOIN invoicing.invoice_lines l USING (account_id, period) WHERE l.lines IS NULL")
+nolines=$(sql "SELECT count(*) FROM invoicing.invoices i LEFT JOIN invoicing.invoice_lines l ON l.id = i.lines_id WHERE l.lines IS NULL")
 [ "$nolines" -eq 0 ] || fail "$nolines invoices without lines"
 "$BC" audit > "$BW_TMP/audit.txt" 2>&1
 grep -q "lines sum\|has no lines\|do not decode" "$BW_TMP/audit.txt" && { head "$BW_TMP/audit.txt"; fail "invoices do not add up"; }
@@ -209,10 +209,12 @@ sql "EXPLAIN SELECT number FROM invoicing.invoices WHERE run_id = 'RUN-2026-11-m
   | grep -q "Index Cond: ((number > ''::text) AND (number >= " || fail "listing a run does not walk the primary key's range"
 sql "UPDATE invoicing.invoices SET total_minor = 1 WHERE number = '$num'" 2>/dev/null && fail "issued invoice was editable"
 sql "UPDATE invoicing.invoice_lines l SET lines = lines || '\\x00'::bytea FROM invoicing.invoices i
-  WHERE i.number = '$num' AND (l.account_id, l.period) = (i.account_id, i.period)" 2>&1 \
+  WHERE i.number = '$num' AND l.id = i.lines_id" 2>&1 \
   | grep -q "invoice lines cannot be changed" || fail "issued lines were editable"
+sql "UPDATE invoicing.invoices SET lines_id = lines_id + 1 WHERE number = '$num'" 2>/dev/null \
+  && fail "an issued invoice was pointed at other lines"
 sql "DELETE FROM invoicing.invoice_lines l USING invoicing.invoices i
-  WHERE i.number = '$num' AND (l.account_id, l.period) = (i.account_id, i.period)" 2>&1 \
+  WHERE i.number = '$num' AND l.id = i.lines_id" 2>&1 \
   | grep -q "invoice lines cannot be changed" || fail "issued lines were deleted"
 ok "documents render; issued invoices are immutable"
 

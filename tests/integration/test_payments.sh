@@ -234,8 +234,8 @@ echo "$out" | grep -q "series CN-202612: counter at" || fail "series finding: $o
 q "UPDATE invoicing.number_series SET last = last - 1 WHERE series = 'CN-202612'" >/dev/null
 # An invoice's stored lines that do not add up, then bytes that do not
 # decode (the immutability trigger is off for this session only).
-I3KEY="FROM invoicing.invoices i WHERE i.number = '$I3' AND (l.account_id, l.period) = (i.account_id, i.period)"
-orig=$(q "SELECT encode(lines, 'hex') FROM invoicing.invoice_lines l, invoicing.invoices i WHERE i.number = '$I3' AND (l.account_id, l.period) = (i.account_id, i.period)")
+I3KEY="FROM invoicing.invoices i WHERE i.number = '$I3' AND l.id = i.lines_id"
+orig=$(q "SELECT encode(l.lines, 'hex') FROM invoicing.invoice_lines l JOIN invoicing.invoices i ON l.id = i.lines_id WHERE i.number = '$I3'")
 lines_set() { q "SET session_replication_role = replica; UPDATE invoicing.invoice_lines l SET lines = decode('$1', 'hex') $I3KEY" >/dev/null; }
 lines_set 0a00
 out=$("$BC" audit) && fail "audit missed lines that do not add up"
@@ -247,16 +247,24 @@ echo "$out" | grep -q "invoice $I3: its stored lines do not decode" || fail "und
 "$BC" report revenue --by fee-item 2>&1 | grep -q "do not decode" || fail "report over undecodable lines"
 lines_set "$orig"
 "$BC" audit >/dev/null || fail "audit after the lines were restored"
-q "INSERT INTO invoicing.invoice_lines (account_id, period, lines) VALUES ('NOBODY', '2099-01', '\\x')" >/dev/null
+q "INSERT INTO invoicing.invoice_lines (id, lines) VALUES (-9, '\\x')" >/dev/null
 out=$("$BC" --json audit) && fail "audit missed an orphan line"
-echo "$out" | grep -q "invoice lines of NOBODY for 2099-01: no such invoice" || fail "orphan finding: $out"
+echo "$out" | grep -q "invoice lines -9: no invoice names them" || fail "orphan finding: $out"
+# Two invoices naming the same lines (the trigger is off for this session):
+# the audit names both, and the lines left without an invoice.
+l4=$(q "SELECT lines_id FROM invoicing.invoices WHERE number = '$I4'")
+q "SET session_replication_role = replica; UPDATE invoicing.invoices SET lines_id = (SELECT lines_id FROM invoicing.invoices WHERE number = '$I3') WHERE number = '$I4'" >/dev/null
+out=$("$BC" audit) && fail "audit missed invoices sharing lines"
+echo "$out" | grep -q "invoices $I3, $I4: they name the same lines" || fail "shared lines finding: $out"
+echo "$out" | grep -q "invoice lines $l4: no invoice names them" || fail "lines left without an invoice: $out"
+q "SET session_replication_role = replica; UPDATE invoicing.invoices SET lines_id = $l4 WHERE number = '$I4'" >/dev/null
 q "UPDATE invoicing.bill_runs SET invoiced = invoiced + 1, last_number = first_number WHERE id = 'RUN-2026-11-monthly'" >/dev/null
 out=$("$BC" audit) && fail "audit missed a run's count"
 echo "$out" | grep -q "bill run RUN-2026-11-monthly: counts [0-9]* invoiced but [0-9]* invoices name it" || fail "run count finding: $out"
 q "UPDATE invoicing.bill_runs SET invoiced = invoiced - 1 WHERE id = 'RUN-2026-11-monthly'" >/dev/null
 out=$("$BC" audit) && fail "audit missed a run's range"
 echo "$out" | grep -q "bill run RUN-2026-11-monthly: its invoices run from INV-.* to INV-.*, outside its range" || fail "run range finding: $out"
-ok "audit: clean database passes; corrupted settled amount, counter, line sums, undecodable lines, orphan lines, run count and run range found; trail append-only"
+ok "audit: clean database passes; corrupted settled amount, counter, line sums, undecodable lines, orphan lines, shared lines, run count and run range found; trail append-only"
 
 # @@END
 stop_all

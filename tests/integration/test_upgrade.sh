@@ -6,9 +6,9 @@
 # 007 then folds the old rows of invoice lines into one row per invoice.
 # Then the same from version 6: 007 refuses while a worker of that version
 # holds a live lease (its lines written during the conversion would be
-# lost), and runs once it is gone. And from version 7: 008 re-keys the lines
-# by the invoice's account and period under the same guard, and keeps aside
-# lines whose number names no invoice.
+# lost), and runs once it is gone. And from version 7: 008 gives the lines
+# ids of their own, named by their invoices, under the same guard, and keeps
+# aside lines whose number names no invoice.
 . tests/integration/lib.sh
 trap 'stop_all' EXIT
 
@@ -139,7 +139,7 @@ start_after_lease_lapses
 ok "migration 007 refused while a version 6 worker holds a live lease, applied once it was gone"
 
 # From version 7 (lines as bytes keyed by number): 008 refuses beside a
-# live worker of that version, then re-keys the lines by account and period;
+# live worker of that version, then gives the lines ids their invoices name;
 # a lines row whose number names no invoice is kept aside and the audit
 # names it.
 stop_all
@@ -164,11 +164,11 @@ refused_at 7 "migration 008 changes how invoice lines are keyed"
 [ "$(sql "SELECT count(*) FROM invoicing.invoice_lines WHERE number = 'INV-202612-000001'")" = 1 ] \
   || fail "the refused migration changed the lines"
 start_after_lease_lapses
-[ "$(sql "SELECT account_id, period FROM invoicing.invoice_lines")" = "C1|2026-11" ] \
-  || fail "the version 7 lines were not keyed by account and period"
+[ "$(sql "SELECT count(*) FROM invoicing.invoices i JOIN invoicing.invoice_lines l ON l.id = i.lines_id")" = 1 ] \
+  || fail "the version 7 invoice does not name its lines"
 "$BW_BUILD/billctl" invoice show INV-202612-000001 | grep -q "Base plan" || fail "the version 7 invoice's lines after 008"
 "$BW_BUILD/billctl" audit > "$BW_TMP/audit8.txt" 2>&1 && fail "audit missed the unmatched lines"
 grep -q "invoice lines of INV-202612-000099: no such invoice (kept aside" "$BW_TMP/audit8.txt" \
   || { cat "$BW_TMP/audit8.txt"; fail "audit did not name the unmatched lines"; }
 [ "$(grep -c . "$BW_TMP/audit8.txt")" -le 2 ] || { cat "$BW_TMP/audit8.txt"; fail "audit found more than the unmatched lines"; }
-ok "migration 008 refused beside a version 7 worker, then keyed the lines by account and period and kept the unmatched aside"
+ok "migration 008 refused beside a version 7 worker, then gave the lines ids their invoices name and kept the unmatched aside"
