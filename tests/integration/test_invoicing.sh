@@ -166,6 +166,12 @@ done
   || fail "re-sent events counted again"
 [ "$(sql "SELECT count(*) FROM invoicing.bill_run_results WHERE account_id = '$changed'")" -eq 0 ] \
   || fail "the replay of invoiced $changed was recorded as a result"
+# The refused first tries wrote lines before the number series: none of
+# them is left behind.
+[ "$(sql "SELECT count(*) FROM invoicing.invoice_lines")" -eq "$inv" ] || fail "replays left lines behind"
+"$BC" audit > "$BW_TMP/audit_replay.txt" 2>&1
+grep -q "lines sum\|has no lines\|do not decode\|no invoice names\|same lines" "$BW_TMP/audit_replay.txt" \
+  && { head "$BW_TMP/audit_replay.txt"; fail "lines after the replays"; }
 sql "UPDATE invoicing.accounts SET currency = 'CNY' WHERE id = '$changed'" >/dev/null
 ok "replayed AccountRated events bill nobody twice, whatever their outcome now"
 
@@ -229,9 +235,10 @@ echo "$js" | grep -q "\"due_date\":\"${t4#* }\"" || fail "pay-at-once due date: 
 "$BC" invoice show "$num4" | grep -q "Instalment" || fail "pay-at-once schedule in text"
 # A number must be its series and counter: no second (series, seq).
 sql "INSERT INTO invoicing.invoices (number, series, seq, account_id, period, period_start, period_end,
-  currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
-  VALUES ('INV-202612-0000001', 'INV-202612', 1, 'ACC-X', 'p', '2026-11-01', '2026-12-01', 'CNY', 0, 0, 0,
-  '2026-12-01', '2026-12-31', 'en', 'none', 't')" 2>/dev/null && fail "number not matching series and seq accepted"
+  currency, subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by,
+  lines_id) VALUES ('INV-202612-0000001', 'INV-202612', 1, 'ACC-X', 'p', '2026-11-01', '2026-12-01', 'CNY',
+  0, 0, 0, '2026-12-01', '2026-12-31', 'en', 'none', 't', -1)" 2>&1 \
+  | grep -q "invoices_number_is_series_seq" || fail "number not matching series and seq accepted"
 ok "pay-at-once invoices store no instalment rows and still show one; numbers match series and seq"
 
 for w in 0 1 2 3 4 5 6 7; do kill -TERM "$(cat "$BW_TMP/worker$w.pid")"; done
