@@ -113,24 +113,31 @@ grep -q "the schema is newer than this binary" "$BW_TMP/newer.log" || { cat "$BW
 sql "DELETE FROM invoicing.schema_migrations WHERE version = 999" >/dev/null
 ok "a binary older than the schema refuses to start"
 
+# A fresh schema at version $1 holding one invoice (INV-202612-000001, CNY
+# 70.00, of account $2), its lines as the SQL $3 writes them, and a live
+# lease of a worker of that version.
+old_invoice_beside_worker() {
+  stop_all
+  sql "DROP SCHEMA invoicing CASCADE; CREATE SCHEMA invoicing AUTHORIZATION billow_invoicing" >/dev/null
+  old_schema "$1"
+  sql "SET search_path = invoicing;
+    INSERT INTO accounts (id, name, currency) VALUES ('$2', 'One', 'CNY');
+    INSERT INTO invoices (number, seq, series, account_id, period, period_start, period_end, currency,
+        subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
+      VALUES ('INV-202612-000001', 1, 'INV-202612', '$2', '2026-11', '2026-11-01', '2026-12-01', 'CNY',
+              70, 0, 70, '2026-12-01', '2026-12-31', 'en', 'none', 'test');
+    $3;
+    INSERT INTO number_series (series, last) VALUES ('INV-202612', 1);
+    INSERT INTO stream_leases (producer, partitions, owner, expires_at)
+      VALUES ('rating', '1/2', 'old-host:4243', now() + interval '1 hour');" >/dev/null \
+    || fail "could not write the version $1 invoice"
+}
+
 # From version 6, with a worker of that version writing lines: 007 refuses
 # to run and changes nothing until the worker's lease is gone.
-stop_all
-sql "DROP SCHEMA invoicing CASCADE; CREATE SCHEMA invoicing AUTHORIZATION billow_invoicing" >/dev/null
-old_schema 6
-sql "SET search_path = invoicing;
-  INSERT INTO accounts (id, name, currency) VALUES ('B1', 'One', 'CNY');
-  INSERT INTO invoices (number, seq, series, account_id, period, period_start, period_end, currency,
-      subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
-    VALUES ('INV-202612-000001', 1, 'INV-202612', 'B1', '2026-11', '2026-11-01', '2026-12-01', 'CNY',
-            70, 0, 70, '2026-12-01', '2026-12-31', 'en', 'none', 'test');
-  INSERT INTO invoice_lines (number, line_no, fee_item, description, kind, quantity, unit_price,
-      amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor)
-    VALUES ('INV-202612-000001', 1, 'base', 'Base plan', 'charge', '1', '70', 70, 70, 'standard', 0, 0);
-  INSERT INTO number_series (series, last) VALUES ('INV-202612', 1);
-  INSERT INTO stream_leases (producer, partitions, owner, expires_at)
-    VALUES ('rating', '1/2', 'old-host:4243', now() + interval '1 hour');" >/dev/null \
-  || fail "could not write the version 6 invoice"
+old_invoice_beside_worker 6 B1 "INSERT INTO invoice_lines (number, line_no, fee_item, description, kind,
+    quantity, unit_price, amount_minor, net_minor, tax_category, tax_rate_ppm, tax_minor)
+  VALUES ('INV-202612-000001', 1, 'base', 'Base plan', 'charge', '1', '70', 70, 70, 'standard', 0, 0)"
 refused_at 6 "migration 007 changes how invoice lines are stored"
 [ "$(sql "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'invoicing' AND table_name = 'invoice_lines' AND column_name = 'line_no'")" = 1 ] \
   || fail "the refused migration changed the lines"
@@ -142,24 +149,11 @@ ok "migration 007 refused while a version 6 worker holds a live lease, applied o
 # live worker of that version, then gives the lines ids their invoices name;
 # a lines row whose number names no invoice is kept aside and the audit
 # names it.
-stop_all
-sql "DROP SCHEMA invoicing CASCADE; CREATE SCHEMA invoicing AUTHORIZATION billow_invoicing" >/dev/null
-old_schema 7
 # One StoredLine: fee_item "base", description "Base plan", kind "charge",
 # amount_minor 70, net_minor 70.
 stored=0a1d0a046261736512094261736520706c616e1a0663686172676538464046
-sql "SET search_path = invoicing;
-  INSERT INTO accounts (id, name, currency) VALUES ('C1', 'One', 'CNY');
-  INSERT INTO invoices (number, seq, series, account_id, period, period_start, period_end, currency,
-      subtotal_minor, tax_minor, total_minor, issue_date, due_date, language, tax_profile, caused_by)
-    VALUES ('INV-202612-000001', 1, 'INV-202612', 'C1', '2026-11', '2026-11-01', '2026-12-01', 'CNY',
-            70, 0, 70, '2026-12-01', '2026-12-31', 'en', 'none', 'test');
-  INSERT INTO invoice_lines (number, lines) VALUES ('INV-202612-000001', decode('$stored', 'hex')),
-    ('INV-202612-000099', decode('$stored', 'hex'));
-  INSERT INTO number_series (series, last) VALUES ('INV-202612', 1);
-  INSERT INTO stream_leases (producer, partitions, owner, expires_at)
-    VALUES ('rating', '1/2', 'old-host:4243', now() + interval '1 hour');" >/dev/null \
-  || fail "could not write the version 7 invoice"
+old_invoice_beside_worker 7 C1 "INSERT INTO invoice_lines (number, lines)
+  VALUES ('INV-202612-000001', decode('$stored', 'hex')), ('INV-202612-000099', decode('$stored', 'hex'))"
 refused_at 7 "migration 008 changes how invoice lines are keyed"
 [ "$(sql "SELECT count(*) FROM invoicing.invoice_lines WHERE number = 'INV-202612-000001'")" = 1 ] \
   || fail "the refused migration changed the lines"
