@@ -1,6 +1,6 @@
 /* An invoice's lines as stored: one row per invoice in invoice_lines, keyed
- * by an id the invoice names (invoices.lines_id, migration 008), whose `lines` is the
- * protobuf bytes of billow.StoredLines (migration 007). One
+ * by an id the invoice names (invoices.lines_id, migration 008), whose
+ * `lines` is the protobuf bytes of billow.StoredLines (migration 007). One
  * bytea per invoice costs the month end's COPY a fraction of a row and an
  * index entry per line; readers decode here. */
 #ifndef INV_LINES_H
