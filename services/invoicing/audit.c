@@ -182,7 +182,8 @@ static int line_sums(void *arg, PGresult *r, int row, const inv_line_t *lines, s
         lt += lines[i].tax_minor;
     }
     if (sub != ln || tax != lt || (bw_i128_t)total != (bw_i128_t)sub + tax) {
-        if (ln > INT64_MAX / 2 || ln < INT64_MIN / 2 || lt > INT64_MAX / 2 || lt < INT64_MIN / 2)
+        if (ln > INT64_MAX || ln < INT64_MIN || lt > INT64_MAX || lt < INT64_MIN ||
+            ln + lt > INT64_MAX || ln + lt < INT64_MIN)
             snprintf(buf, sizeof buf, "invoice %s: its lines sum beyond any amount", number);
         else
             snprintf(buf, sizeof buf,

@@ -586,10 +586,18 @@ static int rows_fill(const rows_t *r, const item_t *items, bw_bincopy_t *out)
     return 0;
 }
 
-static int rows_send(const rows_t *r, const item_t *items, bw_db_t *db, const char *sql)
+/* Sends the rows, once. Rows without slots (lines, results) go as they
+ * were built: copying them out first would copy every line's bytes again. */
+static int rows_send(rows_t *r, const item_t *items, bw_db_t *db, const char *sql)
 {
     if (r->b.len <= BINCOPY_HEADER && !r->b.failed && !r->failed)
         return 0; /* no rows */
+    if (r->n == 0) {
+        bw_bincopy_end(&r->b);
+        if (r->failed || r->b.failed)
+            return BW_ENOMEM;
+        return bw_db_copy(db, sql, r->b.data, r->b.len);
+    }
     bw_bincopy_t out;
     int rc = rows_fill(r, items, &out);
     if (rc == 0)
@@ -904,7 +912,7 @@ static int count_results(bw_db_t *db, item_t *items, size_t n, bw_arena_t *a)
 
 /* With the numbers taken: the rows, the runs' counts and the InvoiceIssued
  * events. */
-static int write_batch(bw_db_t *db, const batch_rows_t *br, item_t *items, size_t n,
+static int write_batch(bw_db_t *db, batch_rows_t *br, item_t *items, size_t n,
                        bw_arena_t *a)
 {
     bw_outbox_event_t *evs = calloc(n + 1, sizeof *evs);

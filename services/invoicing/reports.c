@@ -282,9 +282,12 @@ static fee_group_t *fee_group(fee_groups_t *fg, const char *fee_item, const char
         fg->g = g;
         fg->cap = cap;
     }
-    fee_group_t *g = &fg->g[fg->n++];
+    fee_group_t *g = &fg->g[fg->n];
     *g = (fee_group_t){.fee_item = bw_arena_strdup(fg->a, fee_item),
                        .currency = bw_arena_strdup(fg->a, currency)};
+    if (!g->fee_item || !g->currency)
+        return NULL;
+    fg->n++;
     return g;
 }
 
